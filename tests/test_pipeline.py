@@ -1,0 +1,103 @@
+"""End-to-end checks of the `saharank` command and of `reproduce` (fast: a synthetic phantom head, no download)."""
+import subprocess, sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from saharank.cli import SETTINGS_FILE, load_settings, reproduce
+from saharank.cohort import phantom_anatomy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """[DEFAULT]
+seed = 7
+tbi_patients = 6
+tbi_validation = 2
+tbi_no_injury = 1
+sah_bin_edges_ml = 0, 25, 50, 100, 300
+sah_bin_counts = 1, 2, 1, 2
+image_size = 32
+field_of_view_mm = 240
+slice_thickness_mm = 5.0
+window_level = 40
+window_width = 120
+unet_width = 4
+unet_depth = 2
+multiview_width = 4
+norm = instance
+pretrain_epochs = 1
+finetune_epochs = 1
+learning_rate = 0.001
+batch_size = 8
+folds = 3
+threshold = 0.5
+contrast_factors = 1.0, 0.8
+flip_probability = 0.5
+elastic_probability = 0.5
+elastic_alpha_mm = 6.0
+elastic_sigma_mm = 12.0
+strategies = None, Decoding
+adapter_methods = lora-c, cp-dora
+ranks = 2, 4
+alpha_factor = 2
+empty_slice_fraction = 0.5
+
+[tiny]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_settings(tmp_path_factory):
+    p = tmp_path_factory.mktemp("settings") / "tiny.ini"
+    p.write_text(TINY)
+    return p
+
+
+def test_packaged_settings_are_the_repository_settings():
+    assert SETTINGS_FILE.read_text() == (ROOT / "settings.ini").read_text()
+    assert load_settings("full")["ranks"] == [2, 4, 8, 16, 32, 64, 96, 128]
+
+
+def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path):
+    anatomy = phantom_anatomy()
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy)
+        outs.append(out)
+    for name in ("per_patient.csv", "table2.csv", "table3.csv", "table2_numeric.csv", "table3_numeric.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    per = pd.read_csv(outs[0] / "per_patient.csv", keep_default_na=False)  # strategy "None" is a name
+    # every SAH patient is tested once per run: 2 strategies + 2 methods x 2 ranks
+    assert per.groupby("model").id.nunique().eq(6).all()
+    assert set(per.model) == {"None", "Decoding", "LoRA-C2", "LoRA-C4", "CP-DoRA2", "CP-DoRA4"}
+    assert per.dice.between(0, 1).all()
+    t2 = pd.read_csv(outs[0] / "table2.csv", index_col=0, keep_default_na=False)
+    assert list(t2.loc["Number of Patients"]) == ["1", "2", "1", "2", "6"]
+    assert list(t2.index[1:]) == ["None", "Decoding"]
+    t3 = pd.read_csv(outs[0] / "table3.csv", index_col=0)
+    assert len(t3) == 3 and {m.rstrip("0123456789") for m in t3.index[1:]} == {"LoRA-C", "CP-DoRA"}
+    man = pd.read_csv(outs[0] / "cohorts" / "sah" / "manifest.csv")
+    assert (man.anatomy_sha256 == "phantom").all()
+    assert man.bin.value_counts().to_dict() == {"(0, 25]": 1, "(25, 50]": 2, "(50, 100]": 1, "(100, 300]": 2}
+    prov = (outs[0] / "provenance.json").read_text()
+    assert '"anatomy"' in prov and '"torch"' in prov and "wall_time_s" in prov
+    assert set(res) >= {"table2", "table3", "per_patient"}
+
+
+def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.ini"
+    bad.write_text("[smoke]\nseed = 1\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce", "--settings", str(bad), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "broken.ini" in r.stderr and "lacks the setting" in r.stderr
+    assert not out.exists()
+
+
+def test_cli_unknown_profile(tmp_path):
+    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce", "--profile", "nosuch", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no profile [nosuch]" in r.stderr
