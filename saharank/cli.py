@@ -6,7 +6,7 @@
 __all__ = ['SETTINGS_FILE', 'METHOD_NAMES', 'load_settings', 'versions', 'git_commit', 'write_text_atomic', 'reproduce',
            'make_tables', 'write_results', 'main']
 
-# %% ../nbs/07_cli.ipynb #16325af0
+# %% ../nbs/07_cli.ipynb #54f864bb
 import argparse, configparser, copy, hashlib, json, platform, subprocess, sys, time
 from pathlib import Path
 import numpy as np
@@ -20,7 +20,7 @@ from .adapters import add_adapters, trainable_parameters
 from .training import load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
 from .evaluation import bin_table, evaluate_patients
 
-# %% ../nbs/07_cli.ipynb #b98b7729
+# %% ../nbs/07_cli.ipynb #66b5e440
 SETTINGS_FILE = Path(saharank.__file__).parent / 'settings.ini'
 _INT = {'seed', 'tbi_patients', 'tbi_validation', 'tbi_no_injury', 'image_size', 'unet_width', 'unet_depth',
         'multiview_width', 'pretrain_epochs', 'finetune_epochs', 'batch_size', 'folds'}
@@ -57,7 +57,7 @@ def load_settings(profile: str = 'smoke', path=None) -> dict:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
     return out
 
-# %% ../nbs/07_cli.ipynb #1cd4bba3
+# %% ../nbs/07_cli.ipynb #bcf72803
 METHOD_NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
 
 def versions() -> dict:
@@ -84,7 +84,7 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return path
 
-# %% ../nbs/07_cli.ipynb #5dddfdb3
+# %% ../nbs/07_cli.ipynb #3017b674
 def _run_seed(seed, *parts):
     return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
@@ -112,6 +112,11 @@ def _pretrain(name, cfg, tbi_root, manifest, width, device, ckpt_dir, progress, 
     return model, info
 
 def _window(cfg): return (cfg['window_level'], cfg['window_width'])
+
+def _bin_counts(manifest, edges):
+    "Patients per annotated-volume bin, in bin order (a dict '(lo, hi]' -> n)."
+    counts = manifest['bin'].value_counts()
+    return {f'({lo:g}, {hi:g}]': int(counts.get(f'({lo:g}, {hi:g}]', 0)) for lo, hi in zip(edges[:-1], edges[1:])}
 
 def _train_kw(cfg, epochs, seed, device):
     px = cfg['field_of_view_mm'] / cfg['image_size']
@@ -143,7 +148,7 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     stages['cohorts_s'] = round(time.time() - t, 1)
     log(f"cohorts: {len(tbi)} TBI ({(tbi.split == 'validation').sum()} validation), {len(sah)} SAH on a {grid.shape} grid "
         f"of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} (sha256 {anatomy.sha256[:12]}...); "
-        f"SAH bins {sah['bin'].value_counts().reindex(sah['bin'].unique()).to_dict()}  [{stages['cohorts_s']} s]")
+        f"SAH patients per bin {_bin_counts(sah, cfg['sah_bin_edges_ml'])}  [{stages['cohorts_s']} s]")
 
     t = time.time()
     pre = {}
@@ -224,7 +229,7 @@ def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
 
-# %% ../nbs/07_cli.ipynb #bb4d9dad
+# %% ../nbs/07_cli.ipynb #49589436
 def main(argv=None) -> int:
     "Entry point of the `saharank` command."
     p = argparse.ArgumentParser(prog='saharank', description=__doc__ or 'saharank: LoRA/DoRA conv adapters and Unets for TBI-to-SAH transfer learning')
