@@ -6,7 +6,7 @@
 __all__ = ['set_seed', 'select_device', 'Slices', 'load_slices', 'train_model', 'predict_volume', 'save_checkpoint',
            'load_checkpoint']
 
-# %% ../nbs/05_training.ipynb #32b88fb4
+# %% ../nbs/05_training.ipynb #884baac8
 import json, os, platform, random, time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 from .data import atomic_path, hu_window, load_case
 from .losses import augment_batch, mixed_loss
 
-# %% ../nbs/05_training.ipynb #53ec3f2b
+# %% ../nbs/05_training.ipynb #d0550254
 def set_seed(seed: int) -> None:
     "Seed `random`, NumPy and torch (CPU and CUDA) with `seed` and request deterministic torch algorithms."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -30,7 +30,7 @@ def select_device(name: str = 'auto') -> torch.device:
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     return dev
 
-# %% ../nbs/05_training.ipynb #307ce52b
+# %% ../nbs/05_training.ipynb #f6c486d3
 @dataclass
 class Slices:
     "Axial slices of several patients: images (S, 1, H, W) float32 in [0, 1], masks (S, H, W) uint8, patient (S,) int, ids."
@@ -53,14 +53,18 @@ def load_slices(root, ids, window=(40., 120.)) -> Slices:
     if not imgs: raise ValueError(f"no patient ids given for cohort {root}")
     return Slices(np.concatenate(imgs).astype(np.float32), np.concatenate(masks).astype(np.uint8), np.concatenate(pat), list(ids))
 
-# %% ../nbs/05_training.ipynb #5dcb31b7
+# %% ../nbs/05_training.ipynb #1c41b07d
 def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: int = 2, seed: int = 0,
                 contrast_factors=(1.0,), empty_slice_fraction: float = 1.0, flip_probability: float = 0.5,
                 elastic_probability: float = 0.5, elastic_alpha_px: float = 2.0, elastic_sigma_px: float = 4.0,
-                device='cpu', progress: bool = True, desc: str = 'train') -> list:
+                device='cpu', progress: bool = True, desc: str = 'train', state_path=None, on_epoch_end=None) -> list:
     """Train `model` in place on `data` with Adam (learning rate `lr`) for `epochs` epochs and return the
     mean loss of each epoch (list of floats). Only parameters with requires_grad are optimised; if there
-    are none (strategy 'None') nothing is trained and [] is returned. Deterministic given `seed` on CPU."""
+    are none (strategy 'None') nothing is trained and [] is returned. Deterministic given `seed` on CPU.
+    `state_path`: a .safetensors file where the full training state (weights, optimiser, random generators,
+    epoch, losses) is written atomically after every epoch; if it exists when training starts, training
+    resumes from it and ends exactly as an uninterrupted run would (ValueError if it belongs to another
+    run). `on_epoch_end(epoch, history)`: called after each epoch (and after the state is saved)."""
     from tqdm.auto import tqdm
     params = [p for p in model.parameters() if p.requires_grad]
     if not params or epochs <= 0: return []
@@ -72,8 +76,12 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
     torch.manual_seed(seed)
     positive = np.flatnonzero(data.masks.reshape(len(data), -1).any(1))
     empty = np.setdiff1d(np.arange(len(data)), positive)
-    history = []
-    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+    history, start = [], 0
+    signature = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, slices=len(data),
+                     trainable=sum(p.numel() for p in params))
+    if state_path is not None and Path(state_path).exists():
+        start, history = _load_train_state(state_path, model, opt, rng, signature)
+    for epoch in tqdm(range(start, epochs), desc=desc, disable=not progress, leave=False, initial=start, total=epochs):
         keep = empty if empty_slice_fraction >= 1 else rng.choice(empty, int(round(empty_slice_fraction * len(empty))), replace=False)
         order = rng.permutation(np.concatenate([positive, keep]))
         losses = []
@@ -85,9 +93,45 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             losses.append(loss.item())
         history.append(float(np.mean(losses)))
+        if state_path is not None: _save_train_state(state_path, model, opt, rng, signature, epoch + 1, history)
+        if on_epoch_end is not None: on_epoch_end(epoch, history)
     return history
 
-# %% ../nbs/05_training.ipynb #3bc87cda
+def _save_train_state(path, model, opt, rng, signature, epoch, history):
+    "Everything needed to resume: tensors in safetensors, the rest as its string metadata."
+    from safetensors.torch import save_file
+    st = opt.state_dict()
+    tensors = {f'model.{k}': v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, s in st['state'].items():
+        for name, v in s.items(): tensors[f'opt.{i}.{name}'] = v.detach().cpu().contiguous().reshape(v.shape)
+    tensors['torch_rng'] = torch.get_rng_state()
+    meta = dict(signature=json.dumps(signature, sort_keys=True), epoch=str(epoch), history=json.dumps(history),
+                np_rng=json.dumps(rng.bit_generator.state), param_groups=json.dumps(st['param_groups']))
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: save_file(tensors, str(tmp), metadata=meta)
+
+def _load_train_state(path, model, opt, rng, signature):
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e: raise ValueError(f"{path}: not a readable training state ({e})") from None
+    if json.loads(meta.get('signature', 'null')) != signature:
+        raise ValueError(f"{path}: training state of another run (saved {meta.get('signature')}, now {json.dumps(signature, sort_keys=True)}); remove it to start afresh")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith('model.')})
+    st = opt.state_dict()
+    state = {}
+    for k, v in tensors.items():
+        if k.startswith('opt.'):
+            _, i, name = k.split('.', 2)
+            state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict(dict(state=state, param_groups=json.loads(meta['param_groups'])))
+    rng.bit_generator.state = json.loads(meta['np_rng'])
+    torch.set_rng_state(tensors['torch_rng'])
+    return int(meta['epoch']), json.loads(meta['history'])
+
+# %% ../nbs/05_training.ipynb #a99f2bc3
 @torch.no_grad()
 def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16) -> np.ndarray:
     """Foreground probability (X, Y, Z) float32 for a CT volume `hu` (X, Y, Z) in HU, slice by slice
@@ -98,7 +142,7 @@ def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int 
     out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu() for i in range(0, len(x), batch_size)]
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
 
-# %% ../nbs/05_training.ipynb #2acac11a
+# %% ../nbs/05_training.ipynb #31099c2c
 def save_checkpoint(model, path, meta: dict | None = None) -> Path:
     """Save `model.state_dict()` to `path` (.safetensors) and `meta` (JSON-serialisable dict) to `path`.json, atomically."""
     from safetensors.torch import save_file
