@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'METHOD_NAMES', 'load_settings', 'versions', 'git_commit', 'write_text_atomic', 'reproduce',
-           'make_tables', 'write_results', 'main']
+           'resample_cohort', 'make_tables', 'write_results', 'main']
 
-# %% ../nbs/07_cli.ipynb #54f864bb
+# %% ../nbs/07_cli.ipynb #ccb8e53c
 import argparse, configparser, copy, hashlib, json, platform, subprocess, sys, time
 from pathlib import Path
 import numpy as np
@@ -20,7 +20,7 @@ from .adapters import add_adapters, trainable_parameters
 from .training import load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
 from .evaluation import bin_table, evaluate_patients
 
-# %% ../nbs/07_cli.ipynb #66b5e440
+# %% ../nbs/07_cli.ipynb #0ee7482f
 SETTINGS_FILE = Path(saharank.__file__).parent / 'settings.ini'
 _INT = {'seed', 'tbi_patients', 'tbi_validation', 'tbi_no_injury', 'image_size', 'unet_width', 'unet_depth',
         'multiview_width', 'pretrain_epochs', 'finetune_epochs', 'batch_size', 'folds'}
@@ -57,7 +57,7 @@ def load_settings(profile: str = 'smoke', path=None) -> dict:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
     return out
 
-# %% ../nbs/07_cli.ipynb #bcf72803
+# %% ../nbs/07_cli.ipynb #40477a8c
 METHOD_NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
 
 def versions() -> dict:
@@ -84,7 +84,7 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return path
 
-# %% ../nbs/07_cli.ipynb #3017b674
+# %% ../nbs/07_cli.ipynb #02fd6468
 def _run_seed(seed, *parts):
     return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
@@ -106,7 +106,8 @@ def _pretrain(name, cfg, tbi_root, manifest, width, device, ckpt_dir, progress, 
     hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], meta['seed'], device),
                        progress=progress, desc=f'pre-train {name}')
     val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device)
-    info = dict(settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
+    info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.get('pixel_mm', cfg['field_of_view_mm'] / cfg['image_size']),
+                settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()), validation_dice_injured=float(val[val.annotated_ml > 0].dice.mean()))
     save_checkpoint(model, ckpt, info)
     return model, info
@@ -126,11 +127,14 @@ def _train_kw(cfg, epochs, seed, device):
                 elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device)
 
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
-              progress: bool = True, verbose: bool = True, anatomy=None) -> dict:
+              progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None) -> dict:
     """Run the paper's experiment with the settings of `profile` and write into `out`: table2.csv/.md
     (strategies, multi-view Unet), table3.csv/.md (best rank per adapter method, classic Unet),
     per_patient.csv, pretraining.json, provenance.json, cohorts/ and checkpoints/. Returns a dict with the
     DataFrames. `anatomy` (a `saharank.cohort.Anatomy`) replaces the real CT, e.g. the phantom in tests.
+    `dataset='bhsd'` with `root` (a BHSD copy in its published layout) replaces the made cohorts by the public
+    analogue of the paper: pre-training on BHSD's non-SAH hematomas, transfer to its SAH cases
+    (`saharank.datasets.bhsd_transfer_cohorts`), slices resampled to `image_size` (`resample_cohort`).
     Our numbers come from the real CT with inserted hematomas, never the paper's data."""
     t0 = time.time()
     log = print if verbose else (lambda *a, **k: None)
@@ -140,14 +144,21 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     stages = {}
     log(f"saharank {saharank.__version__} reproduce --profile {profile}: device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     t = time.time()
-    if anatomy is None: anatomy = cranium_anatomy(cache_dir=cache_dir)
-    grid = grid_for(anatomy, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
     tbi_root, sah_root = out / 'cohorts' / 'tbi', out / 'cohorts' / 'sah'
-    tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed']), cfg['seed'], progress)
-    sah = build_cohort('sah', sah_root, anatomy, grid, plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed']), cfg['seed'], progress)
+    if dataset is not None:
+        tbi, sah, anatomy = _public_cohorts(dataset, root, out / 'cohorts', cfg, progress)
+        cfg['pixel_mm'] = float(np.median([float(v.split('x')[0]) for v in tbi.spacing_mm]))
+        if sah.volume_ml.max() > cfg['sah_bin_edges_ml'][-1]: cfg['sah_bin_edges_ml'] = cfg['sah_bin_edges_ml'] + [float('inf')]
+        source = f"{dataset} at {Path(root).name} (resampled to {cfg['image_size']}x{cfg['image_size']} slices)"
+    else:
+        if anatomy is None: anatomy = cranium_anatomy(cache_dir=cache_dir)
+        grid = grid_for(anatomy, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
+        tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed']), cfg['seed'], progress)
+        sah = build_cohort('sah', sah_root, anatomy, grid, plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed']), cfg['seed'], progress)
+        source = (f"a {grid.shape} grid of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} "
+                  f"(sha256 {anatomy.sha256[:12]}...)")
     stages['cohorts_s'] = round(time.time() - t, 1)
-    log(f"cohorts: {len(tbi)} TBI ({(tbi.split == 'validation').sum()} validation), {len(sah)} SAH on a {grid.shape} grid "
-        f"of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} (sha256 {anatomy.sha256[:12]}...); "
+    log(f"cohorts: {len(tbi)} TBI ({(tbi.split == 'validation').sum()} validation), {len(sah)} SAH on {source}; "
         f"SAH patients per bin {_bin_counts(sah, cfg['sah_bin_edges_ml'])}  [{stages['cohorts_s']} s]")
 
     t = time.time()
@@ -196,6 +207,51 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     log(f"\nwrote {out}/table2.csv, table3.csv, per_patient.csv, provenance.json  [{stages['total_s']} s]")
     return tables | {'per_patient': per}
 
+def resample_cohort(src, dst, size: int, progress: bool = False) -> pd.DataFrame:
+    """Copy the cohort at `src` to `dst` with every axial slice resampled to `size` x `size` voxels (scipy
+    zoom: linear for the image, linear then >= 0.5 for the mask; slices untouched), the affine updated to
+    the new voxel spacing, and the manifest's volume_ml, spacing_mm, shape (and bin) recomputed.
+    Lets the 2-D networks train in batches on datasets whose scans differ in size. Returns the manifest."""
+    from scipy import ndimage as ndi
+    from saharank.data import read_manifest, load_case, write_case, write_manifest, voxel_spacing
+    from saharank.cohort import volume_bin
+    src, dst = Path(src), Path(dst)
+    man = read_manifest(src)
+    rows = []
+    for r in man.to_dict('records'):
+        hu, mask, aff = load_case(src, r['id'])
+        z = (size / hu.shape[0], size / hu.shape[1], 1.0)
+        hu2 = ndi.zoom(hu, z, order=1, mode='nearest', grid_mode=True)
+        m2 = (ndi.zoom(mask.astype(np.float32), z, order=1, mode='nearest', grid_mode=True) >= 0.5).astype(np.uint8)
+        scale = np.diag([1 / z[0], 1 / z[1], 1.0, 1.0]); scale[:2, 3] = [(1 / z[0] - 1) / 2, (1 / z[1] - 1) / 2]
+        aff2 = aff @ scale
+        w = write_case(dst, r['id'], np.clip(np.rint(hu2), -32768, 32767).astype(np.int16), m2, aff2)
+        r = dict(r, volume_ml=round(float(w['volume_ml']), 4), spacing_mm='x'.join(f'{v:g}' for v in voxel_spacing(aff2)),
+                 shape='x'.join(map(str, hu2.shape)))
+        if 'bin' in r and r['volume_ml'] > 0:
+            r['bin'] = volume_bin(r['volume_ml'], (0, 25, 50, 100, 300, float('inf')))
+        rows.append(r)
+    write_manifest(dst, rows)
+    return read_manifest(dst)
+
+def _public_cohorts(dataset, root, cohorts, cfg, progress):
+    "TBI and SAH cohorts from a public dataset (only BHSD has both SAH and other hematoma labels)."
+    if dataset != 'bhsd':
+        raise ValueError(f"--dataset {dataset}: only 'bhsd' labels SAH apart from the other hematoma types, which the "
+                         "TBI -> SAH transfer needs (CT-ICH and INSTANCE masks do not separate types)")
+    if root is None: raise ValueError("--dataset bhsd needs --root, the folder holding the BHSD files")
+    from saharank.datasets import bhsd_transfer_cohorts
+    raw = Path(cohorts) / 'bhsd-imported'
+    bhsd_transfer_cohorts(root, raw, seed=cfg['seed'], n_folds=cfg['folds'], progress=progress)
+    tbi = resample_cohort(raw / 'tbi', Path(cohorts) / 'tbi', cfg['image_size'], progress)
+    sah = resample_cohort(raw / 'sah', Path(cohorts) / 'sah', cfg['image_size'], progress)
+    sah = sah[sah.volume_ml > 0]
+    if sah.empty: raise ValueError(f"{root}: no BHSD case keeps SAH voxels after resampling to {cfg['image_size']} pixels")
+    from saharank.cohort import Anatomy
+    ref = Anatomy(np.zeros((1, 1, 1), np.float32), np.eye(4), np.zeros((1, 1, 1), np.uint8), (0, 0, 0), source=f'BHSD ({Path(root).name})',
+                  sha256=hashlib.sha256(''.join(sorted(tbi.anatomy_sha256) + sorted(sah.anatomy_sha256)).encode()).hexdigest())
+    return tbi, sah, ref
+
 def make_tables(per: pd.DataFrame, edges) -> dict:
     """Tables 2 and 3 from per-patient results: Table 2 = strategies; Table 3 = for each adapter method the
     rank with the highest mean Dice over all patients (as the paper reports its best rank per method)."""
@@ -229,7 +285,7 @@ def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
 
-# %% ../nbs/07_cli.ipynb #49589436
+# %% ../nbs/07_cli.ipynb #3369e14e
 def main(argv=None) -> int:
     "Entry point of the `saharank` command."
     p = argparse.ArgumentParser(prog='saharank', description=__doc__ or 'saharank: LoRA/DoRA conv adapters and Unets for TBI-to-SAH transfer learning')
@@ -242,12 +298,26 @@ def main(argv=None) -> int:
     r.add_argument('--device', default='auto', help='auto, cpu or cuda (default auto)')
     r.add_argument('--cache-dir', default=None, help='where the real CT is cached (default: the user cache)')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--dataset', default=None, choices=['bhsd'], help='use a public dataset instead of the real-CT cohorts (BHSD: pre-train on its non-SAH hematomas, transfer to its SAH)')
+    r.add_argument('--root', default=None, help='folder holding the dataset named by --dataset, in its published layout')
     f = sub.add_parser('fetch-anatomy', help='obtain and cache the real head CT (Debian invesalius-examples)')
     f.add_argument('--cache-dir', default=None)
+    q = sub.add_parser('predict', help='segment one CT (NIfTI file or DICOM folder): mask, report, QC picture')
+    q.add_argument('input', help='a NIfTI file (.nii, .nii.gz) or a folder holding one DICOM series')
+    q.add_argument('--model', required=True, help='checkpoint (.safetensors with its .json sidecar), e.g. from saharank reproduce')
+    q.add_argument('--adapter', default=None, help='adapter folder written by saharank.adapters.save_adapters')
+    q.add_argument('--out', required=True, help='output folder: mask.nii.gz, report.json, report.csv, qc.png')
+    q.add_argument('--device', default='auto')
+    q.add_argument('--threshold', type=float, default=0.5)
     a = p.parse_args(argv)
     try:
         if a.command == 'reproduce':
-            reproduce(a.profile, a.out or f'runs/{a.profile}', a.settings, a.device, a.cache_dir, progress=not a.quiet)
+            reproduce(a.profile, a.out or f'runs/{a.profile}', a.settings, a.device, a.cache_dir, progress=not a.quiet,
+                      dataset=a.dataset, root=a.root)
+        elif a.command == 'predict':
+            from saharank.predict import predict_scan
+            r = predict_scan(a.input, a.model, a.out, a.adapter, a.device, a.threshold)
+            print(f"{r['input']}: {r['volume_ml']:.2f} mL in {len(r['slices'])} slices -> {a.out} [{r['seconds']} s]")
         else:
             from saharank.data import fetch_cranium
             print(fetch_cranium(a.cache_dir))

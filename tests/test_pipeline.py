@@ -101,3 +101,40 @@ def test_cli_unknown_profile(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce", "--profile", "nosuch", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no profile [nosuch]" in r.stderr
+
+
+def write_bhsd(root: Path, n_sah=6, n_other=6):
+    """A tiny BHSD copy in its nnU-Net layout (imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz; labels
+    1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH)."""
+    import nibabel as nib
+    import numpy as np
+    rng = np.random.default_rng(0)
+    (root / "imagesTr").mkdir(parents=True); (root / "labelsTr").mkdir()
+    aff = np.diag([2.0, 2.0, 5.0, 1.0])
+    for i in range(n_sah + n_other):
+        img = rng.normal(30, 4, (32, 32, 6)).astype(np.int16)
+        lab = np.zeros((32, 32, 6), np.uint8)
+        r, c = rng.integers(4, 20, 2)
+        lab[r:r + 8, c:c + 8, 2:4] = 4 if i < n_sah else rng.choice([1, 2, 5])
+        if i < n_sah and i % 2: lab[2:5, 2:5, 1] = 2             # an IPH beside the SAH: stays unlabelled in the SAH cohort
+        img[lab > 0] = 70
+        nib.save(nib.Nifti1Image(img, aff), root / "imagesTr" / f"ID_{i:03d}_0000.nii.gz")
+        nib.save(nib.Nifti1Image(lab, aff), root / "labelsTr" / f"ID_{i:03d}.nii.gz")
+    return root
+
+
+def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
+    root = write_bhsd(tmp_path / "BHSD")
+    out = tmp_path / "run"
+    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root)
+    tbi = pd.read_csv(out / "cohorts" / "tbi" / "manifest.csv", keep_default_na=False)
+    sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
+    assert len(tbi) == 6 and len(sah) == 6
+    assert set(sah.split) == {"fold1", "fold2", "fold3"}
+    per = pd.read_csv(out / "per_patient.csv", keep_default_na=False)
+    assert per.groupby("model").id.nunique().eq(6).all()
+    # the SAH annotation is label 4 alone: 8 x 8 x 2 voxels of 2 x 2 x 5 mm = 2.56 mL
+    assert sah.volume_ml.round(4).eq(2.56).all()
+    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce",
+                        "--dataset", "bhsd", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "needs --root" in r.stderr
