@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['BIN_EDGES_ML', 'dice_score', 'evaluate_patients', 'volume_bins', 'bin_table']
 
-# %% ../nbs/06_evaluation.ipynb #b2c209cc
+# %% ../nbs/06_evaluation.ipynb #00d07439
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from .data import load_case, mask_volume_ml, voxel_spacing
 from .training import predict_volume
 
-# %% ../nbs/06_evaluation.ipynb #1a0ef003
+# %% ../nbs/06_evaluation.ipynb #d96c40ca
 def dice_score(pred, target, empty: float = 1.0) -> float:
     """Dice = 2TP / (2TP + FN + FP) of two binary arrays of the same shape (bool or 0/1, any dimension).
     Returns `empty` when both are empty. ValueError on a shape mismatch."""
@@ -20,20 +21,23 @@ def dice_score(pred, target, empty: float = 1.0) -> float:
     tp = np.count_nonzero(p & t); denom = np.count_nonzero(p) + np.count_nonzero(t)
     return float(empty) if denom == 0 else 2 * tp / denom
 
-# %% ../nbs/06_evaluation.ipynb #cf1ba796
-def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', **labels) -> pd.DataFrame:
-    """Evaluate the network `net` (logits (N, 2, H, W)): one row per patient of `ids` in the cohort at `root`: id, dice, annotated_ml, predicted_ml, plus the
-    constant columns given as keyword `labels` (e.g. model='Decoding', fold=1)."""
+# %% ../nbs/06_evaluation.ipynb #ef0d29d9
+def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None, **labels) -> pd.DataFrame:
+    """Evaluate the network `net` (logits (N, 2, H, W)): one row per patient of `ids` in the cohort at `root`: id, dice,
+    annotated_ml, predicted_ml, plus the constant columns given as keyword `labels` (e.g. model='Decoding', fold=1).
+    `save_to`: a folder where each predicted mask is written as `<id>.nii.gz` (uint8, the image's affine)."""
+    from saharank.data import save_nifti
     rows = []
     for i in ids:
         hu, mask, affine = load_case(root, i)
         pred = predict_volume(net, hu, window, device=device) >= threshold
+        if save_to is not None: save_nifti(pred.astype(np.uint8), affine, Path(save_to) / f'{i}.nii.gz', dtype=np.uint8)
         sp = voxel_spacing(affine)
         rows.append(dict(**labels, id=i, dice=dice_score(pred, mask), annotated_ml=mask_volume_ml(mask, sp),
                          predicted_ml=mask_volume_ml(pred, sp)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_evaluation.ipynb #461ab346
+# %% ../nbs/06_evaluation.ipynb #f6ed46b3
 BIN_EDGES_ML = (0, 25, 50, 100, 300)
 
 def volume_bins(volumes_ml, edges=BIN_EDGES_ML) -> pd.Categorical:

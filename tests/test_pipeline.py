@@ -64,8 +64,14 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy)
+        res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy,
+                        report=run == "a")
         outs.append(out)
+    # the papermill report: every table and figure of the paper, beside the executed notebooks
+    rep = outs[0] / "report"
+    for name in ("table1.csv", "table2_side_by_side.md", "table3_side_by_side.csv", "fig2_overlays.png", "fig3_volumes.png",
+                 "fig4_dice_vs_rank.png", "findings.md", "report_provenance.json", "01_tables.ipynb", "03_findings.ipynb"):
+        assert (rep / name).stat().st_size > 0, name
     for name in ("per_patient.csv", "table2.csv", "table3.csv", "table2_numeric.csv", "table3_numeric.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     per = pd.read_csv(outs[0] / "per_patient.csv", keep_default_na=False)  # strategy "None" is a name
@@ -81,6 +87,15 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     man = pd.read_csv(outs[0] / "cohorts" / "sah" / "manifest.csv")
     assert (man.anatomy_sha256 == "phantom").all()
     assert man.bin.value_counts().to_dict() == {"(0, 25]": 1, "(25, 50]": 2, "(50, 100]": 1, "(100, 300]": 2}
+    # resume: a rerun into the same folder reuses every finished run and writes the same files; so does a
+    # run that lost half of its finished runs (as if killed part-way)
+    before = (outs[0] / "per_patient.csv").read_bytes()
+    runs = sorted((outs[0] / "runs").glob("*.csv"))
+    assert len(runs) == 2 * 3 + 2 * 2 * 3
+    for f in runs[::2]: f.unlink()
+    reproduce("tiny", outs[0], settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
+    assert (outs[0] / "per_patient.csv").read_bytes() == before
+    assert not list((outs[0] / "state").glob("*"))                        # no training state left behind
     prov = (outs[0] / "provenance.json").read_text()
     assert '"anatomy"' in prov and '"torch"' in prov and "wall_time_s" in prov
     assert set(res) >= {"table2", "table3", "per_patient"}
@@ -126,7 +141,7 @@ def write_bhsd(root: Path, n_sah=6, n_other=6):
 def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     root = write_bhsd(tmp_path / "BHSD")
     out = tmp_path / "run"
-    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root)
+    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root, report=False)
     tbi = pd.read_csv(out / "cohorts" / "tbi" / "manifest.csv", keep_default_na=False)
     sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
     assert len(tbi) == 6 and len(sah) == 6

@@ -1,0 +1,141 @@
+"""Adapter benchmark: training-step and merged-inference time of every adapter method against full fine-tuning,
+Hugging Face PEFT (where PEFT has the method) and the base model, on the classic Unet and the multi-view Unet.
+
+Prints ratios measured in the same run (medians over interleaved rounds, with the interquartile range), never
+absolute claims. Usage:
+
+    python bench/bench_adapters.py                      # CPU defaults (batch 2, 128 x 128)
+    python bench/bench_adapters.py --device cuda --size 256 --batch 8 --bf16 --channels-last
+    python bench/bench_adapters.py --quick              # a smoke test of the script itself
+
+Peak memory is read from torch.cuda.max_memory_allocated on CUDA; on the CPU the table gives the bytes of
+trainable state (parameters + gradients + Adam moments) instead, since torch's CPU allocator has no peak counter.
+"""
+import argparse, copy, json, platform, statistics, sys, time
+
+import torch
+from torch import nn
+
+from saharank.adapters import METHODS, add_adapters, merge_adapters
+from saharank.models import MultiViewUNet, UNet
+
+NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
+PEFT_OF = {'convlora': False, 'convdora': True}          # PEFT's conv LoRA / conv DoRA (use_dora)
+
+
+def sync(dev):
+    if dev.type == 'cuda': torch.cuda.synchronize()
+
+
+def make_step(model, x, y, dev, bf16):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    def step():
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    return step
+
+
+def make_infer(model, x, dev, bf16):
+    model.eval()
+    @torch.no_grad()
+    def infer():
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            model(x)
+    return infer
+
+
+def timed(fn, dev, reps):
+    sync(dev); t = time.perf_counter()
+    for _ in range(reps): fn()
+    sync(dev); return (time.perf_counter() - t) / reps
+
+
+def peft_model(base, use_dora, rank):
+    from peft import LoraConfig, get_peft_model
+    names = [n for n, m in base.named_modules() if type(m) is nn.Conv2d]
+    return get_peft_model(copy.deepcopy(base), LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=names, use_dora=use_dora))
+
+
+def trainable_state_bytes(model):
+    return sum(p.numel() * p.element_size() * 4 for p in model.parameters() if p.requires_grad)   # weight, grad, 2 Adam moments
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--size', type=int, default=128)
+    ap.add_argument('--batch', type=int, default=2); ap.add_argument('--width', type=int, default=32)
+    ap.add_argument('--ranks', default='8,64,128'); ap.add_argument('--rounds', type=int, default=5)
+    ap.add_argument('--reps', type=int, default=3); ap.add_argument('--bf16', action='store_true')
+    ap.add_argument('--channels-last', action='store_true'); ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--json', default=None, help='also write the raw medians here')
+    a = ap.parse_args(argv)
+    if a.quick: a.size, a.width, a.ranks, a.rounds, a.reps = 32, 4, '2', 2, 1
+    dev = torch.device(a.device); ranks = [int(r) for r in a.ranks.split(',')]
+    try: import peft  # noqa: F401
+    except ImportError: peft = None
+    torch.manual_seed(0)
+    print(f"# saharank adapter benchmark: {platform.processor() or platform.machine()}, {dev}"
+          f"{' ' + torch.cuda.get_device_name(dev) if dev.type == 'cuda' else ''}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"batch {a.batch} x 1 x {a.size} x {a.size}, width {a.width}, bf16 {a.bf16}, channels_last {a.channels_last}, "
+          f"{a.rounds} interleaved rounds x {a.reps} steps; command: python bench/bench_adapters.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    results = {}
+    for model_name, build in (('Unet', lambda: UNet(width=a.width, depth=4)), ('multi-view Unet', lambda: MultiViewUNet(width=a.width))):
+        base = build().to(dev)
+        mf = torch.channels_last if a.channels_last else torch.contiguous_format
+        base = base.to(memory_format=mf)
+        x = torch.randn(a.batch, 1, a.size, a.size, device=dev).to(memory_format=mf)
+        y = torch.randint(0, 2, (a.batch, a.size, a.size), device=dev)
+        variants = {'full': copy.deepcopy(base).requires_grad_(True)}
+        for m in METHODS:
+            for r in ranks: variants[f'{NAMES[m]} R={r}'] = add_adapters(copy.deepcopy(base), m, r)
+        if peft is not None:
+            dilated = any(getattr(mod, 'dilation', (1, 1)) != (1, 1) for mod in base.modules() if isinstance(mod, nn.Conv2d))
+            for m, dora in PEFT_OF.items():
+                for r in ranks:
+                    if dilated: continue                       # PEFT's conv LoRA ignores dilation: it cannot run on M2
+                    variants[f'PEFT {NAMES[m]} R={r}'] = peft_model(base, dora, r).to(dev)
+        steps = {k: make_step(v, x, y, dev, a.bf16) for k, v in variants.items()}
+        for f in steps.values(): f()                           # warm-up
+        times = {k: [] for k in steps}
+        mem = {}
+        for _ in range(a.rounds):                              # interleaved: each round times every variant once
+            for k, f in steps.items(): times[k].append(timed(f, dev, a.reps))
+        for k, v in variants.items():
+            if dev.type == 'cuda':
+                torch.cuda.reset_peak_memory_stats(dev); steps[k](); sync(dev); mem[k] = torch.cuda.max_memory_allocated(dev)
+            else: mem[k] = trainable_state_bytes(v)
+        infer = {'base': make_infer(copy.deepcopy(base), x, dev, a.bf16)}
+        for k, v in variants.items():
+            if k == 'full' or k.startswith('PEFT'): continue
+            infer[k] = make_infer(merge_adapters(copy.deepcopy(v)), x, dev, a.bf16)
+        for f in infer.values(): f()
+        itimes = {k: [] for k in infer}
+        for _ in range(a.rounds):
+            for k, f in infer.items(): itimes[k].append(timed(f, dev, a.reps))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        imed = {k: statistics.median(v) for k, v in itimes.items()}
+        def spread(v):
+            q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+            return q[0], q[2]
+        print(f"\n## {model_name}: training step relative to full fine-tuning ({med['full'] * 1e3:.1f} ms/step), "
+              f"merged inference relative to the base model ({imed['base'] * 1e3:.1f} ms/batch)\n")
+        print("| variant | step / full (IQR) | step / PEFT | merged inference / base | " + ("peak memory / full |" if dev.type == 'cuda' else "trainable state MB |"))
+        print("|---|---|---|---|---|")
+        for k in times:
+            if k == 'full': continue
+            lo, hi = spread([t / med['full'] for t in times[k]])
+            peft_key = f"PEFT {k}" if not k.startswith('PEFT') else None
+            vs_peft = f"{med[k] / med[peft_key]:.2f}" if peft_key in med else ('n/a' if not k.startswith('PEFT') else '')
+            inf = f"{imed[k] / imed['base']:.3f}" if k in imed else ''
+            m = f"{mem[k] / mem['full']:.2f}" if dev.type == 'cuda' else f"{mem[k] / 2**20:.1f}"
+            print(f"| {k} | {med[k] / med['full']:.2f} ({lo:.2f}-{hi:.2f}) | {vs_peft} | {inf} | {m} |")
+        results[model_name] = dict(step_s=med, infer_s=imed, memory=mem)
+    if a.json:
+        with open(a.json, 'w') as f: json.dump(results, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
