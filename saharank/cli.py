@@ -6,7 +6,7 @@
 __all__ = ['SETTINGS_FILE', 'METHOD_NAMES', 'PIPELINE_NOTEBOOKS', 'load_settings', 'versions', 'git_commit', 'write_text_atomic',
            'reproduce', 'resample_cohort', 'make_tables', 'write_results', 'pipeline_dir', 'run_report', 'main']
 
-# %% ../nbs/07_cli.ipynb #a7b0ef6f
+# %% ../nbs/07_cli.ipynb #15d265ab
 import argparse, configparser, copy, hashlib, json, platform, subprocess, sys, time
 from pathlib import Path
 import numpy as np
@@ -21,7 +21,7 @@ from .training import load_slices, select_device, set_seed, train_model, save_ch
 from .evaluation import bin_table, evaluate_patients
 from .report import markdown_table
 
-# %% ../nbs/07_cli.ipynb #a128cffa
+# %% ../nbs/07_cli.ipynb #75322f8d
 SETTINGS_FILE = Path(saharank.__file__).parent / 'settings.ini'
 _INT = {'seed', 'tbi_patients', 'tbi_validation', 'tbi_no_injury', 'image_size', 'unet_width', 'unet_depth',
         'multiview_width', 'pretrain_epochs', 'finetune_epochs', 'batch_size', 'folds'}
@@ -31,6 +31,7 @@ _FLOAT = {'field_of_view_mm', 'slice_thickness_mm', 'window_level', 'window_widt
 _FLOATS = {'sah_bin_edges_ml', 'contrast_factors'}
 _INTS = {'sah_bin_counts', 'ranks'}
 _STRS = {'strategies', 'adapter_methods'}
+_BOOL = {'channels_last'}
 
 def load_settings(profile: str = 'smoke', path=None) -> dict:
     """Settings of `profile` from the ini file `path` (default: the packaged settings.ini), typed:
@@ -43,7 +44,7 @@ def load_settings(profile: str = 'smoke', path=None) -> dict:
     except configparser.Error as e: raise ValueError(f"{path}: not a valid settings file ({e})") from None
     if not cp.has_section(profile): raise ValueError(f"{path}: no profile [{profile}]; profiles: {', '.join(cp.sections())}")
     sec, out = cp[profile], {'profile': profile}
-    for key in sorted(_INT | _FLOAT | _FLOATS | _INTS | _STRS | {'norm'}):
+    for key in sorted(_INT | _FLOAT | _FLOATS | _INTS | _STRS | _BOOL | {'norm', 'amp'}):
         if key not in sec: raise ValueError(f"{path}: profile [{profile}] lacks the setting '{key}'")
         raw = sec[key].strip()
         try:
@@ -52,13 +53,14 @@ def load_settings(profile: str = 'smoke', path=None) -> dict:
             elif key in _FLOATS: out[key] = [float(v) for v in raw.split(',')]
             elif key in _INTS: out[key] = [int(v) for v in raw.split(',')]
             elif key in _STRS: out[key] = [v.strip() for v in raw.split(',') if v.strip()]
+            elif key in _BOOL: out[key] = sec.getboolean(key)
             else: out[key] = None if raw.lower() in ('none', '') else raw
         except ValueError: raise ValueError(f"{path}: [{profile}] {key} = {raw!r} does not parse") from None
     if len(out['sah_bin_edges_ml']) != len(out['sah_bin_counts']) + 1:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
     return out
 
-# %% ../nbs/07_cli.ipynb #844d94e2
+# %% ../nbs/07_cli.ipynb #34800429
 METHOD_NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
 
 def versions() -> dict:
@@ -71,11 +73,11 @@ def versions() -> dict:
     return out
 
 def git_commit(path='.') -> str | None:
-    "The git commit of the working tree at `path`, with '-dirty' when it has changes; None outside git."
+    "The git commit of the working tree at `path`, with '-dirty' when tracked files have changes; None outside git."
     try:
         c = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=path, capture_output=True, text=True, timeout=10)
         if c.returncode: return None
-        d = subprocess.run(['git', 'status', '--porcelain'], cwd=path, capture_output=True, text=True, timeout=10)
+        d = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=path, capture_output=True, text=True, timeout=10)
         return c.stdout.strip() + ('-dirty' if d.stdout.strip() else '')
     except (OSError, subprocess.SubprocessError): return None
 
@@ -85,7 +87,7 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return path
 
-# %% ../nbs/07_cli.ipynb #7acd1f74
+# %% ../nbs/07_cli.ipynb #83e2f3a2
 def _run_seed(seed, *parts):
     return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
@@ -119,7 +121,7 @@ def _window(cfg): return (cfg['window_level'], cfg['window_width'])
 
 _RUN_KEYS = ('finetune_epochs', 'learning_rate', 'batch_size', 'seed', 'contrast_factors', 'empty_slice_fraction', 'flip_probability',
              'elastic_probability', 'elastic_alpha_mm', 'elastic_sigma_mm', 'window_level', 'window_width', 'threshold', 'alpha_factor',
-             'image_size', 'field_of_view_mm')
+             'image_size', 'field_of_view_mm', 'amp', 'channels_last')
 
 def _run_key(cfg, kind, name, fold, pretrained_sha, cohort_sha) -> str:
     "sha256 naming one fine-tuning run: what it trains, on what, from which weights, with which settings."
@@ -136,7 +138,8 @@ def _train_kw(cfg, epochs, seed, device):
     return dict(epochs=epochs, lr=cfg['learning_rate'], batch_size=cfg['batch_size'], seed=seed,
                 contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                 flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
-                elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device)
+                elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device,
+                amp=cfg['amp'], channels_last=cfg['channels_last'])
 
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
               progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True) -> dict:
@@ -299,7 +302,7 @@ def write_results(out, per, tables, cfg, anatomy, pre, dev, stages):
         write_text_atomic(out / f'{k}_numeric.csv', tables[k].round(6).to_csv())
         write_text_atomic(out / f'{k}.md', markdown_table(tables[f'{k}_text']))
     write_text_atomic(out / 'pretraining.json', json.dumps({k: v[1] for k, v in pre.items()}, indent=1))
-    prov = dict(command=' '.join(sys.argv), profile=cfg['profile'], settings=cfg, seed=cfg['seed'], versions=versions(),
+    prov = dict(command=_command(), profile=cfg['profile'], settings=cfg, seed=cfg['seed'], versions=versions(),
                 git_commit=git_commit(Path(__file__).parent if '__file__' in globals() else '.'),
                 anatomy=dict(source=anatomy.source, sha256=anatomy.sha256),
                 cohorts={k: sha256_file(out / 'cohorts' / k / 'manifest.csv') for k in ('tbi', 'sah')},
@@ -308,6 +311,17 @@ def write_results(out, per, tables, cfg, anatomy, pre, dev, stages):
     write_text_atomic(out / 'provenance.json', json.dumps(prov, indent=1, default=str))
 
 PIPELINE_NOTEBOOKS = ('01_tables.ipynb', '02_figures.ipynb', '03_findings.ipynb')
+
+def _shown(path) -> str:
+    "`path` relative to the working directory when it lies inside it (so records name no machine folders), else absolute."
+    p = Path(path).resolve()
+    try: return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError: return str(p)
+
+def _command() -> str:
+    "The command line as typed: 'saharank ARGS' for the console script (no install path), else the Python script's name."
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else 'python'
+    return ' '.join([prog] + sys.argv[1:])
 
 def pipeline_dir() -> Path | None:
     "The folder of the papermill notebooks (`pipeline/` of a source checkout), or None when saharank was installed without it."
@@ -326,16 +340,16 @@ def run_report(run_dir, out_dir=None, log=print) -> Path | None:
         log("report skipped: " + ("papermill is not installed (pip install papermill)" if pm is None else
                                    "the pipeline/ notebooks come with a source checkout of saharank"))
         return None
-    run_dir = Path(run_dir).resolve(); out_dir = Path(out_dir).resolve() if out_dir else run_dir / 'report'
+    run_dir = Path(run_dir); out_dir = Path(out_dir) if out_dir else run_dir / 'report'
     out_dir.mkdir(parents=True, exist_ok=True)
     for n in PIPELINE_NOTEBOOKS:
         t = time.time()
-        pm.execute_notebook(str(nbs / n), str(out_dir / n), parameters=dict(run_dir=str(run_dir), out_dir=str(out_dir)),
-                            cwd=str(nbs.parent), progress_bar=False, kernel_name='python3')
+        pm.execute_notebook(str(nbs / n), str(out_dir / n), parameters=dict(run_dir=_shown(run_dir), out_dir=_shown(out_dir)),
+                            cwd=str(Path.cwd()), progress_bar=False, kernel_name='python3')
         log(f"  report {n}: {time.time() - t:.1f} s")
     return out_dir
 
-# %% ../nbs/07_cli.ipynb #c075dcfe
+# %% ../nbs/07_cli.ipynb #3a66a939
 def main(argv=None) -> int:
     "Entry point of the `saharank` command."
     p = argparse.ArgumentParser(prog='saharank', description=__doc__ or 'saharank: LoRA/DoRA conv adapters and Unets for TBI-to-SAH transfer learning')

@@ -6,10 +6,11 @@
 __all__ = ['PER_PATIENT_COLUMNS', 'METHODS', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', 'PAPER', 'VERDICTS',
            'RUN_INPUTS', 'read_per_patient', 'read_numeric', 'run_settings', 'run_edges', 'parse_model', 'best_model',
            'resolve_model', 'reference_path', 'paper_table', 'side_by_side', 'table1_frame', 'parameter_table',
-           'unet_parameters', 'fig_overlays', 'volume_agreement', 'fig_volumes', 'fig_dice_vs_rank', 'findings',
-           'save_figure', 'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums']
+           'unet_parameters', 'fig_overlays', 'image_attribution', 'volume_agreement', 'fig_volumes',
+           'fig_dice_vs_rank', 'findings', 'save_figure', 'markdown_table', 'save_table', 'report_versions',
+           'write_provenance', 'output_checksums']
 
-# %% ../nbs/13_report.ipynb #98bb5acd
+# %% ../nbs/13_report.ipynb #f66c7623
 import json, math, warnings
 from pathlib import Path
 import numpy as np
@@ -18,7 +19,7 @@ import saharank
 from .data import atomic_path, sha256_file
 from .evaluation import BIN_EDGES_ML, bin_table, volume_bins
 
-# %% ../nbs/13_report.ipynb #b45686ba
+# %% ../nbs/13_report.ipynb #395835d2
 PER_PATIENT_COLUMNS = ['experiment', 'model', 'method', 'rank', 'fold', 'trainable', 'id', 'dice', 'annotated_ml', 'predicted_ml']
 
 def read_per_patient(path) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def run_edges(run_dir) -> tuple:
     "Annotated-volume bin edges (mL) of the run (`sah_bin_edges_ml` of its settings; default the paper's 0, 25, 50, 100, 300)."
     return tuple(run_settings(run_dir).get('sah_bin_edges_ml', BIN_EDGES_ML))
 
-# %% ../nbs/13_report.ipynb #238b92ab
+# %% ../nbs/13_report.ipynb #ce0122cb
 METHODS = ('LoRA-C', 'convLoRA', 'CP-LoRA', 'DoRA-C', 'convDoRA', 'CP-DoRA')
 LORA_OF_DORA = {'DoRA-C': 'LoRA-C', 'convDoRA': 'convLoRA', 'CP-DoRA': 'CP-LoRA'}
 _KEY = {m.lower().replace('-', ''): m for m in METHODS}
@@ -88,7 +89,7 @@ def resolve_model(per_patient: pd.DataFrame, model: str) -> str:
         raise ValueError(f"model {model!r} is not in the per-patient results; models: {', '.join(dict.fromkeys(per_patient.model))}")
     return model
 
-# %% ../nbs/13_report.ipynb #1fc20d60
+# %% ../nbs/13_report.ipynb #44e03f3a
 PAPER_PATIENTS = {'(0, 25]': 2, '(25, 50]': 12, '(50, 100]': 7, '(100, 300]': 9, 'All': 30}
 PAPER_FILES = {2: 'paper_table2_finetuning.csv', 3: 'paper_table3_adapters.csv'}
 _PAPER_COLS = {'(0, 25]': ('bin_0_25', 'sd_0_25'), '(25, 50]': ('bin_25_50', 'sd_25_50'), '(50, 100]': ('bin_50_100', 'sd_50_100'),
@@ -123,7 +124,7 @@ def paper_table(n: int) -> pd.DataFrame:
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     return out
 
-# %% ../nbs/13_report.ipynb #a3cfadbd
+# %% ../nbs/13_report.ipynb #1c95d3d0
 OURS = 'ours (saharank, real CT + inserted hematomas)'
 PAPER = 'paper (private cohorts)'
 
@@ -187,7 +188,7 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
     out.index.name = 'Blood Volume'
     return out
 
-# %% ../nbs/13_report.ipynb #6b210cac
+# %% ../nbs/13_report.ipynb #5364492a
 def table1_frame(width: int = 32) -> pd.DataFrame:
     """Paper Table 1 (modules fine-tuned by each strategy) for our `MultiViewUNet(width)`: columns 'strategy',
     'modules (paper Table 1)', 'modules (saharank.models)', 'paper patterns select these' (bool) and 'trainable
@@ -231,7 +232,7 @@ def unet_parameters(width: int = 32, depth: int = 4) -> int:
     from saharank.models import UNet, count_parameters
     with torch.device('meta'): return count_parameters(UNet(width=width, depth=depth))
 
-# %% ../nbs/13_report.ipynb #6920b184
+# %% ../nbs/13_report.ipynb #0b81bb7b
 def _plt():
     import matplotlib
     if matplotlib.get_backend().lower() not in ('agg', 'module://matplotlib_inline.backend_inline'):
@@ -297,10 +298,20 @@ def fig_overlays(run_dir, model: str = 'best', n_per_bin: int = 1, per_patient: 
     if missing: warnings.warn(f"fig_overlays: {len(missing)} predicted masks of {model} are not in {run_dir / 'predictions'} "
                               f"(runs before predictions were saved); their panels are left empty")
     fig.suptitle(f"{model}: segmentation masks (slice with most annotated voxels)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
+    fig.text(0.5, 0.005, image_attribution(run_dir), ha='center', va='bottom', fontsize=6, wrap=True)
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1 - 0.35 / height))
     return fig, pd.DataFrame(out)
 
-# %% ../nbs/13_report.ipynb #aa351d14
+def image_attribution(run_dir) -> str:
+    "Credit line for figures that render a run's CT images: the source named in the run's provenance.json."
+    from saharank.data import CRANIUM_ATTRIBUTION
+    p = Path(run_dir) / 'provenance.json'
+    src = (json.loads(p.read_text()).get('anatomy') or {}).get('source', '') if p.is_file() else ''
+    if 'invesalius' in src.lower() or 'cranium' in src.lower():
+        return f"Images: {CRANIUM_ATTRIBUTION}. Hematomas inserted by saharank; not the paper's data."
+    return f"Images: {src or 'source not recorded'}; not the paper's data."
+
+# %% ../nbs/13_report.ipynb #b686154d
 def _volume_fit(annotated_ml, predicted_ml):
     """OLS fit predicted = intercept + slope * annotated (statsmodels) and Bland-Altman statistics of two volume
     arrays (mL, same length n >= 3): n, slope, intercept, r2, slope_ci95, intercept_ci95, mean_difference_ml,
@@ -359,7 +370,7 @@ def fig_volumes(per_patient: pd.DataFrame, model: str = 'best'):
     fig.tight_layout()
     return fig, dict(model=model, **st)
 
-# %% ../nbs/13_report.ipynb #5a37c36c
+# %% ../nbs/13_report.ipynb #944ad7ae
 def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, edges=BIN_EDGES_ML, seed: int = 0):
     """Dice against adapter rank (paper Fig. 4): one panel per method of `methods` (default: every adapter method of
     `per_patient`, in the paper's order), shared y axis. Returns (Figure with one axes per method, DataFrame of
@@ -393,7 +404,7 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
     fig.tight_layout(rect=(0, 0.06 if nr == 1 else 0.03, 1, 1))
     return fig, pd.DataFrame(summary)
 
-# %% ../nbs/13_report.ipynb #433d8ad5
+# %% ../nbs/13_report.ipynb #175eb2a5
 VERDICTS = ('holds', 'does not hold', 'cannot be tested')
 
 def _verdict(oks) -> str:
@@ -560,7 +571,7 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
             '; '.join(f"{r.model} {r['mean']:.3f}" for _, r in best.sort_values('mean', ascending=False, kind='stable').iterrows()))
     return pd.DataFrame(out, columns=['claim', 'source', 'verdict', 'evidence'])
 
-# %% ../nbs/13_report.ipynb #e7eb3406
+# %% ../nbs/13_report.ipynb #4e98bc8e
 def save_figure(fig, path, dpi: int = 150) -> Path:
     """Write the matplotlib `fig` as PNG to `path` (atomically; folders created), at `dpi` with no 'Software'
     metadata: the same figure gives byte-identical files. Returns the path."""
@@ -591,7 +602,7 @@ def save_table(df: pd.DataFrame, stem, index: bool = True) -> list[Path]:
     with atomic_path(paths[1]) as tmp: Path(tmp).write_text(markdown_table(df, index))
     return paths
 
-# %% ../nbs/13_report.ipynb #cdc2fd1a
+# %% ../nbs/13_report.ipynb #4a5c87e8
 RUN_INPUTS = ('per_patient.csv', 'table2_numeric.csv', 'table3_numeric.csv', 'pretraining.json', 'provenance.json', 'cohorts/sah/manifest.csv')
 
 def report_versions() -> dict:

@@ -6,7 +6,7 @@
 __all__ = ['set_seed', 'select_device', 'Slices', 'load_slices', 'train_model', 'predict_volume', 'save_checkpoint',
            'load_checkpoint']
 
-# %% ../nbs/05_training.ipynb #884baac8
+# %% ../nbs/05_training.ipynb #1708e716
 import json, os, platform, random, time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 from .data import atomic_path, hu_window, load_case
 from .losses import augment_batch, mixed_loss
 
-# %% ../nbs/05_training.ipynb #d0550254
+# %% ../nbs/05_training.ipynb #b5d8e56d
 def set_seed(seed: int) -> None:
     "Seed `random`, NumPy and torch (CPU and CUDA) with `seed` and request deterministic torch algorithms."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -30,7 +30,7 @@ def select_device(name: str = 'auto') -> torch.device:
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     return dev
 
-# %% ../nbs/05_training.ipynb #f6c486d3
+# %% ../nbs/05_training.ipynb #ea95be9d
 @dataclass
 class Slices:
     "Axial slices of several patients: images (S, 1, H, W) float32 in [0, 1], masks (S, H, W) uint8, patient (S,) int, ids."
@@ -53,24 +53,32 @@ def load_slices(root, ids, window=(40., 120.)) -> Slices:
     if not imgs: raise ValueError(f"no patient ids given for cohort {root}")
     return Slices(np.concatenate(imgs).astype(np.float32), np.concatenate(masks).astype(np.uint8), np.concatenate(pat), list(ids))
 
-# %% ../nbs/05_training.ipynb #1c41b07d
+# %% ../nbs/05_training.ipynb #98b537e1
 def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: int = 2, seed: int = 0,
                 contrast_factors=(1.0,), empty_slice_fraction: float = 1.0, flip_probability: float = 0.5,
                 elastic_probability: float = 0.5, elastic_alpha_px: float = 2.0, elastic_sigma_px: float = 4.0,
-                device='cpu', progress: bool = True, desc: str = 'train', state_path=None, on_epoch_end=None) -> list:
+                device='cpu', progress: bool = True, desc: str = 'train', state_path=None, on_epoch_end=None,
+                amp: str | None = None, channels_last: bool = False) -> list:
     """Train `model` in place on `data` with Adam (learning rate `lr`) for `epochs` epochs and return the
     mean loss of each epoch (list of floats). Only parameters with requires_grad are optimised; if there
     are none (strategy 'None') nothing is trained and [] is returned. Deterministic given `seed` on CPU.
     `state_path`: a .safetensors file where the full training state (weights, optimiser, random generators,
     epoch, losses) is written atomically after every epoch; if it exists when training starts, training
     resumes from it and ends exactly as an uninterrupted run would (ValueError if it belongs to another
-    run). `on_epoch_end(epoch, history)`: called after each epoch (and after the state is saved)."""
+    run). `on_epoch_end(epoch, history)`: called after each epoch (and after the state is saved).
+    GPU speed options (ignored on the CPU): `amp='bf16'` runs forward and loss under bfloat16 autocast;
+    `channels_last` stores model and batches in channels-last memory format."""
     from tqdm.auto import tqdm
     params = [p for p in model.parameters() if p.requires_grad]
     if not params or epochs <= 0: return []
     if len(data) == 0: raise ValueError("train_model: no slices to train on")
     device = torch.device(device)
     model.to(device).train()
+    fast = device.type == 'cuda'
+    if amp not in (None, 'none', 'bf16'): raise ValueError(f"amp must be None or 'bf16', got {amp!r}")
+    autocast = fast and amp == 'bf16'
+    mf = torch.channels_last if fast and channels_last else torch.contiguous_format
+    if mf is torch.channels_last: model.to(memory_format=mf)
     opt = torch.optim.Adam(params, lr=lr)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
     torch.manual_seed(seed)
@@ -89,7 +97,8 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
             idx = np.sort(order[b:b + batch_size])
             x = torch.from_numpy(data.images[idx]); y = torch.from_numpy(data.masks[idx]).float()
             x, y = augment_batch(x, y, rng, flip_probability, elastic_probability, elastic_alpha_px, elastic_sigma_px)
-            loss = mixed_loss(model, x.to(device), y.to(device), contrast_factors)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = mixed_loss(model, x.to(device, non_blocking=True).contiguous(memory_format=mf), y.to(device, non_blocking=True), contrast_factors)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             losses.append(loss.item())
         history.append(float(np.mean(losses)))
@@ -131,7 +140,7 @@ def _load_train_state(path, model, opt, rng, signature):
     torch.set_rng_state(tensors['torch_rng'])
     return int(meta['epoch']), json.loads(meta['history'])
 
-# %% ../nbs/05_training.ipynb #a99f2bc3
+# %% ../nbs/05_training.ipynb #74563445
 @torch.no_grad()
 def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16) -> np.ndarray:
     """Foreground probability (X, Y, Z) float32 for a CT volume `hu` (X, Y, Z) in HU, slice by slice
@@ -142,7 +151,7 @@ def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int 
     out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu() for i in range(0, len(x), batch_size)]
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
 
-# %% ../nbs/05_training.ipynb #31099c2c
+# %% ../nbs/05_training.ipynb #0eb89fea
 def save_checkpoint(model, path, meta: dict | None = None) -> Path:
     """Save `model.state_dict()` to `path` (.safetensors) and `meta` (JSON-serialisable dict) to `path`.json, atomically."""
     from safetensors.torch import save_file

@@ -42,6 +42,8 @@ adapter_methods = lora-c, cp-dora
 ranks = 2, 4
 alpha_factor = 2
 empty_slice_fraction = 0.5
+amp = none
+channels_last = false
 
 [tiny]
 """
