@@ -6,7 +6,7 @@
 __all__ = ['SETTINGS_FILE', 'METHOD_NAMES', 'PIPELINE_NOTEBOOKS', 'load_settings', 'versions', 'git_commit', 'write_text_atomic',
            'reproduce', 'resample_cohort', 'make_tables', 'write_results', 'pipeline_dir', 'run_report', 'main']
 
-# %% ../nbs/07_cli.ipynb #15d265ab
+# %% ../nbs/07_cli.ipynb #380a93bd
 import argparse, configparser, copy, hashlib, json, platform, subprocess, sys, time
 from pathlib import Path
 import numpy as np
@@ -21,7 +21,7 @@ from .training import load_slices, select_device, set_seed, train_model, save_ch
 from .evaluation import bin_table, evaluate_patients
 from .report import markdown_table
 
-# %% ../nbs/07_cli.ipynb #75322f8d
+# %% ../nbs/07_cli.ipynb #4de027e4
 SETTINGS_FILE = Path(saharank.__file__).parent / 'settings.ini'
 _INT = {'seed', 'tbi_patients', 'tbi_validation', 'tbi_no_injury', 'image_size', 'unet_width', 'unet_depth',
         'multiview_width', 'pretrain_epochs', 'finetune_epochs', 'batch_size', 'folds'}
@@ -60,7 +60,7 @@ def load_settings(profile: str = 'smoke', path=None) -> dict:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
     return out
 
-# %% ../nbs/07_cli.ipynb #34800429
+# %% ../nbs/07_cli.ipynb #03a4b57f
 METHOD_NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
 
 def versions() -> dict:
@@ -87,7 +87,7 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return path
 
-# %% ../nbs/07_cli.ipynb #83e2f3a2
+# %% ../nbs/07_cli.ipynb #33d51e26
 def _run_seed(seed, *parts):
     return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
@@ -189,15 +189,19 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     rows = []
     folds = sorted(sah.split.unique())
     ck = {k: sha256_file(out / 'checkpoints' / f'pretrained_{k}.safetensors') for k in pre}
+    fold_slices = {}          # training slices of each fold, read once and shared by every run on that fold
+    def train_slices(fold):
+        if fold not in fold_slices: fold_slices[fold] = load_slices(sah_root, list(sah[sah.split != fold].id), _window(cfg))
+        return fold_slices[fold]
     def run(kind, name, fold, make, **labels):
         "One fine-tuning run; its per-patient rows are cached under OUT/runs so that an interrupted reproduction resumes."
         key = _run_key(cfg, kind, name, fold, ck['multiview' if kind == 'strategy' else 'unet'], sha256_file(sah_root / 'manifest.csv'))
         done = out / 'runs' / f'{name}-{fold}-{key[:16]}.csv'
         if done.exists(): return pd.read_csv(done, keep_default_na=False, dtype={'model': str, 'method': str, 'fold': str, 'id': str})
         model = make()
-        train_ids, test_ids = list(sah[sah.split != fold].id), list(sah[sah.split == fold].id)
+        test_ids = list(sah[sah.split == fold].id)
         state = out / 'state' / f'{name}-{fold}-{key[:16]}.safetensors'
-        train_model(model, load_slices(sah_root, train_ids, _window(cfg)), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], name, fold), dev),
+        train_model(model, train_slices(fold), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], name, fold), dev),
                     progress=progress, desc=f'{name} {fold}', state_path=state)
         res = evaluate_patients(model, sah_root, test_ids, _window(cfg), cfg['threshold'], dev, save_to=out / 'predictions' / name,
                                 experiment=kind, model=name, **labels, fold=fold,
@@ -349,7 +353,7 @@ def run_report(run_dir, out_dir=None, log=print) -> Path | None:
         log(f"  report {n}: {time.time() - t:.1f} s")
     return out_dir
 
-# %% ../nbs/07_cli.ipynb #3a66a939
+# %% ../nbs/07_cli.ipynb #6c5ec2b6
 def main(argv=None) -> int:
     "Entry point of the `saharank` command."
     p = argparse.ArgumentParser(prog='saharank', description=__doc__ or 'saharank: LoRA/DoRA conv adapters and Unets for TBI-to-SAH transfer learning')
