@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['SETTINGS_FILE', 'METHOD_NAMES', 'PIPELINE_NOTEBOOKS', 'load_settings', 'versions', 'git_commit', 'write_text_atomic',
-           'reproduce', 'resample_cohort', 'make_tables', 'write_results', 'pipeline_dir', 'run_report', 'main']
+           'Stopped', 'reproduce', 'resample_cohort', 'make_tables', 'write_results', 'pipeline_dir', 'run_report',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #380a93bd
-import argparse, configparser, copy, hashlib, json, platform, subprocess, sys, time
+import argparse, configparser, copy, hashlib, json, os, platform, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -91,7 +92,23 @@ def write_text_atomic(path, text: str) -> Path:
 def _run_seed(seed, *parts):
     return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
-def _pretrain(name, cfg, tbi_root, manifest, width, device, ckpt_dir, progress, log):
+class Stopped(Exception):
+    """`reproduce` stopped at its time limit: every finished run is saved and each unfinished one has its last
+    epoch's training state under OUT/state, so the same call again resumes (the CLI exits with code 75)."""
+
+def _deadline_hook(deadline):
+    "An `on_epoch_end` for `train_model` that raises `Stopped` once time.time() passes `deadline` (None: never)."
+    if deadline is None: return None
+    def hook(epoch, history):
+        if time.time() > deadline: raise Stopped(f"time limit reached after epoch {epoch + 1}")
+    return hook
+
+def _pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, threads=None) -> dict | None:
+    """Pre-train model `name` ('multiview' or 'unet') on the TBI cohort at `tbi_root` and save it as
+    `ckpt_dir`/pretrained_NAME.safetensors (reused when its settings match). Returns its record (dict), or
+    None when `deadline` stopped it (its training state is saved). Runs in the caller or in a worker process."""
+    if threads: torch.set_num_threads(threads)
+    device = torch.device(device)
     kw = dict(width=width, norm=cfg['norm']) | ({'depth': cfg['unet_depth']} if name == 'unet' else {})
     meta = dict(model=name, kwargs=kw, epochs=cfg['pretrain_epochs'], lr=cfg['learning_rate'], batch_size=cfg['batch_size'],
                 seed=cfg['seed'], cohort=sha256_file(Path(tbi_root) / 'manifest.csv'))
@@ -101,21 +118,25 @@ def _pretrain(name, cfg, tbi_root, manifest, width, device, ckpt_dir, progress, 
     if ckpt.exists():
         try:
             _, old = load_checkpoint(build_model(name, **kw), ckpt)
-            if old.get('settings') == meta:
-                load_checkpoint(model, ckpt); log(f"  reusing {ckpt.name}"); return model, old
+            if old.get('settings') == meta: return old | {'reused': True}
         except ValueError: pass
+    if deadline is not None and time.time() > deadline: return None
+    from saharank.data import read_manifest
+    manifest = read_manifest(tbi_root)
     train_ids = list(manifest[manifest.split == 'train'].id)
     t = time.time()
     state = Path(ckpt_dir).parent / 'state' / f"pretrain_{name}-{hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]}.safetensors"
-    hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], meta['seed'], device),
-                       progress=progress, desc=f'pre-train {name}', state_path=state)
+    try:
+        hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], meta['seed'], device),
+                           progress=progress, desc=f'pre-train {name}', state_path=state, on_epoch_end=_deadline_hook(deadline))
+    except Stopped: return None
     val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device)
     info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.get('pixel_mm', cfg['field_of_view_mm'] / cfg['image_size']),
                 settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()), validation_dice_injured=float(val[val.annotated_ml > 0].dice.mean()))
     save_checkpoint(model, ckpt, info)
     state.unlink(missing_ok=True)
-    return model, info
+    return info
 
 def _window(cfg): return (cfg['window_level'], cfg['window_width'])
 
@@ -141,8 +162,125 @@ def _train_kw(cfg, epochs, seed, device):
                 elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device,
                 amp=cfg['amp'], channels_last=cfg['channels_last'])
 
+def _record_call(out, t0, status, jobs, dev) -> list:
+    """Append this call of `reproduce` (start, seconds, status, jobs, device, finished runs) to OUT/calls.json
+    and return every call so far: a reproduction split across sessions keeps its total wall time."""
+    f = Path(out) / 'calls.json'
+    calls = json.loads(f.read_text()) if f.exists() else []
+    calls.append(dict(started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t0)), seconds=round(time.time() - t0, 1), status=status,
+                      jobs=jobs, device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.machine(),
+                      finished_runs=len(list((Path(out) / 'runs').glob('*.csv')))))
+    write_text_atomic(f, json.dumps(calls, indent=1))
+    return calls
+
+def _stopped_message(out, where, seconds) -> str:
+    return (f"stopped by the time limit during {where} after {seconds:.0f} s; finished runs are in {out}/runs and "
+            f"unfinished ones' last epochs in {out}/state: run the same command again to resume")
+
+_TASK_CACHE = {}   # per process: training slices of each fold and the pre-trained models, shared by its runs
+
+def _cached(key, make):
+    "make() once per process and `key` (the cache keeps the last 8 keys)."
+    if key not in _TASK_CACHE:
+        while len(_TASK_CACHE) >= 8: _TASK_CACHE.pop(next(iter(_TASK_CACHE)))
+        _TASK_CACHE[key] = make()
+    return _TASK_CACHE[key]
+
+def _finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, threads=None) -> list[dict]:
+    """The fine-tuning runs of the experiment, in table order: every strategy on the multi-view Unet, then
+    every adapter method and rank on the classic Unet, each on every fold. Each task is a picklable dict that
+    `_finetune` runs (here or in a worker process)."""
+    out, sah_root = Path(out), Path(out) / 'cohorts' / 'sah'
+    cohort_sha = sha256_file(sah_root / 'manifest.csv')
+    ck = {k: out / 'checkpoints' / f'pretrained_{k}.safetensors' for k in ('multiview', 'unet')}
+    ck_sha = {k: sha256_file(p) for k, p in ck.items()}
+    folds = sorted(sah.split.unique())
+    common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=progress, threads=threads)
+    specs = [dict(kind='strategy', name=s, strategy=s, base='multiview', labels=dict(method='', rank=0)) for s in cfg['strategies']]
+    specs += [dict(kind='adapter', name=f'{METHOD_NAMES[m]}{r}', method=m, rank=r, base='unet', labels=dict(method=METHOD_NAMES[m], rank=r))
+              for m in cfg['adapter_methods'] for r in cfg['ranks']]
+    tasks = []
+    for spec in specs:
+        for fold in folds:
+            key = _run_key(cfg, spec['kind'], spec['name'], fold, ck_sha[spec['base']], cohort_sha)[:16]
+            tasks.append(common | spec | dict(fold=fold, checkpoint=str(ck[spec['base']]), checkpoint_sha=ck_sha[spec['base']],
+                                              train_ids=list(sah[sah.split != fold].id), test_ids=list(sah[sah.split == fold].id),
+                                              done=str(out / 'runs' / f"{spec['name']}-{fold}-{key}.csv"),
+                                              state=str(out / 'state' / f"{spec['name']}-{fold}-{key}.safetensors")))
+    return tasks
+
+def _finetune(task: dict) -> tuple[str, float] | None:
+    """Run one fine-tuning task of `_finetune_tasks`: a copy of the pre-trained model, with the strategy applied
+    or the adapters added, trained on the fold's training patients, evaluated on its test patients; the
+    per-patient rows go to task['done'] (atomically) and the training state is removed. Returns (done file,
+    seconds), (done file, 0) for a run already finished, or None when the time limit stopped it."""
+    done, cfg = Path(task['done']), task['cfg']
+    if done.exists(): return str(done), 0.0
+    if task['deadline'] is not None and time.time() > task['deadline']: return None
+    if task['threads']: torch.set_num_threads(task['threads'])
+    t, dev = time.time(), torch.device(task['device'])
+    out = Path(task['out']); sah_root = out / 'cohorts' / 'sah'
+    def base_model():
+        meta = json.loads(Path(task['checkpoint'] + '.json').read_text())
+        return load_checkpoint(build_model(meta['settings']['model'], **meta['settings']['kwargs']), task['checkpoint'])[0]
+    base = _cached(('model', task['checkpoint_sha']), base_model)
+    set_seed(_run_seed(cfg['seed'], task['kind'], task['name'], task['fold']))
+    if task['kind'] == 'strategy': model = apply_strategy(copy.deepcopy(base), task['strategy'])
+    else:
+        set_seed(_run_seed(cfg['seed'], task['method'], task['rank'], task['fold']))
+        model = add_adapters(copy.deepcopy(base), task['method'], task['rank'], alpha=cfg['alpha_factor'] * task['rank'])
+    data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg)), lambda: load_slices(sah_root, task['train_ids'], _window(cfg)))
+    try:
+        train_model(model, data, **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], task['name'], task['fold']), dev),
+                    progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'],
+                    on_epoch_end=_deadline_hook(task['deadline']))
+    except Stopped: return None
+    res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev, save_to=out / 'predictions' / task['name'],
+                            experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
+                            trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))
+    write_text_atomic(done, res.to_csv(index=False))
+    Path(task['state']).unlink(missing_ok=True)
+    return str(done), round(time.time() - t, 1)
+
+def _by_name(name):
+    "The function `name` of saharank.cli as imported (picklable by reference for worker processes, also from a notebook)."
+    import saharank.cli
+    return getattr(saharank.cli, name)
+
+class _Pool:
+    """Runs calls in this process (`jobs` = 1) or in `jobs` worker processes (spawned, so CUDA works in them).
+    `threads`: torch threads per worker (the CPU threads shared out; None in this process)."""
+    def __init__(self, jobs: int, device):
+        self.jobs, self.ex = jobs, None
+        self.threads = None if jobs == 1 else max(1, torch.get_num_threads() // jobs)
+        if jobs > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            self.ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'))
+    def map(self, fn, args_list, progress=False, desc=''):
+        "fn(*args) for each args tuple; results in the order of `args_list` (a progress bar over finished calls)."
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(args_list), desc=desc, disable=not progress or not desc)
+        if self.ex is None:
+            out = []
+            for a in args_list: out.append(fn(*a)); bar.update()
+            bar.close(); return out
+        from concurrent.futures import as_completed
+        futs = {self.ex.submit(fn, *a): i for i, a in enumerate(args_list)}
+        out = [None] * len(args_list)
+        try:
+            for f in as_completed(futs): out[futs[f]] = f.result(); bar.update()
+        except BaseException:
+            for f in futs: f.cancel()
+            raise
+        finally: bar.close()
+        return out
+    def close(self):
+        if self.ex is not None: self.ex.shutdown(cancel_futures=True); self.ex = None
+
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
-              progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True) -> dict:
+              progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True,
+              jobs: int = 1, time_limit: float | None = None) -> dict:
     """Run the paper's experiment with the settings of `profile` and write into `out`: table2.csv/.md
     (strategies, multi-view Unet), table3.csv/.md (best rank per adapter method, classic Unet),
     per_patient.csv, pretraining.json, provenance.json, cohorts/, checkpoints/ and predictions/<model>/<id>.nii.gz
@@ -152,8 +290,16 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     `dataset='bhsd'` with `root` (a BHSD copy in its published layout) replaces the made cohorts by the public
     analogue of the paper: pre-training on BHSD's non-SAH hematomas, transfer to its SAH cases
     (`saharank.datasets.bhsd_transfer_cohorts`), slices resampled to `image_size` (`resample_cohort`).
-    Our numbers come from the real CT with inserted hematomas, never the paper's data."""
+    `jobs` > 1 trains that many runs at once in worker processes (the two pre-trainings, then the fine-tuning
+    runs; on a GPU they share it, on the CPU they share the cores); every run is seeded on its own, so on a GPU
+    the results do not depend on `jobs`; on the CPU they can differ in the last bits, because the threads per
+    process change the order of sums. Workers are spawned: from a script, call `reproduce(jobs=...)` under
+    `if __name__ == '__main__':`. `time_limit` (seconds from the start): no run starts after it and running
+    ones stop after their current epoch, with their state saved; then `Stopped` is raised and the same call
+    again resumes. Our numbers come from the real CT with inserted hematomas, never the paper's data."""
     t0 = time.time()
+    if jobs < 1: raise ValueError(f"jobs must be >= 1, got {jobs}")
+    deadline = None if time_limit is None else t0 + time_limit
     log = print if verbose else (lambda *a, **k: None)
     cfg = load_settings(profile, settings)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -170,8 +316,8 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     else:
         if anatomy is None: anatomy = cranium_anatomy(cache_dir=cache_dir)
         grid = grid_for(anatomy, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
-        tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed']), cfg['seed'], progress)
-        sah = build_cohort('sah', sah_root, anatomy, grid, plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed']), cfg['seed'], progress)
+        tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed']), cfg['seed'], progress, jobs)
+        sah = build_cohort('sah', sah_root, anatomy, grid, plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed']), cfg['seed'], progress, jobs)
         source = (f"a {grid.shape} grid of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} "
                   f"(sha256 {anatomy.sha256[:12]}...)")
     stages['cohorts_s'] = round(time.time() - t, 1)
@@ -179,57 +325,39 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
         f"SAH patients per bin {_bin_counts(sah, cfg['sah_bin_edges_ml'])}  [{stages['cohorts_s']} s]")
 
     t = time.time()
-    pre = {}
-    for name, width in (('multiview', cfg['multiview_width']), ('unet', cfg['unet_width'])):
-        pre[name] = _pretrain(name, cfg, tbi_root, tbi, width, dev, out / 'checkpoints', progress, log)
-        log(f"pre-trained {name}: {pre[name][1]['parameters']:,} parameters, TBI validation Dice {pre[name][1]['validation_dice']:.3f} "
-            f"(injured only {pre[name][1]['validation_dice_injured']:.3f})")
+    pool = _Pool(jobs, dev)
+    pre_args = [(name, cfg, str(tbi_root), width, str(dev), str(out / 'checkpoints'), progress and jobs == 1, deadline, pool.threads)
+                for name, width in (('multiview', cfg['multiview_width']), ('unet', cfg['unet_width']))]
+    pre = dict(zip(('multiview', 'unet'), pool.map(_by_name('_pretrain'), pre_args)))
+    if any(v is None for v in pre.values()):
+        pool.close(); _record_call(out, t0, 'stopped', jobs, dev)
+        raise Stopped(_stopped_message(out, 'pre-training', time.time() - t0))
+    for name, info in pre.items():
+        log(f"pre-trained {name}: {info['parameters']:,} parameters, TBI validation Dice {info['validation_dice']:.3f} "
+            f"(injured only {info['validation_dice_injured']:.3f})" + ("  [reused]" if info.pop('reused', False) else ''))
     stages['pretrain_s'] = round(time.time() - t, 1)
 
-    rows = []
-    folds = sorted(sah.split.unique())
-    ck = {k: sha256_file(out / 'checkpoints' / f'pretrained_{k}.safetensors') for k in pre}
-    fold_slices = {}          # training slices of each fold, read once and shared by every run on that fold
-    def train_slices(fold):
-        if fold not in fold_slices: fold_slices[fold] = load_slices(sah_root, list(sah[sah.split != fold].id), _window(cfg))
-        return fold_slices[fold]
-    def run(kind, name, fold, make, **labels):
-        "One fine-tuning run; its per-patient rows are cached under OUT/runs so that an interrupted reproduction resumes."
-        key = _run_key(cfg, kind, name, fold, ck['multiview' if kind == 'strategy' else 'unet'], sha256_file(sah_root / 'manifest.csv'))
-        done = out / 'runs' / f'{name}-{fold}-{key[:16]}.csv'
-        if done.exists(): return pd.read_csv(done, keep_default_na=False, dtype={'model': str, 'method': str, 'fold': str, 'id': str})
-        model = make()
-        test_ids = list(sah[sah.split == fold].id)
-        state = out / 'state' / f'{name}-{fold}-{key[:16]}.safetensors'
-        train_model(model, train_slices(fold), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], name, fold), dev),
-                    progress=progress, desc=f'{name} {fold}', state_path=state)
-        res = evaluate_patients(model, sah_root, test_ids, _window(cfg), cfg['threshold'], dev, save_to=out / 'predictions' / name,
-                                experiment=kind, model=name, **labels, fold=fold,
-                                trainable=count_parameters(model, True) if kind == 'strategy' else trainable_parameters(model))
-        write_text_atomic(done, res.to_csv(index=False))
-        state.unlink(missing_ok=True)
-        return res
     t = time.time()
-    for strategy in cfg['strategies']:
-        for fold in folds:
-            rows.append(run('strategy', strategy, fold, lambda: apply_strategy(copy.deepcopy(pre['multiview'][0]), strategy), method='', rank=0))
-        log(f"  {strategy:>9}: mean Dice {pd.concat(rows[-len(folds):]).dice.mean():.3f}")
-    stages['strategies_s'] = round(time.time() - t, 1)
-    t = time.time()
-    for method in cfg['adapter_methods']:
-        for rank in cfg['ranks']:
-            name = f'{METHOD_NAMES[method]}{rank}'
-            for fold in folds:
-                def make():
-                    set_seed(_run_seed(cfg['seed'], method, rank, fold))
-                    return add_adapters(copy.deepcopy(pre['unet'][0]), method, rank, alpha=cfg['alpha_factor'] * rank)
-                rows.append(run('adapter', name, fold, make, method=METHOD_NAMES[method], rank=rank))
-            log(f"  {METHOD_NAMES[method]:>8} R={rank}: mean Dice {pd.concat(rows[-len(folds):]).dice.mean():.3f}")
-    stages['adapters_s'] = round(time.time() - t, 1)
+    tasks = _finetune_tasks(cfg, out, sah, dev, deadline, progress and jobs == 1, pool.threads)
+    results = pool.map(_by_name('_finetune'), [(task,) for task in tasks], progress=progress, desc='fine-tuning runs')
+    pool.close()
+    if any(r is None for r in results):
+        _record_call(out, t0, 'stopped', jobs, dev)
+        raise Stopped(_stopped_message(out, f"fine-tuning ({sum(r is not None for r in results)} of {len(tasks)} runs finished)", time.time() - t0))
+    stages['finetune_s'] = round(time.time() - t, 1)
+    for kind in ('strategy', 'adapter'):          # compute time summed over runs (above the wall time with jobs > 1)
+        stages[f'{kind}_runs_s'] = round(sum(r[1] for r, task in zip(results, tasks) if task['kind'] == kind), 1)
+    rows = [pd.read_csv(r[0], keep_default_na=False, dtype={'model': str, 'method': str, 'fold': str, 'id': str}) for r in results]
+    for name in dict.fromkeys(task['name'] for task in tasks):
+        log(f"  {name:>12}: mean Dice {pd.concat([r for r, task in zip(rows, tasks) if task['name'] == name]).dice.mean():.3f}")
+    stages['jobs'] = jobs
 
     per = pd.concat(rows, ignore_index=True)
     tables = make_tables(per, cfg['sah_bin_edges_ml'])
     stages['total_s'] = round(time.time() - t0, 1)
+    calls = _record_call(out, t0, 'finished', jobs, dev)
+    stages['all_calls_s'] = round(sum(c['seconds'] for c in calls), 1)
+    stages['calls'] = len(calls)
     write_results(out, per, tables, cfg, anatomy, pre, dev, stages)
     if report:
         t = time.time()
@@ -305,7 +433,7 @@ def write_results(out, per, tables, cfg, anatomy, pre, dev, stages):
         write_text_atomic(out / f'{k}.csv', tables[f'{k}_text'].to_csv())
         write_text_atomic(out / f'{k}_numeric.csv', tables[k].round(6).to_csv())
         write_text_atomic(out / f'{k}.md', markdown_table(tables[f'{k}_text']))
-    write_text_atomic(out / 'pretraining.json', json.dumps({k: v[1] for k, v in pre.items()}, indent=1))
+    write_text_atomic(out / 'pretraining.json', json.dumps(pre, indent=1))
     prov = dict(command=_command(), profile=cfg['profile'], settings=cfg, seed=cfg['seed'], versions=versions(),
                 git_commit=git_commit(Path(__file__).parent if '__file__' in globals() else '.'),
                 anatomy=dict(source=anatomy.source, sha256=anatomy.sha256),
@@ -369,6 +497,9 @@ def main(argv=None) -> int:
     r.add_argument('--dataset', default=None, choices=['bhsd'], help='use a public dataset instead of the real-CT cohorts (BHSD: pre-train on its non-SAH hematomas, transfer to its SAH)')
     r.add_argument('--root', default=None, help='folder holding the dataset named by --dataset, in its published layout')
     r.add_argument('--no-report', action='store_true', help='skip the papermill notebooks (tables, figures, findings)')
+    r.add_argument('--jobs', type=int, default=1, help='runs trained at once in worker processes (default 1; e.g. 8 on one GPU)')
+    r.add_argument('--time-limit', type=float, default=None, metavar='SECONDS',
+                   help='stop cleanly after this many seconds (exit code 75); the same command again resumes')
     g = sub.add_parser('report', help="regenerate the paper's tables, figures and findings from a finished run (papermill)")
     g.add_argument('run_dir', help='output folder of saharank reproduce')
     g.add_argument('--out', default=None, help='where to write them (default RUN_DIR/report)')
@@ -385,7 +516,7 @@ def main(argv=None) -> int:
     try:
         if a.command == 'reproduce':
             reproduce(a.profile, a.out or f'runs/{a.profile}', a.settings, a.device, a.cache_dir, progress=not a.quiet,
-                      dataset=a.dataset, root=a.root, report=not a.no_report)
+                      dataset=a.dataset, root=a.root, report=not a.no_report, jobs=a.jobs, time_limit=a.time_limit)
         elif a.command == 'report':
             if not (Path(a.run_dir) / 'per_patient.csv').exists(): raise FileNotFoundError(f"{Path(a.run_dir) / 'per_patient.csv'} does not exist: not a finished run")
             if run_report(a.run_dir, a.out) is None: return 2
@@ -396,6 +527,9 @@ def main(argv=None) -> int:
         else:
             from saharank.data import fetch_cranium
             print(fetch_cranium(a.cache_dir))
+    except Stopped as e:
+        print(f"saharank: {e}", file=sys.stderr)
+        return 75
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
         print(f"saharank: error: {e}", file=sys.stderr)
         return 2

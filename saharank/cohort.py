@@ -365,14 +365,40 @@ def cranium_anatomy(cache_dir=None, allow_download=True):
     seed = tuple((affine @ np.array([128., 118., 38., 1.]))[:3])
     return Anatomy(hu.astype(np.float32), affine, labels, seed, source=info['source'], sha256=info['sha256'])
 
-def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True):
+_COHORT_WORKER = {}   # per worker process: the anatomy and grid, sent once (the CT is tens of MB)
+
+def _init_cohort_worker(anatomy, grid):
+    _COHORT_WORKER.update(anatomy=anatomy, grid=grid)
+
+def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
+    "Make and write patient `i` of plan entry `p` (its own seed sequence (seed, kind, i)); returns its manifest row."
+    from saharank.data import write_case
+    anatomy = anatomy if anatomy is not None else _COHORT_WORKER['anatomy']
+    grid = grid if grid is not None else _COHORT_WORKER['grid']
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), {'tbi': 1, 'sah': 2}[kind], i]))
+    if kind == 'tbi':
+        hu, mask = make_patient(anatomy, grid, rng, lesions=p['lesion_types'])
+        types = '+'.join(p['lesion_types'])
+    else:
+        hu, mask = make_patient(anatomy, grid, rng, sah_ml=p['volume_ml'], ivh=p['ivh'])
+        types = 'SAH+IVH' if p['ivh'] else 'SAH'
+    written = write_case(root, p['id'], hu, mask, grid.affine)
+    row = dict(id=p['id'], cohort=kind, split=p['split'], lesion_types=types,
+               volume_ml=round(float(written['volume_ml']), 4),
+               spacing_mm='x'.join(f'{s:g}' for s in grid.spacing), shape='x'.join(map(str, grid.shape)),
+               anatomy_source=anatomy.source, anatomy_sha256=anatomy.sha256, seed=int(seed))
+    if kind == 'sah': row['bin'] = volume_bin(row['volume_ml'])
+    return row
+
+def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: int = 1):
     """Write a cohort (`kind` 'tbi' or 'sah') made from `anatomy` on `grid` following `plan`
     (`plan_tbi` / `plan_sah`) under `root` in the layout of `saharank.data` (images/, masks/,
     manifest.csv) plus `cohort.json` (the generator settings). Patient i is drawn from its own
-    seed sequence (seed, kind, i), so each is reproducible on its own. If `root` already holds a
+    seed sequence (seed, kind, i), so each is reproducible on its own, and `jobs` > 1 makes that many
+    patients at once in worker processes with the same files as one process. If `root` already holds a
     cohort made with the same settings and anatomy checksum it is reused as is. Returns the manifest
     as a pandas DataFrame."""
-    from saharank.data import write_case, write_manifest, read_manifest, mask_volume_ml, atomic_path
+    from saharank.data import write_manifest, read_manifest, atomic_path
     from tqdm.auto import tqdm
     if kind not in ('tbi', 'sah'): raise ValueError(f"cohort kind must be 'tbi' or 'sah', got {kind!r}")
     root = Path(root)
@@ -386,23 +412,20 @@ def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True):
             if json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)): return read_manifest(root)
         except (ValueError, OSError): pass
     root.mkdir(parents=True, exist_ok=True)
-    code = {'tbi': 1, 'sah': 2}[kind]
-    rows = []
-    for i, p in enumerate(tqdm(plan, desc=f'{kind} cohort', disable=not progress)):
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), code, i]))
-        if kind == 'tbi':
-            hu, mask = make_patient(anatomy, grid, rng, lesions=p['lesion_types'])
-            types = '+'.join(p['lesion_types'])
-        else:
-            hu, mask = make_patient(anatomy, grid, rng, sah_ml=p['volume_ml'], ivh=p['ivh'])
-            types = 'SAH+IVH' if p['ivh'] else 'SAH'
-        written = write_case(root, p['id'], hu, mask, grid.affine)
-        row = dict(id=p['id'], cohort=kind, split=p['split'], lesion_types=types,
-                   volume_ml=round(float(written['volume_ml']), 4),
-                   spacing_mm='x'.join(f'{s:g}' for s in grid.spacing), shape='x'.join(map(str, grid.shape)),
-                   anatomy_source=anatomy.source, anatomy_sha256=anatomy.sha256, seed=int(seed))
-        if kind == 'sah': row['bin'] = volume_bin(row['volume_ml'])
-        rows.append(row)
+    bar = tqdm(total=len(plan), desc=f'{kind} cohort', disable=not progress)
+    if jobs <= 1:
+        rows = []
+        for i, p in enumerate(plan): rows.append(_make_case(kind, root, p, seed, i, anatomy, grid)); bar.update()
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from saharank.cohort import _init_cohort_worker as init, _make_case as make   # importable by name in the workers
+        with ProcessPoolExecutor(min(jobs, len(plan)) or 1, mp_context=mp.get_context('spawn'),
+                                 initializer=init, initargs=(anatomy, grid)) as ex:
+            futs = [ex.submit(make, kind, root, p, seed, i) for i, p in enumerate(plan)]
+            rows = []
+            for f in futs: rows.append(f.result()); bar.update()
+    bar.close()
     write_manifest(root, rows)
     with atomic_path(cfg_file) as tmp: Path(tmp).write_text(json.dumps(config, indent=1))
     return read_manifest(root)

@@ -7,7 +7,7 @@ __all__ = ['set_seed', 'select_device', 'Slices', 'load_slices', 'train_model', 
            'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #1708e716
-import json, os, platform, random, time
+import hashlib, json, os, platform, random, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -106,16 +106,31 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
         if on_epoch_end is not None: on_epoch_end(epoch, history)
     return history
 
+def _frozen_keys(model) -> list:
+    "state_dict keys of the parameters with requires_grad=False (the pre-trained weights a fine-tuning run keeps)."
+    return [k for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter) and not v.requires_grad]
+
+def _frozen_checksum(model) -> str:
+    "sha256 over the names and bytes of the frozen parameters."
+    sd, h = model.state_dict(), hashlib.sha256()
+    for k in _frozen_keys(model):
+        h.update(k.encode()); h.update(sd[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
 def _save_train_state(path, model, opt, rng, signature, epoch, history):
-    "Everything needed to resume: tensors in safetensors, the rest as its string metadata."
+    """Everything needed to resume: trainable parameters, buffers, optimiser moments and random generator in
+    safetensors, the rest as its string metadata. Frozen parameters are not stored, only their checksum: a
+    fine-tuning run with adapters saves megabytes, not the whole pre-trained network, every epoch."""
     from safetensors.torch import save_file
     st = opt.state_dict()
-    tensors = {f'model.{k}': v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    frozen = set(_frozen_keys(model))
+    tensors = {f'model.{k}': v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in frozen}
     for i, s in st['state'].items():
         for name, v in s.items(): tensors[f'opt.{i}.{name}'] = v.detach().cpu().contiguous().reshape(v.shape)
     tensors['torch_rng'] = torch.get_rng_state()
     meta = dict(signature=json.dumps(signature, sort_keys=True), epoch=str(epoch), history=json.dumps(history),
-                np_rng=json.dumps(rng.bit_generator.state), param_groups=json.dumps(st['param_groups']))
+                np_rng=json.dumps(rng.bit_generator.state), param_groups=json.dumps(st['param_groups']),
+                frozen_sha256=_frozen_checksum(model))
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp: save_file(tensors, str(tmp), metadata=meta)
 
@@ -128,7 +143,12 @@ def _load_train_state(path, model, opt, rng, signature):
     except Exception as e: raise ValueError(f"{path}: not a readable training state ({e})") from None
     if json.loads(meta.get('signature', 'null')) != signature:
         raise ValueError(f"{path}: training state of another run (saved {meta.get('signature')}, now {json.dumps(signature, sort_keys=True)}); remove it to start afresh")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith('model.')})
+    if meta.get('frozen_sha256') != _frozen_checksum(model):
+        raise ValueError(f"{path}: training state saved on other frozen (pre-trained) weights than this model's; remove it to start afresh")
+    saved = {k[6:]: v for k, v in tensors.items() if k.startswith('model.')}
+    missing, unexpected = model.load_state_dict(saved, strict=False)
+    if unexpected or set(missing) != set(_frozen_keys(model)):
+        raise ValueError(f"{path}: training state does not fit the model (missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, unexpected {unexpected[:3]})")
     st = opt.state_dict()
     state = {}
     for k, v in tensors.items():

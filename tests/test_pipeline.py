@@ -155,3 +155,51 @@ def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce",
                         "--dataset", "bhsd", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "needs --root" in r.stderr
+
+
+def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings, tmp_path):
+    """--jobs 2 (worker processes) and a reproduction cut by --time-limit and resumed, call after call, each end
+    with the files of one uninterrupted serial run. Threads: 1 per process in all three, as on the CPU the thread
+    count changes the order of sums."""
+    import torch
+    from saharank.cli import Stopped
+    anatomy = phantom_anatomy()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
+        reproduce("tiny", tmp_path / "serial", **kw)
+        reproduce("tiny", tmp_path / "jobs2", jobs=2, **kw)
+        stops = 0
+        for _ in range(60):                    # each call finishes at least one epoch before its limit is checked
+            try:
+                reproduce("tiny", tmp_path / "cut", time_limit=0.5 if stops else 0.0, **kw)
+                break
+            except Stopped as e:
+                stops += 1
+                assert "run the same command again to resume" in str(e)
+        else:
+            raise AssertionError("the time-limited reproduction never finished")
+    finally:
+        torch.set_num_threads(threads)
+    assert stops >= 2                          # it really was cut, more than once
+    for name in ("per_patient.csv", "table2.csv", "table3_numeric.csv"):
+        ref = (tmp_path / "serial" / name).read_bytes()
+        assert (tmp_path / "jobs2" / name).read_bytes() == ref, name
+        assert (tmp_path / "cut" / name).read_bytes() == ref, name
+    assert not list((tmp_path / "cut" / "state").glob("*"))
+    import json
+    calls = json.loads((tmp_path / "cut" / "calls.json").read_text())  # every call recorded: the total wall time survives the cuts
+    assert [c["status"] for c in calls] == ["stopped"] * stops + ["finished"]
+    assert calls[-1]["finished_runs"] == len(list((tmp_path / "cut" / "runs").glob("*.csv")))
+    assert '"jobs": 2' in (tmp_path / "jobs2" / "provenance.json").read_text()
+
+
+def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path):
+    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cli as c; "
+            "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
+    r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
+                        "--out", str(tmp_path / "o"), "--time-limit", "0", "--quiet", "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 75, r.stderr
+    assert "stopped by the time limit" in r.stderr and "again to resume" in r.stderr
+    assert not (tmp_path / "o" / "per_patient.csv").exists()
