@@ -224,8 +224,9 @@ def _finetune(task: dict) -> tuple[str, float] | None:
         meta = json.loads(Path(task['checkpoint'] + '.json').read_text())
         return load_checkpoint(build_model(meta['settings']['model'], **meta['settings']['kwargs']), task['checkpoint'])[0]
     base = _cached(('model', task['checkpoint_sha']), base_model)
-    set_seed(_run_seed(cfg['seed'], task['kind'], task['name'], task['fold']))
-    if task['kind'] == 'strategy': model = apply_strategy(copy.deepcopy(base), task['strategy'])
+    if task['kind'] == 'strategy':      # set_seed also turns on deterministic algorithms in a fresh worker
+        set_seed(_run_seed(cfg['seed'], task['kind'], task['name'], task['fold']))
+        model = apply_strategy(copy.deepcopy(base), task['strategy'])
     else:
         set_seed(_run_seed(cfg['seed'], task['method'], task['rank'], task['fold']))
         model = add_adapters(copy.deepcopy(base), task['method'], task['rank'], alpha=cfg['alpha_factor'] * task['rank'])
@@ -250,7 +251,7 @@ def _by_name(name):
 class _Pool:
     """Runs calls in this process (`jobs` = 1) or in `jobs` worker processes (spawned, so CUDA works in them).
     `threads`: torch threads per worker (the CPU threads shared out; None in this process)."""
-    def __init__(self, jobs: int, device):
+    def __init__(self, jobs: int):
         self.jobs, self.ex = jobs, None
         self.threads = None if jobs == 1 else max(1, torch.get_num_threads() // jobs)
         if jobs > 1:
@@ -325,7 +326,7 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
         f"SAH patients per bin {_bin_counts(sah, cfg['sah_bin_edges_ml'])}  [{stages['cohorts_s']} s]")
 
     t = time.time()
-    pool = _Pool(jobs, dev)
+    pool = _Pool(jobs)
     pre_args = [(name, cfg, str(tbi_root), width, str(dev), str(out / 'checkpoints'), progress and jobs == 1, deadline, pool.threads)
                 for name, width in (('multiview', cfg['multiview_width']), ('unet', cfg['unet_width']))]
     pre = dict(zip(('multiview', 'unet'), pool.map(_by_name('_pretrain'), pre_args)))

@@ -32,9 +32,6 @@ rm -f "$OUT"/state.tgz.part-* "$OUT"/predictions.tgz.part-*
 tar czf - -C "$out" $(cd "$out" && ls -d "${parts[@]}" 2>/dev/null) | split -b 15M -d - "$OUT/state.tgz.part-"
 [ -d "$out/predictions" ] && tar czf - -C "$out" predictions | split -b 15M -d - "$OUT/predictions.tgz.part-"
 echo "state: $(ls "$OUT"/state.tgz.part-* | wc -l) part(s), $(du -ch "$OUT"/state.tgz.part-* | tail -1 | cut -f1); predictions: $(du -ch "$OUT"/predictions.tgz.part-* 2>/dev/null | tail -1 | cut -f1); finished runs: $(ls $out/runs 2>/dev/null | wc -l)"
-if [ "$rc" = 0 ] && python3 -c "import papermill" 2>/dev/null; then
-  saharank report "$out" --out "$out/report" \
-    && rm -f "$out"/report/*.ipynb && tar czf "$OUT/report-$profile.tgz" -C "$out" report && echo "report: $OUT/report-$profile.tgz"
-fi
+if [ "$rc" = 0 ] && python3 -c "import papermill" 2>/dev/null; then PROFILE=$profile bash tools/device/report.sh; fi
 echo "rc $rc after $(( $(date +%s) - start )) s"
 exit "$rc"
