@@ -41,12 +41,14 @@ def contrast_weights(factors):
 def mixed_loss(model, x, target, factors=(1.0,), weights=None, literal=False):
     """Mixed multi-contrast loss (paper section 2.1): sum_i w_i overlap_loss(softmax(model(I_i))[:, 1], L),
     I_i = contrast_adjust(x, c_i). `x`: (N, C, H, W) float in [0, 1]; `target`: (N, H, W).
-    Returns a scalar tensor. One forward pass per factor."""
+    Returns a scalar float32 tensor: the softmax and the sums over pixels are taken in float32 even when
+    the network runs under bfloat16 autocast (a bfloat16 sum over 65 536 pixels keeps 3 significant digits).
+    One forward pass per factor."""
     weights = contrast_weights(factors) if weights is None else weights
     if len(weights) != len(factors): raise ValueError(f"{len(factors)} contrast factors but {len(weights)} weights")
     total = 0.
     for c, w in zip(factors, weights):
-        prob = torch.softmax(model(contrast_adjust(x, c)), dim=1)[:, 1]
+        prob = torch.softmax(model(contrast_adjust(x, c)).float(), dim=1)[:, 1]
         total = total + w * overlap_loss(prob, target, literal=literal)
     return total
 
