@@ -71,7 +71,11 @@ def main(argv=None):
     ap.add_argument('--reps', type=int, default=3); ap.add_argument('--bf16', action='store_true')
     ap.add_argument('--channels-last', action='store_true'); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--json', default=None, help='also write the raw medians here')
+    ap.add_argument('--methods', default=','.join(METHODS), help='adapter methods to time (default: all six)')
+    ap.add_argument('--models', default='unet,multiview', help='networks: unet, multiview or both (default)')
     a = ap.parse_args(argv)
+    methods = [m.strip() for m in a.methods.split(',')]
+    if set(methods) - set(METHODS): ap.error(f"--methods: unknown {sorted(set(methods) - set(METHODS))}; known: {', '.join(METHODS)}")
     if a.quick: a.size, a.width, a.ranks, a.rounds, a.reps = 32, 4, '2', 2, 1
     dev = torch.device(a.device); ranks = [int(r) for r in a.ranks.split(',')]
     try: import peft  # noqa: F401
@@ -82,18 +86,20 @@ def main(argv=None):
           f"batch {a.batch} x 1 x {a.size} x {a.size}, width {a.width}, bf16 {a.bf16}, channels_last {a.channels_last}, "
           f"{a.rounds} interleaved rounds x {a.reps} steps; command: python bench/bench_adapters.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     results = {}
-    for model_name, build in (('Unet', lambda: UNet(width=a.width, depth=4)), ('multi-view Unet', lambda: MultiViewUNet(width=a.width))):
+    nets = {'unet': ('Unet', lambda: UNet(width=a.width, depth=4)), 'multiview': ('multi-view Unet', lambda: MultiViewUNet(width=a.width))}
+    for model_name, build in [nets[n.strip()] for n in a.models.split(',')]:
         base = build().to(dev)
         mf = torch.channels_last if a.channels_last else torch.contiguous_format
         base = base.to(memory_format=mf)
         x = torch.randn(a.batch, 1, a.size, a.size, device=dev).to(memory_format=mf)
         y = torch.randint(0, 2, (a.batch, a.size, a.size), device=dev)
         variants = {'full': copy.deepcopy(base).requires_grad_(True)}
-        for m in METHODS:
+        for m in methods:
             for r in ranks: variants[f'{NAMES[m]} R={r}'] = add_adapters(copy.deepcopy(base), m, r)
         if peft is not None:
             dilated = any(getattr(mod, 'dilation', (1, 1)) != (1, 1) for mod in base.modules() if isinstance(mod, nn.Conv2d))
             for m, dora in PEFT_OF.items():
+                if m not in methods: continue
                 for r in ranks:
                     if dilated: continue                       # PEFT's conv LoRA ignores dilation: it cannot run on M2
                     variants[f'PEFT {NAMES[m]} R={r}'] = peft_model(base, dora, r).to(dev)

@@ -162,6 +162,27 @@ def _geometry(layer: nn.Module) -> tuple[int, int, tuple[int, ...], int]:
     return W.shape[1] * groups, W.shape[0], tuple(W.shape[2:]), groups
 
 
+class _DoRAWeight(torch.autograd.Function):
+    """W = V * m / ||V||_c_out (per output channel o: the norm of V[o, ...]) with a hand-written backward:
+    g_m = <g, V>_o / n_o and g_V = (m_o / n_o) (g - V <g, V>_o / n_o^2) (with `detach_norm`: g_V = (m_o / n_o) g).
+    The same values and gradients as autograd through norm, divide and multiply (float64 gradcheck in the
+    notebook), in fewer passes over the weight: DoRA's cost over LoRA in weight space."""
+    @staticmethod
+    def forward(ctx, V, m, detach_norm: bool):
+        n = torch.linalg.vector_norm(V.flatten(1), dim=1).clamp_min(torch.finfo(V.dtype).tiny)
+        ctx.save_for_backward(V, m, n); ctx.detach_norm = detach_norm
+        return V * (m / n).reshape(-1, *[1] * (V.dim() - 1))
+
+    @staticmethod
+    def backward(ctx, g):
+        V, m, n = ctx.saved_tensors
+        Vf, gf = V.flatten(1), g.flatten(1)
+        dot = torch.linalg.vecdot(gf, Vf, dim=1)                  # <g, V> per output channel
+        gV = gf * (m / n)[:, None]
+        if not ctx.detach_norm: gV = torch.addcmul(gV, Vf, (m * dot / n ** 3)[:, None], value=-1)
+        return gV.view_as(V), dot / n, None
+
+
 class AdaptedLayer(nn.Module):
     """A frozen `nn.Conv1d`/`nn.Conv2d`/`nn.Conv3d`/`nn.Linear` plus a LoRA/DoRA adapter, applied in weight
     space (paper section 2.2).
@@ -271,10 +292,7 @@ class AdaptedLayer(nn.Module):
         if self.merged: return self.base.weight
         V = self.base.weight + self.delta_weight()
         if not self.is_dora: return V
-        norm = torch.linalg.vector_norm(V.flatten(1), dim=1)
-        if self.detach_norm: norm = norm.detach()
-        norm = norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        return V * (self.magnitude / norm).reshape(-1, *[1] * (V.dim() - 1))
+        return _DoRAWeight.apply(V, self.magnitude, self.detach_norm)
 
     @property
     def weight(self) -> torch.Tensor:
