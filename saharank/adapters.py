@@ -32,12 +32,16 @@ _LORA_OF = {'lora-c': 'lora-c', 'convlora': 'convlora', 'cp-lora': 'cp-lora',
 SCALINGS = ('lora', 'rslora')
 
 
+def _check_choice(value, choices, message: str) -> str:
+    "`value` lower-cased when it is one of `choices` (case-insensitive); ValueError(message) otherwise."
+    v = value.lower() if isinstance(value, str) else value
+    if v not in choices: raise ValueError(message)
+    return v
+
+
 def _check_method(method) -> str:
     "Canonical (lower-case) method name; ValueError listing the valid ones otherwise."
-    m = method.lower() if isinstance(method, str) else method
-    if m not in METHODS:
-        raise ValueError(f"unknown adapter method {method!r}; valid methods are {', '.join(METHODS)}")
-    return m
+    return _check_choice(method, METHODS, f"unknown adapter method {method!r}; valid methods are {', '.join(METHODS)}")
 
 
 def _check_rank(rank) -> int:
@@ -64,10 +68,7 @@ def _check_alpha(alpha, rank: int) -> float:
 
 def _check_scaling(scaling) -> str:
     "The scaling rule, 'lora' or 'rslora' (case-insensitive); ValueError otherwise."
-    s = scaling.lower() if isinstance(scaling, str) else scaling
-    if s not in SCALINGS:
-        raise ValueError(f"scaling must be 'lora' (alpha/R) or 'rslora' (alpha/sqrt(R)), got {scaling!r}")
-    return s
+    return _check_choice(scaling, SCALINGS, f"scaling must be 'lora' (alpha/R) or 'rslora' (alpha/sqrt(R)), got {scaling!r}")
 
 
 def _check_dropout(p) -> float:
