@@ -10,7 +10,7 @@ __all__ = ['LABELS', 'BLOOD_HU', 'TBI_TYPES', 'GENERATOR_VERSION', 'Anatomy', 's
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
 import json, math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
@@ -209,7 +209,7 @@ def extra_axial_fraction(rng, labels, grid, kind):
     c = _pick(rng, ic & (depth <= 1.5 * sp[0]) & upper)
     X = _world_coords(grid); cw = [x[c] for x in X]
     r = np.sqrt(sum((x - w) ** 2 for x, w in zip(X, cw)))
-    if kind == 'EDH': R, T, prof = rng.uniform(25, 45), rng.uniform(8, 22), 1 - (r / 1) ** 2
+    if kind == 'EDH': R, T = rng.uniform(25, 45), rng.uniform(8, 22)
     if kind == 'EDH': thick = T * np.clip(1 - (r / R) ** 2, 0, None)
     elif kind == 'SDH':
         R, T = rng.uniform(50, 90), rng.uniform(4, 12)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import io
 import json
@@ -30,13 +29,13 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['WINDOWS', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL',
-           'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX', 'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE',
-           'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION', 'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR',
-           'atomic_path', 'sha256_file', 'voxel_spacing', 'load_nifti', 'save_nifti', 'hu_window', 'voxel_volume_ml',
-           'mask_volume_ml', 'case_paths', 'write_case', 'load_case', 'manifest_path', 'write_manifest',
-           'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium',
-           'load_cranium']
+__all__ = ['DEFLATE_MAX_RATIO', 'WINDOWS', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME',
+           'CRANIUM_DEB_URL', 'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX', 'CRANIUM_INSTALLED', 'CRANIUM_SHA256',
+           'CRANIUM_SOURCE', 'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION', 'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI',
+           'CRANIUM_SIDECAR', 'atomic_path', 'sha256_file', 'voxel_spacing', 'check_nifti_header', 'load_nifti',
+           'save_nifti', 'hu_window', 'voxel_volume_ml', 'mask_volume_ml', 'case_paths', 'write_case', 'load_case',
+           'manifest_path', 'write_manifest', 'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb',
+           'anatomy_cache_dir', 'fetch_cranium', 'load_cranium']
 
 # %% ../nbs/00_data.ipynb #f1e6ecb3
 @contextlib.contextmanager
@@ -80,17 +79,69 @@ def voxel_spacing(affine) -> tuple[float, float, float]:
     return tuple(float(s) for s in np.linalg.norm(a[:3, :3], axis=0))
 
 # %% ../nbs/00_data.ipynb #3c5eb59e
+DEFLATE_MAX_RATIO = 1032   # the most DEFLATE (gzip) can compress: 258 bytes per 2-bit code (RFC 1951)
+
+def _raw_nifti_header(path: Path):
+    """The NIfTI-1/2 header of `path` as written, without nibabel's fix-ups (which set zero pixdim to 1),
+    or None when the first bytes are not a NIfTI header (nib.load then names the problem)."""
+    from nibabel.openers import ImageOpener
+    try:
+        with ImageOpener(str(path)) as f: raw = f.read(540)
+    except Exception: return None       # unreadable or corrupt gzip: nib.load reports it
+    for klass in (nib.Nifti1Header, nib.Nifti2Header):
+        try: return klass.from_fileobj(io.BytesIO(raw), check=False)
+        except Exception: continue
+    return None
+
+def check_nifti_header(path: str | os.PathLike) -> None:
+    """Check, before any voxel is read, what the header of the NIfTI file `path` promises:
+
+    - the voxel data it promises (shape x bytes per voxel, from `vox_offset` on) must fit the file:
+      at most the file's size for `.nii`, at most `DEFLATE_MAX_RATIO` x the file's size for `.nii.gz`
+      (no gzip stream inflates more), so a header claiming 30000^3 voxels is refused at once;
+    - the voxel spacing must come from the file: with no sform (sform_code 0), nibabel builds the affine
+      from pixdim[1:4] and silently turns a zero there into 1 mm; that is refused, as are non-finite values.
+
+    Returns None; raises ValueError naming the file and the problem. Headers that do not parse are left to
+    `nib.load` (which `load_nifti` calls next). Source: the NIfTI-1 header (nifti1.h: dim, pixdim,
+    vox_offset, qform_code, sform_code) and nibabel's `Nifti1Header.get_best_affine`."""
+    path = Path(path)
+    hdr = _raw_nifti_header(path)
+    if hdr is None: return
+    try:
+        shape = tuple(int(d) for d in hdr.get_data_shape())
+        itemsize = hdr.get_data_dtype().itemsize
+        offset = int(hdr.get_data_offset())
+    except Exception: return            # an unknown datatype code etc.: nib.load names it
+    promised = int(np.prod(shape, dtype=object)) * itemsize
+    size = path.stat().st_size
+    gz = path.name.lower().endswith('.gz')
+    room = size * DEFLATE_MAX_RATIO if gz else size - offset
+    if promised > room:
+        raise ValueError(f"{path}: truncated or corrupt NIfTI file: the header promises {promised:,} bytes of voxel data "
+                         f"(shape {'x'.join(map(str, shape))}, {itemsize} byte(s) per voxel), but the "
+                         f"{'compressed ' if gz else ''}file holds {size:,} bytes"
+                         + (f" (at most {room:,} once inflated)" if gz else ''))
+    if int(hdr['sform_code']) == 0:
+        pix = [float(v) for v in hdr['pixdim'][1:4]]
+        if not all(np.isfinite(v) and v != 0 for v in pix[:max(1, min(3, len(shape)))]):
+            raise ValueError(f"{path}: zero or non-finite voxel spacing: pixdim[1:4] = {pix} and no sform gives the spacing "
+                             "(nibabel would assume 1 mm: the volume in mL would be invented)")
+
 def load_nifti(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read a 3-D NIfTI volume: returns `(data, affine)`, `data` of shape (i, j, k) cast to `dtype`
     (default float32; scaling slope/intercept applied), `affine` the 4x4 float64 voxel -> world matrix (mm).
 
     A 4-D image whose 4th axis has length 1 is squeezed to 3-D.
     Raises FileNotFoundError if `path` does not exist; ValueError (message naming the file and the problem)
-    if the file is unreadable, truncated or corrupt (nibabel/gzip/EOF errors are wrapped), is not 3-D,
-    contains NaN or infinite voxels, or has zero or non-finite voxel spacing."""
+    if the header promises more voxel data than the file can hold or gives no voxel spacing of its own
+    (`check_nifti_header`, before reading), if the file is unreadable, truncated or corrupt
+    (nibabel/gzip/EOF errors are wrapped), is not 3-D, contains NaN or infinite voxels, or has zero or
+    non-finite voxel spacing."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: NIfTI file not found")
+    check_nifti_header(path)
     try:
         img = nib.load(path)
         data = np.asanyarray(img.dataobj)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import (MANIFEST_COLUMNS, load_nifti, mask_volume_ml, read_manifest, sha256_file,
+from .data import (load_nifti, mask_volume_ml, read_manifest, sha256_file,
                            voxel_spacing, write_case, write_manifest)
 from .cohort import bin_label, volume_bin
 

@@ -34,7 +34,7 @@ def _pydicom():
         raise ImportError("saharank.dicom needs pydicom >= 3: pip install pydicom") from e
     return pydicom
 
-def _ds(x: float) -> "pydicom.valuerep.DSfloat":
+def _ds(x: float):
     "A DICOM Decimal String for `x`, formatted to fit the 16-character limit."
     from pydicom.valuerep import DSfloat
     return DSfloat(float(x), auto_format=True)
@@ -269,7 +269,7 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
     SliceThickness and SpacingBetweenSlices, undecodable pixel data (compressed without a pydicom plugin).
     Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image), C.11.1
     (Modality LUT)."""
-    pydicom = _pydicom()
+    _pydicom()                      # a clear ImportError when pydicom is missing
     from pydicom.uid import MediaStorageDirectoryStorage
     if tilt not in ("refuse", "correct"):
         raise ValueError(f"tilt must be 'refuse' or 'correct', got {tilt!r}")

@@ -13,7 +13,6 @@ from collections import OrderedDict
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0

@@ -7,7 +7,7 @@ __all__ = ['set_seed', 'select_device', 'Slices', 'load_slices', 'train_model', 
            'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #1708e716
-import hashlib, json, os, platform, random, time
+import hashlib, json, os, random
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -149,7 +149,6 @@ def _load_train_state(path, model, opt, rng, signature):
     missing, unexpected = model.load_state_dict(saved, strict=False)
     if unexpected or set(missing) != set(_frozen_keys(model)):
         raise ValueError(f"{path}: training state does not fit the model (missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, unexpected {unexpected[:3]})")
-    st = opt.state_dict()
     state = {}
     for k, v in tensors.items():
         if k.startswith('opt.'):

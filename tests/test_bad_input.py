@@ -16,7 +16,7 @@ AFF = np.diag([2.0, 2.0, 5.0, 1.0])
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -85,7 +85,7 @@ def test_cli_predict_good_input_writes_everything(tmp_path, ckpt):
     path = save_nifti(good_volume(), AFF, tmp_path / "good.nii.gz", dtype=np.int16)
     r = cli("predict", path, "--model", ckpt, "--out", tmp_path / "out", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz", "qc.png", "report.csv", "report.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz", "qc.png", "report.csv", "report.json", "volumes.csv"]
 
 
 def test_cohort_mismatches_and_masks(tmp_path):

@@ -1,7 +1,8 @@
 """End-to-end checks of the `saharank` command and of `reproduce` (fast: a synthetic phantom head, no download)."""
-import subprocess, sys
+import hashlib, json, subprocess, sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,13 +102,36 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     prov = (outs[0] / "provenance.json").read_text()
     assert '"anatomy"' in prov and '"torch"' in prov and "wall_time_s" in prov
     assert set(res) >= {"table2", "table3", "per_patient"}
+    # surface distances and volume difference per patient, summarised in the report
+    assert {"hd95_mm", "assd_mm", "volume_difference_ml"} <= set(per.columns)
+    assert np.allclose(per.volume_difference_ml, per.predicted_ml - per.annotated_ml, atol=1e-5)
+    assert (rep / "surface_distances.csv").stat().st_size > 0
+    # the deployable models: Table 3's best adapter configuration and Table 2's best strategy, trained on all SAH patients
+    models = sorted(p.name for p in (outs[0] / "models").iterdir())
+    best_adapter = t3.index[1:][np.argmax([float(v.split()[0]) for v in t3["All"][1:]])]
+    assert models == sorted([f"sah-unet-{best_adapter}", f"sah-multiview-{t2.index[1:][np.argmax([float(v.split()[0]) for v in t2['All'][1:]])]}"])
+    for name in models:
+        card = json.loads((outs[0] / "models" / name / "model_card.json").read_text())
+        assert card["training_cohort"]["patients"] == 6 and "not a medical device" in card["intended_use"].lower()
+        assert card["training_cohort"]["manifest_sha256"] == hashlib.sha256((outs[0] / "cohorts" / "sah" / "manifest.csv").read_bytes()).hexdigest()
+        assert set(card["cross_validated_dice"]) == {"(0, 25]", "(25, 50]", "(50, 100]", "(100, 300]", "All"}
+        for f in ("base.safetensors", "model_card.json") + (("adapter/adapters.safetensors",) if "unet" in name else ()):
+            assert (outs[0] / "models" / name / f).read_bytes() == (outs[1] / "models" / name / f).read_bytes(), (name, f)
+    assert (outs[0] / "models" / f"sah-unet-{best_adapter}" / "adapter").is_dir()
+    assert json.loads(prov)["models"] == [f"sah-unet-{best_adapter}", [m for m in models if "multiview" in m][0]]
+    # `saharank predict` takes a model folder
+    case = sorted((outs[0] / "cohorts" / "sah" / "images").glob("*.nii.gz"))
+    r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(case[0]), "--model", str(outs[0] / "models" / f"sah-unet-{best_adapter}"),
+                        "--out", str(tmp_path / "pred"), "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert json.loads((tmp_path / "pred" / "report.json").read_text())["model"]["card"]["name"] == f"sah-unet-{best_adapter}"
 
 
 def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
     bad = tmp_path / "broken.ini"
     bad.write_text("[smoke]\nseed = 1\n")
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce", "--settings", str(bad), "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--settings", str(bad), "--out", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "broken.ini" in r.stderr and "lacks the setting" in r.stderr
@@ -115,7 +139,7 @@ def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
 
 
 def test_cli_unknown_profile(tmp_path):
-    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce", "--profile", "nosuch", "--out", str(tmp_path / "o")],
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "nosuch", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no profile [nosuch]" in r.stderr
 
@@ -152,7 +176,7 @@ def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     assert per.groupby("model").id.nunique().eq(6).all()
     # the SAH annotation is label 4 alone: 8 x 8 x 2 voxels of 2 x 2 x 5 mm = 2.56 mL
     assert sah.volume_ml.round(4).eq(2.56).all()
-    r = subprocess.run([sys.executable, "-c", "import sys; from saharank.cli import main; sys.exit(main())", "reproduce",
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce",
                         "--dataset", "bhsd", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "needs --root" in r.stderr
 
@@ -203,3 +227,29 @@ def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path)
     assert r.returncode == 75, r.stderr
     assert "stopped by the time limit" in r.stderr and "again to resume" in r.stderr
     assert not (tmp_path / "o" / "per_patient.csv").exists()
+
+
+def test_list_runs_only_and_shards_give_the_single_process_results(tiny_settings, tmp_path):
+    """The cluster recipe without a cluster: pre-training alone, two shards, then the assembling call, against
+    one uninterrupted call: the same per-patient results and tables, byte for byte."""
+    anatomy = phantom_anatomy()
+    kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
+                        "--list-runs"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ids = r.stdout.split()
+    assert ids[:2] == ["pretrain-multiview", "pretrain-unet"] and len(ids) == 2 + 6 * 3 and len(set(ids)) == len(ids)
+    reproduce("tiny", tmp_path / "single", **kw)
+    out = tmp_path / "sharded"
+    with pytest.raises(ValueError, match="pre-trained checkpoint is missing"):
+        reproduce("tiny", out, shard=(0, 2), **kw)
+    assert reproduce("tiny", out, only=["pretrain-multiview", "pretrain-unet"], **kw) == {"runs": ids[:2]}
+    done = []
+    for i in range(2):
+        done += reproduce("tiny", out, shard=(i, 2), **kw)["runs"]
+        assert not (out / "per_patient.csv").exists()
+    assert sorted(done) == sorted(ids[2:])
+    assert len(list((out / "runs").glob("*.csv"))) == len(ids) - 2
+    reproduce("tiny", out, **kw)
+    for name in ("per_patient.csv", "table2.csv", "table3.csv", "table2_numeric.csv", "table3_numeric.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
