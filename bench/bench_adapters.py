@@ -1,5 +1,6 @@
 """Adapter benchmark: training-step and merged-inference time of every adapter method against full fine-tuning,
-Hugging Face PEFT (where PEFT has the method) and the base model, on the classic Unet and the multi-view Unet.
+Hugging Face PEFT (where PEFT has the method) and the base model, on the classic Unet and the multi-view Unet, and
+(`--models monai3d`) on a 3-D MONAI UNet with every Conv3d and ConvTranspose3d adapted (`layer_types='all'`).
 
 Prints ratios measured in the same run (medians over interleaved rounds, with the interquartile range), never
 absolute claims. Usage:
@@ -7,6 +8,7 @@ absolute claims. Usage:
     python bench/bench_adapters.py                      # CPU defaults (batch 2, 128 x 128)
     python bench/bench_adapters.py --device cuda --size 256 --batch 8 --bf16 --channels-last
     python bench/bench_adapters.py --quick              # a smoke test of the script itself
+    python bench/bench_adapters.py --models monai3d     # the 3-D row: MONAI UNet, batch 2 x 1 x 32^3 (needs monai)
 
 Peak memory is read from torch.cuda.max_memory_allocated on CUDA; on the CPU the table gives the bytes of
 trainable state (parameters + gradients + Adam moments) instead, since torch's CPU allocator has no peak counter.
@@ -16,11 +18,17 @@ import argparse, copy, json, platform, statistics, sys, time
 import torch
 from torch import nn
 
-from saharank.adapters import METHODS, add_adapters, merge_adapters
+from saharank.adapters import METHOD_REGISTRY, METHODS, add_adapters, get_method, merge_adapters
 from saharank.models import MultiViewUNet, UNet
 
-NAMES = {'lora-c': 'LoRA-C', 'convlora': 'convLoRA', 'cp-lora': 'CP-LoRA', 'dora-c': 'DoRA-C', 'convdora': 'convDoRA', 'cp-dora': 'CP-DoRA'}
 PEFT_OF = {'convlora': False, 'convdora': True}          # PEFT's conv LoRA / conv DoRA (use_dora)
+
+
+def monai_unet3d(width):
+    "MONAI's 3-D UNet: channels width, 2w, 4w, 8w, three strided down-samplings, one residual unit per level."
+    from monai.networks.nets import UNet as MonaiUNet
+    return MonaiUNet(spatial_dims=3, in_channels=1, out_channels=2, channels=tuple(width * 2 ** i for i in range(4)),
+                     strides=(2, 2, 2), num_res_units=1)
 
 
 def sync(dev):
@@ -71,38 +79,53 @@ def main(argv=None):
     ap.add_argument('--reps', type=int, default=3); ap.add_argument('--bf16', action='store_true')
     ap.add_argument('--channels-last', action='store_true'); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--json', default=None, help='also write the raw medians here')
-    ap.add_argument('--methods', default=','.join(METHODS), help='adapter methods to time (default: all six)')
-    ap.add_argument('--models', default='unet,multiview', help='networks: unet, multiview or both (default)')
+    ap.add_argument('--methods', default=','.join(METHODS), help='adapter methods to time (default: the paper\'s six)')
+    ap.add_argument('--models', default='unet,multiview',
+                    help='networks, comma-separated: unet, multiview, monai3d (default: unet,multiview)')
+    ap.add_argument('--size3d', type=int, default=32, help='monai3d: input edge (voxels; default 32)')
+    ap.add_argument('--width3d', type=int, default=8, help='monai3d: channels of the first level (default 8)')
     a = ap.parse_args(argv)
     methods = [m.strip() for m in a.methods.split(',')]
-    if set(methods) - set(METHODS): ap.error(f"--methods: unknown {sorted(set(methods) - set(METHODS))}; known: {', '.join(METHODS)}")
-    if a.quick: a.size, a.width, a.ranks, a.rounds, a.reps = 32, 4, '2', 2, 1
+    def known(m):
+        try: return get_method(m).key
+        except ValueError: return None
+    bad = [m for m in methods if known(m) is None]
+    if bad: ap.error(f"--methods: unknown {bad}; known: {', '.join(METHOD_REGISTRY)}")
+    methods = [known(m) for m in methods]
+    if a.quick: a.size, a.width, a.ranks, a.rounds, a.reps, a.size3d, a.width3d = 32, 4, '2', 2, 1, 16, 4
     dev = torch.device(a.device); ranks = [int(r) for r in a.ranks.split(',')]
     try: import peft  # noqa: F401
     except ImportError: peft = None
     torch.manual_seed(0)
     print(f"# saharank adapter benchmark: {platform.processor() or platform.machine()}, {dev}"
           f"{' ' + torch.cuda.get_device_name(dev) if dev.type == 'cuda' else ''}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"batch {a.batch} x 1 x {a.size} x {a.size}, width {a.width}, bf16 {a.bf16}, channels_last {a.channels_last}, "
+          f"batch {a.batch}, 2-D input {a.size} x {a.size} width {a.width}, 3-D input {a.size3d}^3 width {a.width3d}, bf16 {a.bf16}, channels_last {a.channels_last}, "
           f"{a.rounds} interleaved rounds x {a.reps} steps; command: python bench/bench_adapters.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     results = {}
-    nets = {'unet': ('Unet', lambda: UNet(width=a.width, depth=4)), 'multiview': ('multi-view Unet', lambda: MultiViewUNet(width=a.width))}
-    for model_name, build in [nets[n.strip()] for n in a.models.split(',')]:
+    nets = {'unet': ('Unet', lambda: UNet(width=a.width, depth=4)), 'multiview': ('multi-view Unet', lambda: MultiViewUNet(width=a.width)),
+            'monai3d': (f'3-D MONAI UNet (Conv3d + ConvTranspose3d, batch {a.batch} x 1 x {a.size3d}^3, width {a.width3d})',
+                        lambda: monai_unet3d(a.width3d))}
+    unknown = [n for n in a.models.split(',') if n.strip() not in nets]
+    if unknown: ap.error(f"--models: unknown {unknown}; known: {', '.join(nets)}")
+    for model_key, (model_name, build) in [(n.strip(), nets[n.strip()]) for n in a.models.split(',')]:
+        three_d = model_key == 'monai3d'
         base = build().to(dev)
-        mf = torch.channels_last if a.channels_last else torch.contiguous_format
+        mf = (torch.channels_last_3d if three_d else torch.channels_last) if a.channels_last else torch.contiguous_format
         base = base.to(memory_format=mf)
-        x = torch.randn(a.batch, 1, a.size, a.size, device=dev).to(memory_format=mf)
-        y = torch.randint(0, 2, (a.batch, a.size, a.size), device=dev)
+        shape = (a.size3d,) * 3 if three_d else (a.size, a.size)
+        x = torch.randn(a.batch, 1, *shape, device=dev).to(memory_format=mf)
+        y = torch.randint(0, 2, (a.batch, *shape), device=dev)
         variants = {'full': copy.deepcopy(base).requires_grad_(True)}
+        layer_types = 'all' if three_d else None              # 3-D: the decoder's transposed convs too
         for m in methods:
-            for r in ranks: variants[f'{NAMES[m]} R={r}'] = add_adapters(copy.deepcopy(base), m, r)
-        if peft is not None:
+            for r in ranks: variants[f'{get_method(m).display} R={r}'] = add_adapters(copy.deepcopy(base), m, r, layer_types=layer_types)
+        if not three_d and peft is not None:
             dilated = any(getattr(mod, 'dilation', (1, 1)) != (1, 1) for mod in base.modules() if isinstance(mod, nn.Conv2d))
             for m, dora in PEFT_OF.items():
                 if m not in methods: continue
                 for r in ranks:
                     if dilated: continue                       # PEFT's conv LoRA ignores dilation: it cannot run on M2
-                    variants[f'PEFT {NAMES[m]} R={r}'] = peft_model(base, dora, r).to(dev)
+                    variants[f'PEFT {get_method(m).display} R={r}'] = peft_model(base, dora, r).to(dev)
         steps = {k: make_step(v, x, y, dev, a.bf16) for k, v in variants.items()}
         for f in steps.values(): f()                           # warm-up
         times = {k: [] for k in steps}
@@ -138,6 +161,7 @@ def main(argv=None):
             inf = f"{imed[k] / imed['base']:.3f}" if k in imed else ''
             m = f"{mem[k] / mem['full']:.2f}" if dev.type == 'cuda' else f"{mem[k] / 2**20:.1f}"
             print(f"| {k} | {med[k] / med['full']:.2f} ({lo:.2f}-{hi:.2f}) | {vs_peft} | {inf} | {m} |")
+        if three_d: print("\nPEFT has no ConvTranspose3d LoRA: no PEFT rows for the 3-D network.")
         results[model_name] = dict(step_s=med, infer_s=imed, memory=mem)
     if a.json:
         with open(a.json, 'w') as f: json.dump(results, f, indent=1)

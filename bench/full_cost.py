@@ -10,11 +10,12 @@ aggregate speed is what counts. FLOPs per slice (torch's FlopCounterMode) are pr
 Evaluation and cohort building are not counted (seconds, not minutes). A projection, not a run: check it
 against the run's own `provenance.json` wall times.
 """
-import argparse, json, os, sys, time
+import argparse, time
 import numpy as np
 import torch
 
-from saharank.cli import load_settings, METHOD_NAMES, _train_kw
+from saharank.settings import load_settings
+from saharank.experiment import _train_kw
 from saharank.models import build_model, apply_strategy
 from saharank.adapters import add_adapters
 from saharank.training import Slices, set_seed, train_model, select_device

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['LABELS', 'BLOOD_HU', 'TBI_TYPES', 'GENERATOR_VERSION', 'Anatomy', 'segment_tissues', 'phantom_anatomy', 'Grid',
            'grid_for', 'random_pose', 'elastic_field', 'resample_patient', 'extra_axial_fraction',
-           'intraparenchymal_fraction', 'sah_fraction', 'make_patient', 'plan_tbi', 'plan_sah', 'bin_label',
-           'volume_bin', 'cranium_anatomy', 'build_cohort']
+           'intraparenchymal_fraction', 'sah_fraction', 'make_patient', 'plan_tbi', 'plan_sah', 'cranium_anatomy',
+           'build_cohort']
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
 import json, math
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
+from .core import SAH_BIN_COUNTS, SAH_BIN_EDGES_ML, Executor, bin_label, volume_bin
 
 # %% ../nbs/01_cohort.ipynb #b8e3321f
 LABELS = {'outside': 0, 'parenchyma': 1, 'csf': 2, 'ventricle': 3, 'bone': 4}
@@ -320,14 +321,14 @@ def plan_tbi(n_patients=124, n_validation=12, n_no_injury=25, seed=0):
         plan.append(dict(id=f'tbi-{i:03d}', split='validation' if i in val else 'train', lesion_types=types))
     return plan
 
-def plan_sah(bin_edges_ml=(0, 25, 50, 100, 300), bin_counts=(2, 12, 7, 9), n_folds=3, seed=0,
+def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3, seed=0,
              ivh_probability=0.25):
     """The SAH cohort plan: `bin_counts[b]` patients whose annotated volume lies in
     (bin_edges_ml[b], bin_edges_ml[b+1]] (paper Table 2: 2 / 12 / 7 / 9). Targets are drawn uniformly
     in the inner 80 % of each bin, clipped to 8-220 mL (the SAH cohort of the paper: 77 +- 52 mL).
     Patients are dealt to `n_folds` folds round-robin, bin after bin (stratified 3-fold
     cross-validation at patient level). Returns a list of dicts: id, split ('fold1'...), volume_ml
-    (target), bin (label '(lo, hi]'), ivh (bool)."""
+    (target), bin (label '(lo, hi]'), bin_edges_ml (the edges, so the made patient's bin uses them), ivh (bool)."""
     edges = np.asarray(bin_edges_ml, float)
     if len(edges) != len(bin_counts) + 1 or np.any(np.diff(edges) <= 0):
         raise ValueError(f"bin edges {bin_edges_ml} do not fit bin counts {bin_counts}")
@@ -338,19 +339,11 @@ def plan_sah(bin_edges_ml=(0, 25, 50, 100, 300), bin_counts=(2, 12, 7, 9), n_fol
         lo_t, hi_t = max(lo + 0.1 * (hi - lo), 8.), min(hi - 0.1 * (hi - lo), 220.)
         for j in range(cnt):
             rows.append(dict(volume_ml=float(rng.uniform(lo_t, hi_t)), bin=bin_label(lo, hi),
-                             split=f'fold{deal % n_folds + 1}', ivh=bool(rng.random() < ivh_probability)))
+                             split=f'fold{deal % n_folds + 1}', ivh=bool(rng.random() < ivh_probability),
+                             bin_edges_ml=[float(e) for e in edges]))
             deal += 1
     order = rng.permutation(len(rows))
     return [dict(id=f'sah-{i:03d}', **rows[o]) for i, o in enumerate(order)]
-
-def bin_label(lo, hi): return f'({lo:g}, {hi:g}]'
-
-def volume_bin(volume_ml, bin_edges_ml=(0, 25, 50, 100, 300)):
-    "The label '(lo, hi]' of the bin holding `volume_ml`; ValueError outside the edges."
-    e = list(bin_edges_ml)
-    for lo, hi in zip(e[:-1], e[1:]):
-        if lo < volume_ml <= hi: return bin_label(lo, hi)
-    raise ValueError(f"volume {volume_ml} mL lies outside the bins {bin_edges_ml}")
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
 GENERATOR_VERSION = 1   # bump when the cohort algorithm changes: cached cohorts are then rebuilt
@@ -387,7 +380,7 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
                volume_ml=round(float(written['volume_ml']), 4),
                spacing_mm='x'.join(f'{s:g}' for s in grid.spacing), shape='x'.join(map(str, grid.shape)),
                anatomy_source=anatomy.source, anatomy_sha256=anatomy.sha256, seed=int(seed))
-    if kind == 'sah': row['bin'] = volume_bin(row['volume_ml'])
+    if kind == 'sah': row['bin'] = volume_bin(row['volume_ml'], p.get('bin_edges_ml', SAH_BIN_EDGES_ML))
     return row
 
 def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: int = 1):
@@ -412,20 +405,12 @@ def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: i
             if json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)): return read_manifest(root)
         except (ValueError, OSError): pass
     root.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(plan), desc=f'{kind} cohort', disable=not progress)
     if jobs <= 1:
-        rows = []
-        for i, p in enumerate(plan): rows.append(_make_case(kind, root, p, seed, i, anatomy, grid)); bar.update()
+        rows = [_make_case(kind, root, p, seed, i, anatomy, grid) for i, p in enumerate(tqdm(plan, desc=f'{kind} cohort', disable=not progress))]
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
         from saharank.cohort import _init_cohort_worker as init, _make_case as make   # importable by name in the workers
-        with ProcessPoolExecutor(min(jobs, len(plan)) or 1, mp_context=mp.get_context('spawn'),
-                                 initializer=init, initargs=(anatomy, grid)) as ex:
-            futs = [ex.submit(make, kind, root, p, seed, i) for i, p in enumerate(plan)]
-            rows = []
-            for f in futs: rows.append(f.result()); bar.update()
-    bar.close()
+        with Executor(min(jobs, len(plan)) or 1, initializer=init, initargs=(anatomy, grid)) as ex:
+            rows = ex.map(make, [(kind, root, p, seed, i) for i, p in enumerate(plan)], progress=progress, desc=f'{kind} cohort')
     write_manifest(root, rows)
     with atomic_path(cfg_file) as tmp: Path(tmp).write_text(json.dumps(config, indent=1))
     return read_manifest(root)

@@ -6,7 +6,6 @@
 # %% ../nbs/00_data.ipynb #4cd88ec0
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -14,7 +13,6 @@ import lzma
 import os
 import plistlib
 import re
-import secrets
 import shutil
 import subprocess
 import tarfile
@@ -28,46 +26,16 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from .core import WINDOWS as WINDOWS, atomic_path as atomic_path, sha256_file as sha256_file   # re-exported
+
 # %% auto #0
-__all__ = ['DEFLATE_MAX_RATIO', 'WINDOWS', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME',
-           'CRANIUM_DEB_URL', 'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX', 'CRANIUM_INSTALLED', 'CRANIUM_SHA256',
-           'CRANIUM_SOURCE', 'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION', 'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI',
-           'CRANIUM_SIDECAR', 'atomic_path', 'sha256_file', 'voxel_spacing', 'check_nifti_header', 'load_nifti',
-           'save_nifti', 'hu_window', 'voxel_volume_ml', 'mask_volume_ml', 'case_paths', 'write_case', 'load_case',
-           'manifest_path', 'write_manifest', 'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb',
-           'anatomy_cache_dir', 'fetch_cranium', 'load_cranium']
-
-# %% ../nbs/00_data.ipynb #f1e6ecb3
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Context manager yielding a temporary sibling `Path` of `path` to write to.
-
-    The temporary file is `<folder>/.tmp-<random>-<name>` (same folder, so `os.replace` is atomic; the
-    final name, suffixes such as `.nii.gz` included, is kept at its end). On normal exit it is renamed
-    to `path` (replacing any existing file); on an exception it is removed and the exception re-raised,
-    leaving `path` untouched. The parent folder is created if needed.
-    Raises FileNotFoundError (naming both paths) if the block wrote nothing to the temporary path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{secrets.token_hex(6)}-{path.name}")
-    try:
-        yield tmp
-        if not tmp.exists():
-            raise FileNotFoundError(f"{path}: nothing was written to the temporary file {tmp}")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-# %% ../nbs/00_data.ipynb #b895198f
-def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of the file at `path` as a 64-character lowercase hex string, read in chunks of
-    `chunk_size` bytes. Raises FileNotFoundError if the file is missing."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_size), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ['DEFLATE_MAX_RATIO', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL',
+           'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX', 'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE',
+           'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION', 'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR',
+           'voxel_spacing', 'check_nifti_header', 'load_nifti', 'save_nifti', 'hu_window', 'voxel_volume_ml',
+           'mask_volume_ml', 'case_paths', 'write_case', 'load_case', 'manifest_path', 'write_manifest',
+           'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium',
+           'load_cranium']
 
 # %% ../nbs/00_data.ipynb #c9ed4a54
 def voxel_spacing(affine) -> tuple[float, float, float]:
@@ -211,8 +179,6 @@ def save_nifti(data, affine, path: str | os.PathLike, dtype=None) -> Path:
     return path
 
 # %% ../nbs/00_data.ipynb #14e18808
-WINDOWS: dict[str, tuple[float, float]] = {"brain": (40, 80), "subdural": (75, 215), "bone": (600, 2800)}
-
 def hu_window(hu, level: float, width: float) -> np.ndarray:
     """Window CT values `hu` (array of any shape, Hounsfield units) with window `level` and `width` (HU):
     `clip((hu - (level - width / 2)) / width, 0, 1)` as a float32 array of the same shape, in [0, 1].

@@ -16,12 +16,12 @@ import pandas as pd
 
 from .data import (load_nifti, mask_volume_ml, read_manifest, sha256_file,
                            voxel_spacing, write_case, write_manifest)
-from .cohort import bin_label, volume_bin
+from .core import SAH_BIN_EDGES_ML, bin_label, volume_bin
 
 # %% auto #0
 __all__ = ['DATASETS', 'HEMORRHAGE_TYPES', 'BHSD_LABELS', 'BHSD_TBI_CLASSES', 'BHSD_SAH_CLASSES', 'CT_ICH_CSV', 'CT_ICH_COLUMNS',
-           'CT_ICH_TYPE_COLUMNS', 'LABEL_SETS', 'LAYOUTS', 'SAH_BIN_EDGES_ML', 'SAH_IMPORT_BIN_EDGES_ML', 'Case',
-           'list_cases', 'load_case_arrays', 'import_cohort', 'bhsd_transfer_cohorts']
+           'CT_ICH_TYPE_COLUMNS', 'LABEL_SETS', 'LAYOUTS', 'SAH_IMPORT_BIN_EDGES_ML', 'Case', 'list_cases',
+           'load_case_arrays', 'import_cohort', 'bhsd_transfer_cohorts']
 
 # %% ../nbs/09_datasets.ipynb #91c2dfb6
 DATASETS = ('ct-ich', 'bhsd', 'instance')
@@ -41,7 +41,6 @@ LAYOUTS = {
              "labelsTs/), or the label_192 release: images/<case>.nii.gz + 'ground truths'/<case>.nii.gz"),
     'instance': "INSTANCE 2022: data/<case>.nii.gz + label/<case>.nii.gz",
 }
-SAH_BIN_EDGES_ML = (0, 25, 50, 100, 300)          # paper Table 2
 SAH_IMPORT_BIN_EDGES_ML = SAH_BIN_EDGES_ML + (float('inf'),)   # public data: one extra bin (300, inf]
 
 # %% ../nbs/09_datasets.ipynb #429d42c6

@@ -166,7 +166,11 @@ def write_dicom_series(hu, affine, directory: str | os.PathLike, series_descript
 
 # %% ../nbs/08_dicom.ipynb #37bba683
 def _floats(ds, keyword: str, n: int, path: Path) -> np.ndarray:
-    "Attribute `keyword` of `ds` as `n` finite float64 numbers; ValueError naming `path` if missing or malformed."
+    """Attribute `keyword` of the pydicom Dataset `ds` as an (n,) float64 array of finite numbers.
+
+    `path`: the file `ds` came from, named in the errors. Raises ValueError naming `path` if the attribute is
+    missing or empty, not numeric, or not exactly `n` finite values (DICOM PS3.3 C.7.6.2, Image Plane module;
+    PS3.5 6.2 for the DS/IS value representations)."""
     v = ds.get(keyword)
     if v is None or (isinstance(v, str) and not v.strip()) or (not isinstance(v, (int, float, str)) and len(v) == 0):
         raise ValueError(f"{path}: {keyword} is missing (DICOM PS3.3 C.7.6.2, Image Plane module)")
@@ -179,9 +183,23 @@ def _floats(ds, keyword: str, n: int, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: {keyword} must be {n} finite numbers, got {vals}")
     return arr
 
+def _number(ds, keyword: str) -> float | None:
+    """Attribute `keyword` of the pydicom Dataset `ds` as a Python float, or None if it is absent or empty
+    (a Type 2 or 3 attribute: SliceThickness, SpacingBetweenSlices, RescaleSlope/Intercept, GantryDetectorTilt).
+    A non-numeric value raises ValueError (from `float`)."""
+    v = ds.get(keyword)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    return float(v)
+
+# %% ../nbs/08_dicom.ipynb #72898cc3
 def _read_file(path: Path):
-    """`pydicom.dcmread(path)`; a file without the Part-10 header is accepted only if it parses as a raw
-    DICOM image dataset (old ACR-NEMA style files), its transfer syntax set from its encoding."""
+    """One DICOM file `path` as a pydicom Dataset (pixel data not decoded yet).
+
+    `pydicom.dcmread(path)`; a file without the Part-10 header (PS3.10 7.1: preamble + 'DICM') is accepted
+    only if it parses as a raw DICOM image dataset (old ACR-NEMA style files: PixelData and SeriesInstanceUID
+    present), its TransferSyntaxUID set from its encoding (implicit/explicit VR, little/big endian).
+    Raises ValueError naming `path` for a file that is not DICOM, or a Part-10 file pydicom cannot parse."""
     pydicom = _pydicom()
     from pydicom.errors import InvalidDicomError
     from pydicom import uid as U
@@ -204,8 +222,68 @@ def _read_file(path: Path):
                                           U.ExplicitVRLittleEndian if little else U.ExplicitVRBigEndian)
     return ds
 
+def _read_folder(directory: Path) -> list[tuple[Path, object]]:
+    """Phase 1 of `read_dicom_series`: the DICOM files of the folder `directory`, read.
+
+    Lists the regular files directly in `directory` (subfolders are not searched), sorted by name, skipping
+    hidden files (name starting with '.', the writer's in-progress `.tmp-*` files included) and files named
+    `DICOMDIR` (any case); reads each with `_read_file` and drops those whose MediaStorageSOPClassUID is Media
+    Storage Directory Storage (a DICOMDIR under another name; PS3.3 Annex F, Basic Directory IOD).
+    Returns `[(path, pydicom Dataset), ...]` in file-name order, at least one.
+
+    Raises FileNotFoundError if `directory` does not exist, NotADirectoryError if it is a file, ValueError
+    naming the file for a non-DICOM or corrupt file (`_read_file`), ValueError naming `directory` if no DICOM
+    file is left."""
+    _pydicom()
+    from pydicom.uid import MediaStorageDirectoryStorage
+    if not directory.exists():
+        raise FileNotFoundError(f"{directory}: DICOM folder not found")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory}: expected a folder holding one DICOM series, got a file")
+    files = sorted(p for p in directory.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR")
+    items = []
+    for p in files:
+        ds = _read_file(p)
+        if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+            continue  # a DICOMDIR under another name
+        items.append((p, ds))
+    if not items:
+        raise ValueError(f"{directory}: no DICOM files found (the folder is empty or holds only hidden files / DICOMDIR)")
+    return items
+
+# %% ../nbs/08_dicom.ipynb #07dbce88
+def _single_series(items: list, directory: Path) -> tuple[str, list]:
+    """Phase 2 of `read_dicom_series`: the one series of `items` (`[(path, pydicom Dataset), ...]` from
+    `_read_folder`).
+
+    Groups the files by SeriesInstanceUID (0020,000E; DICOM PS3.3 C.7.3.1, General Series module) and returns
+    `(uid, items)`: the UID as a str and the items, in their input order. Raises ValueError naming the file if
+    one has no SeriesInstanceUID, and ValueError naming `directory` ("mixed series", each UID with its file
+    count, most files first) if the files belong to more than one series."""
+    groups: dict[str, list] = {}
+    for p, ds in items:
+        uid = ds.get("SeriesInstanceUID")
+        if not uid:
+            raise ValueError(f"{p}: SeriesInstanceUID (0020,000E) is missing")
+        groups.setdefault(str(uid), []).append((p, ds))
+    if len(groups) > 1:
+        listing = "; ".join(f"{u}: {len(v)} file(s)" for u, v in sorted(groups.items(), key=lambda g: -len(g[1])))
+        raise ValueError(f"{directory}: mixed series: the folder holds {len(groups)} series (SeriesInstanceUID: "
+                         f"file count) {listing}; put each series in its own folder")
+    return next(iter(groups.items()))
+
+# %% ../nbs/08_dicom.ipynb #0ceabf8d
 def _image_plane(ds, path: Path) -> dict:
-    "Image Plane / Image Pixel attributes of one slice, validated (ValueError naming `path`)."
+    """The Image Plane / Image Pixel attributes of one slice (pydicom Dataset `ds`, read from `path`), validated.
+
+    Returns a dict: `iop` (6,) float64 ImageOrientationPatient (row direction X, then column direction Y, LPS
+    direction cosines), `ipp` (3,) float64 ImagePositionPatient (mm, LPS, centre of the first pixel), `ps` (2,)
+    float64 PixelSpacing (mm: row spacing, column spacing), `rows`, `cols` (int).
+    Raises ValueError naming `path` for a multi-frame file, no Pixel Data, SamplesPerPixel != 1, a missing or
+    malformed ImageOrientationPatient (not two perpendicular unit vectors within 1e-3) / ImagePositionPatient,
+    a missing or non-positive PixelSpacing, missing or zero Rows/Columns.
+    Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel module)."""
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise ValueError(f"{path}: multi-frame (enhanced) DICOM with {ds.NumberOfFrames} frames is not supported; "
                          "expected one slice per file")
@@ -229,13 +307,269 @@ def _image_plane(ds, path: Path) -> dict:
         raise ValueError(f"{path}: Rows/Columns missing or zero (Rows={rows}, Columns={cols})")
     return dict(iop=iop, ipp=ipp, ps=ps, rows=int(rows), cols=int(cols))
 
-def _number(ds, keyword: str):
-    "Attribute `keyword` as a float, or None if absent/empty."
-    v = ds.get(keyword)
-    if v is None or (isinstance(v, str) and not v.strip()):
-        return None
-    return float(v)
+def _check_planes(items: list) -> list[dict]:
+    """Phase 3 of `read_dicom_series`: the image-plane geometry of every slice of `items`
+    (`[(path, pydicom Dataset), ...]`), checked to describe one grid.
 
+    Returns `[_image_plane(ds, path), ...]` (dicts with `iop`, `ipp`, `ps`, `rows`, `cols`), in the order of
+    `items`. Every slice is validated first (`_image_plane`'s ValueErrors), then compared with the first:
+    Raises ValueError naming the file and the first file for different Rows x Columns, ImageOrientationPatient
+    (atol 1e-4) or PixelSpacing (rtol 1e-5, atol 1e-6 mm).
+    Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel module)."""
+    geo = [_image_plane(ds, p) for p, ds in items]
+    p0, g0 = items[0][0], geo[0]
+    for (p, _), g in zip(items[1:], geo[1:]):
+        if (g["rows"], g["cols"]) != (g0["rows"], g0["cols"]):
+            raise ValueError(f"{p}: Rows x Columns = {g['rows']} x {g['cols']} but {g0['rows']} x {g0['cols']} in "
+                             f"{p0.name}: inconsistent Rows/Columns within one series")
+        if not np.allclose(g["iop"], g0["iop"], atol=1e-4):
+            raise ValueError(f"{p}: ImageOrientationPatient {g['iop'].tolist()} differs from {g0['iop'].tolist()} in "
+                             f"{p0.name}: inconsistent orientation within one series")
+        if not np.allclose(g["ps"], g0["ps"], rtol=1e-5, atol=1e-6):
+            raise ValueError(f"{p}: PixelSpacing {g['ps'].tolist()} differs from {g0['ps'].tolist()} in "
+                             f"{p0.name}: inconsistent pixel spacing within one series")
+    return geo
+
+# %% ../nbs/08_dicom.ipynb #6d3224d9
+def _slice_axes(iop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit row direction X, column direction Y and slice normal N = X x Y (each a (3,) float64 LPS vector) from
+    the 6 ImageOrientationPatient values `iop` (X and Y renormalised to unit length).
+    Source: DICOM PS3.3 C.7.6.2.1.1."""
+    X = iop[:3] / np.linalg.norm(iop[:3])
+    Y = iop[3:] / np.linalg.norm(iop[3:])
+    return X, Y, np.cross(X, Y)
+
+def _sort_along_normal(items: list, geo: list[dict], N: np.ndarray) -> tuple[list, np.ndarray]:
+    """Phase 4 of `read_dicom_series`: `items` (`[(path, Dataset), ...]`, with `geo` their `_image_plane`
+    dicts) sorted by the position of each slice along the normal `N` ((3,) unit vector, LPS), ImagePositionPatient
+    . N; stable (ties keep their input order). Returns `(items, pos)`: the sorted items and their
+    ImagePositionPatient as an (n, 3) float64 array (mm, LPS), in the same order. Raises nothing.
+    Source: DICOM PS3.3 C.7.6.2.1.1 (the position, not InstanceNumber, places a slice)."""
+    pos = np.array([g["ipp"] for g in geo])
+    order = np.argsort(pos @ N, kind="stable")
+    return [items[i] for i in order], pos[order]
+
+def _offsets(pos: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each slice is relative to the first: `pos` (n, 3) sorted ImagePositionPatient (mm, LPS), `N` the (3,)
+    unit slice normal. Returns `(along, inplane)`: `along` (n,) float64, mm along N from the first slice
+    (ascending, along[0] = 0); `inplane` (n, 3) float64, mm LPS, the rest of the offset, within the slice plane
+    (zero without gantry tilt). Raises nothing."""
+    rel = pos - pos[0]
+    along = rel @ N                       # position of each slice along the normal, from the first (mm)
+    inplane = rel - along[:, None] * N    # offset within the slice plane (0 without tilt)
+    return along, inplane
+
+# %% ../nbs/08_dicom.ipynb #44fd6a9a
+def _check_gaps(along: np.ndarray, names: list[str], directory: Path) -> None:
+    """Phase 5a of `read_dicom_series`: refuse slice positions that do not form one uniform grid.
+
+    `along`: (n,) float64 slice positions along the normal (mm, ascending, from `_offsets`); `names`: the n file
+    names in the same order. Does nothing for n < 2. Raises ValueError naming `directory` and the two files around
+    the first offending gap for: a gap < 0.001 mm (duplicate slices); the largest gap > MISSING_GAP_FACTOR x the
+    median gap (missing slice(s)); a gap differing from the median by more than SPACING_RTOL x median + 0.01 mm
+    (non-uniform spacing). Source: DICOM PS3.3 C.7.6.2.1.1 (ImagePositionPatient places each slice)."""
+    if len(along) < 2:
+        return
+    gaps = np.diff(along)
+    for k in np.flatnonzero(gaps < 1e-3):
+        raise ValueError(f"{directory}: {names[k]} and {names[k + 1]} are at the same position "
+                         f"along the slice normal ({along[k]:.4g} mm from the first slice): duplicate slices")
+    med = float(np.median(gaps))
+    k = int(np.argmax(gaps))
+    if gaps[k] > MISSING_GAP_FACTOR * med:
+        raise ValueError(f"{directory}: missing slice(s) between {names[k]} and {names[k + 1]}: "
+                         f"a gap of {gaps[k]:.4g} mm along the slice normal, the median spacing is {med:.4g} mm")
+    bad = np.flatnonzero(np.abs(gaps - med) > SPACING_RTOL * med + 0.01)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"{directory}: non-uniform slice spacing: {gaps[k]:.4g} mm between {names[k]} and "
+                         f"{names[k + 1]}, the median spacing is {med:.4g} mm")
+
+def _slice_spacing(items: list, along: np.ndarray, directory: Path) -> tuple[float, str, float | None, list[str]]:
+    """Phase 5b of `read_dicom_series`: the slice spacing Delta_k of the sorted `items` (`[(path, Dataset), ...]`),
+    `along` their (n,) positions along the normal (mm, from `_offsets`), checked first by `_check_gaps` (errors
+    naming `directory`).
+
+    Returns `(dk, source, thickness, notes)`: `dk` the spacing in mm (float > 0); `source` the attribute it came
+    from: 'ImagePositionPatient' (n > 1: the mean step along[-1] / (n - 1)), else 'SliceThickness' or
+    'SpacingBetweenSlices' (a single slice, first one present and positive); `thickness` the first slice's
+    SliceThickness in mm or None; `notes` (list of str) for a SliceThickness differing by > 1% from `dk` or
+    a single-slice spacing. Raises what `_check_gaps` raises, and ValueError naming the file for a single slice
+    without a positive SliceThickness or SpacingBetweenSlices. Source: DICOM PS3.3 C.7.6.2 (SliceThickness), C.8.3.1 (SpacingBetweenSlices), C.7.6.2.1.1."""
+    n = len(items)
+    ds0 = items[0][1]
+    notes: list[str] = []
+    thickness = _number(ds0, "SliceThickness")
+    if n > 1:
+        _check_gaps(along, [p.name for p, _ in items], directory)
+        dk = float(along[-1] / (n - 1))
+        source = "ImagePositionPatient"
+        if thickness is not None and abs(thickness - dk) > 0.01 * dk:
+            notes.append(f"SliceThickness {thickness:g} mm differs from the {dk:.4g} mm spacing of the slice positions "
+                         "(overlapping or gapped reconstruction); the voxel spacing uses the positions")
+    else:
+        spacing_between = _number(ds0, "SpacingBetweenSlices")
+        if thickness is not None and thickness > 0:
+            dk, source = thickness, "SliceThickness"
+        elif spacing_between is not None and spacing_between > 0:
+            dk, source = spacing_between, "SpacingBetweenSlices"
+        else:
+            raise ValueError(f"{items[0][0]}: a single-slice series needs SliceThickness or SpacingBetweenSlices "
+                             "for the slice spacing; neither is present (or positive)")
+        notes.append(f"single slice: slice spacing {dk:g} mm taken from {source}")
+    return dk, source, thickness, notes
+
+# %% ../nbs/08_dicom.ipynb #386772ab
+def _gantry_tilt(items: list, along: np.ndarray, inplane: np.ndarray, directory: Path,
+                 tilt: str) -> tuple[float, float, bool]:
+    """Phase 6a of `read_dicom_series`: is the sorted series `items` (`[(path, Dataset), ...]`) gantry-tilted?
+
+    `along` (n,) and `inplane` (n, 3) (mm, from `_offsets`). Returns `(position_tilt, declared, tilted)`:
+    `position_tilt` the largest angle (degrees, float) between a slice's offset from the first slice and the normal
+    (0.0 for one slice); `declared` the GantryDetectorTilt of largest magnitude (degrees, float; 0.0 if absent);
+    `tilted` whether position_tilt > TILT_TOLERANCE_DEG or |declared| > 0.001.
+    Raises ValueError naming `directory` and both angles if tilted and `tilt` is 'refuse'.
+    Source: DICOM PS3.3 C.8.2.1 (GantryDetectorTilt, CT Image module), C.7.6.2.1.1 (positions)."""
+    n = len(items)
+    offsets = np.linalg.norm(inplane[1:], axis=1)
+    position_tilt = float(np.degrees(np.arctan2(offsets, np.abs(along[1:]))).max()) if n > 1 else 0.0
+    declared = [_number(ds, "GantryDetectorTilt") for _, ds in items]
+    declared = max((d for d in declared if d is not None), key=abs, default=0.0)
+    tilted = position_tilt > TILT_TOLERANCE_DEG or abs(declared) > 1e-3
+    if tilted and tilt == "refuse":
+        raise ValueError(f"{directory}: gantry tilt is not supported: the slice positions step {position_tilt:.2f} degree(s) "
+                         f"off the slice normal (tolerance {TILT_TOLERANCE_DEG} degree) and GantryDetectorTilt is "
+                         f"{declared:g} degree(s); pass tilt='correct' to resample onto a non-tilted grid")
+    return position_tilt, declared, tilted
+
+def _correct_tilt(hu: np.ndarray, inplane: np.ndarray, X: np.ndarray, Y: np.ndarray, dr: float, dc: float,
+                  position_tilt: float, declared: float) -> str:
+    """Phase 6b of `read_dicom_series` (tilt='correct' on a tilted series): resample `hu` IN PLACE onto the
+    non-tilted grid and return the one-line `meta['tilt_correction']`.
+
+    `hu`: (I, J, K) float32 HU volume, slices sorted along the normal; `inplane` (K, 3) in-plane offsets of the
+    slices from the first (mm, LPS, `_offsets`); `X`, `Y` the unit row / column directions (LPS); `dr`, `dc` the
+    row / column spacing (mm); `position_tilt`, `declared` from `_gantry_tilt` (degrees). If position_tilt >
+    TILT_TOLERANCE_DEG, slice k is shifted by (inplane[k] . X / dc, inplane[k] . Y / dr) voxels along (i, j)
+    (bilinear, `scipy.ndimage.shift` order 1) so that voxel (i, j, k) lies at IPP_0 + along_k N + i dc X + j dr Y;
+    voxels whose source lies outside the acquired slice get the volume's minimum HU. Otherwise (only a declared
+    GantryDetectorTilt) nothing changes. Raises nothing. Source: DICOM PS3.3 C.7.6.2.1.1, C.8.2.1."""
+    if position_tilt > TILT_TOLERANCE_DEG:
+        from scipy import ndimage
+        fill = float(hu.min())
+        for k in range(1, hu.shape[2]):
+            shift = (float(inplane[k] @ X) / dc, float(inplane[k] @ Y) / dr)  # (i, j) voxels
+            hu[:, :, k] = ndimage.shift(hu[:, :, k], shift, order=1, mode="constant", cval=fill)
+        return (f"resampled: each slice shifted in-plane (bilinear) onto the non-tilted grid of the first slice "
+                f"(positions {position_tilt:.2f} degree(s) off the normal; outside voxels = {fill:g} HU)")
+    return (f"none needed: GantryDetectorTilt is {declared:g} degree(s) but the slice positions lie along "
+            "the slice normal")
+
+# %% ../nbs/08_dicom.ipynb #506beb43
+def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float | None, float | None, bool]:
+    """Phase 7a of `read_dicom_series`: the HU of one slice (pydicom Dataset `ds`, read from `path`).
+
+    Decodes the pixel data (`ds.pixel_array`, (Rows, Columns) = `shape`) and applies the Modality LUT: a Modality
+    LUT Sequence if present (`pydicom.pixels.apply_modality_lut`), else RescaleSlope * stored value +
+    RescaleIntercept in float64 (a missing slope counts as 1, a missing intercept as 0).
+    Returns `(hu, slope, intercept, assumed)`: `hu` (Columns, Rows) = (I, J) float32 in HU; `slope`, `intercept`
+    the floats used (None with a Modality LUT Sequence); `assumed` True if the slope and/or intercept was missing.
+    Raises ValueError naming `path` for undecodable pixel data (compressed without a pydicom plugin; the
+    Transfer Syntax is named) or pixel data whose shape is not `shape`.
+    Source: DICOM PS3.3 C.11.1 (Modality LUT module), C.7.6.3 (Image Pixel module)."""
+    try:
+        raw = ds.pixel_array
+    except Exception as e:
+        ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
+        raise ValueError(f"{path}: cannot decode the pixel data (Transfer Syntax {ts}; {type(e).__name__}: {e}); "
+                         "compressed series need a pydicom pixel-data plugin, e.g. pip install pylibjpeg "
+                         "pylibjpeg-openjpeg pylibjpeg-libjpeg") from e
+    if raw.shape != shape:
+        raise ValueError(f"{path}: pixel data of shape {raw.shape}, expected (Rows, Columns) = {shape}")
+    if "ModalityLUTSequence" in ds:
+        from pydicom.pixels import apply_modality_lut
+        h = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+        return h.T.astype(np.float32), None, None, False
+    slope, intercept = _number(ds, "RescaleSlope"), _number(ds, "RescaleIntercept")
+    assumed = slope is None or intercept is None
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    h = raw.astype(np.float64) * slope + intercept
+    return h.T.astype(np.float32), slope, intercept, assumed
+
+def _volume_hu(items: list, shape: tuple[int, int]) -> tuple[np.ndarray, list, list, list[str]]:
+    """Phase 7b of `read_dicom_series`: the HU volume of the sorted series `items` (`[(path, Dataset), ...]`),
+    each slice (Rows, Columns) = `shape`.
+
+    Returns `(hu, slopes, intercepts, notes)`: `hu` (I, J, K) = (Columns, Rows, n) float32 HU, slice k of `items`
+    at k (`_slice_hu` of each); `slopes`, `intercepts` lists of n floats (None where a Modality LUT Sequence was
+    applied); `notes` (list of str): slices with an assumed slope/intercept, a Modality LUT Sequence, the first
+    slice's PixelPaddingValue (padding is kept as decoded) and LossyImageCompression 01.
+    Raises what `_slice_hu` raises. Source: DICOM PS3.3 C.11.1 (Modality LUT), C.7.5.1.1.2 (Pixel Padding
+    Value), C.7.6.1.1.5 (Lossy Image Compression)."""
+    ds0 = items[0][1]
+    slices, slopes, intercepts, missing = [], [], [], 0
+    padding = ds0.get("PixelPaddingValue")
+    for p, ds in items:
+        h, slope, intercept, assumed = _slice_hu(p, ds, shape)
+        missing += assumed
+        slopes.append(slope); intercepts.append(intercept)
+        slices.append(h)
+    hu = np.stack(slices, axis=2)
+    notes: list[str] = []
+    if missing:
+        notes.append(f"{missing} file(s) lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed")
+    if any(s is None for s in slopes):
+        notes.append("a Modality LUT Sequence was applied (pydicom apply_modality_lut)")
+    if padding is not None:
+        notes.append(f"PixelPaddingValue {padding} marks voxels outside the reconstruction field of view; they are kept "
+                     "as decoded (below air HU)")
+    if str(ds0.get("LossyImageCompression", "")) == "01":
+        notes.append(f"LossyImageCompression 01 (ratio {ds0.get('LossyImageCompressionRatio', '?')}): the pixel values "
+                     "went through lossy compression")
+    return hu, slopes, intercepts, notes
+
+# %% ../nbs/08_dicom.ipynb #1c59d7e5
+def _series_affine(X: np.ndarray, Y: np.ndarray, N: np.ndarray, dc: float, dr: float, dk: float,
+                   origin: np.ndarray) -> np.ndarray:
+    """Phase 8a of `read_dicom_series`: the 4x4 float64 voxel (i, j, k) -> world (RAS, mm) affine.
+
+    `X`, `Y`, `N`: unit row direction, column direction and slice normal ((3,) LPS, `_slice_axes`); `dc`, `dr`:
+    column and row spacing (PixelSpacing[1], PixelSpacing[0], mm); `dk`: slice spacing (mm, > 0); `origin`: (3,)
+    ImagePositionPatient of the first sorted slice (mm, LPS). Columns: F X dc, F Y dr, F N dk, F origin with
+    F = diag(-1, -1, 1); positive determinant. Raises nothing. Source: DICOM PS3.3 C.7.6.2.1.1."""
+    affine = np.eye(4)
+    affine[:3, :3] = _LPS_RAS @ np.column_stack([X * dc, Y * dr, N * dk])
+    affine[:3, 3] = _LPS_RAS @ origin
+    return affine
+
+def _series_meta(ds0, uid: str, shape: tuple, affine: np.ndarray, iop: np.ndarray, thickness: float | None,
+                 source: str, slopes: list, intercepts: list, declared: float, position_tilt: float,
+                 correction: str, notes: list[str]) -> dict:
+    """Phase 8b of `read_dicom_series`: its `meta` dict (no patient data).
+
+    `ds0`: the first sorted slice's Dataset (Modality, SeriesDescription); `uid`: SeriesInstanceUID; `shape`:
+    (I, J, K) of the volume (K = number of files); `affine`: from `_series_affine` (spacing via
+    `saharank.data.voxel_spacing`, mm); `iop`: the (6,) ImageOrientationPatient of the first file; `thickness`,
+    `source` from `_slice_spacing`; `slopes`, `intercepts` from `_volume_hu` (reported if all slices agree, else
+    None); `declared`, `position_tilt` (degrees) from `_gantry_tilt`; `correction` the tilt correction ('none' if
+    none); `notes` (list of str, kept as the same list). Keys: see `read_dicom_series`. Raises nothing.
+    Source: DICOM PS3.3 C.7.3.1 (General Series), C.7.6.2 (Image Plane), C.11.1 (Modality LUT)."""
+    desc = str(ds0.get("SeriesDescription", "") or "")
+    modality = str(ds0.get("Modality", "") or "")
+    spacing = voxel_spacing(affine)
+    uniq = lambda v: v[0] if v and v[0] is not None and all(x == v[0] for x in v) else None
+    return dict(
+        series_instance_uid=uid, n_files=shape[2], shape=tuple(shape), spacing_mm=spacing,
+        slice_thickness_mm=thickness, slice_spacing_source=source, modality=modality, series_description=desc,
+        image_orientation_patient=tuple(float(v) for v in iop),
+        rescale_slope=uniq(slopes), rescale_intercept=uniq(intercepts),
+        gantry_tilt_deg=float(declared), position_tilt_deg=position_tilt, tilt_correction=correction, notes=notes,
+        description=(f"{modality or 'unknown modality'} series {desc!r}: {shape[2]} slice(s) of {shape[1]} rows x "
+                     f"{shape[0]} columns, voxel spacing {spacing[0]:.4g} x {spacing[1]:.4g} x {spacing[2]:.4g} mm"),
+    )
+
+# %% ../nbs/08_dicom.ipynb #f2aa7714
 def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tuple[np.ndarray, np.ndarray, dict]:
     """Read the head-CT DICOM series in the folder `directory` (one slice per file).
 
@@ -267,178 +601,33 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
     spacing, naming the two files around it), otherwise non-uniform spacing, gantry tilt (positions more
     than 0.5 degree off the normal, or GantryDetectorTilt != 0) with tilt='refuse', a single slice without
     SliceThickness and SpacingBetweenSlices, undecodable pixel data (compressed without a pydicom plugin).
+    Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_planes`,
+    `_sort_along_normal` / `_offsets`, `_slice_spacing` (`_check_gaps`), `_gantry_tilt`, `_volume_hu`,
+    `_correct_tilt`, `_series_affine` / `_series_meta`.
     Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image), C.11.1
     (Modality LUT)."""
     _pydicom()                      # a clear ImportError when pydicom is missing
-    from pydicom.uid import MediaStorageDirectoryStorage
     if tilt not in ("refuse", "correct"):
         raise ValueError(f"tilt must be 'refuse' or 'correct', got {tilt!r}")
     directory = Path(directory)
-    if not directory.exists():
-        raise FileNotFoundError(f"{directory}: DICOM folder not found")
-    if not directory.is_dir():
-        raise NotADirectoryError(f"{directory}: expected a folder holding one DICOM series, got a file")
-    files = sorted(p for p in directory.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR")
-    items = []
-    for p in files:
-        ds = _read_file(p)
-        if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
-            continue  # a DICOMDIR under another name
-        items.append((p, ds))
-    if not items:
-        raise ValueError(f"{directory}: no DICOM files found (the folder is empty or holds only hidden files / DICOMDIR)")
-
-    groups: dict[str, list] = {}
-    for p, ds in items:
-        uid = ds.get("SeriesInstanceUID")
-        if not uid:
-            raise ValueError(f"{p}: SeriesInstanceUID (0020,000E) is missing")
-        groups.setdefault(str(uid), []).append((p, ds))
-    if len(groups) > 1:
-        listing = "; ".join(f"{u}: {len(v)} file(s)" for u, v in sorted(groups.items(), key=lambda g: -len(g[1])))
-        raise ValueError(f"{directory}: mixed series: the folder holds {len(groups)} series (SeriesInstanceUID: "
-                         f"file count) {listing}; put each series in its own folder")
-    uid, items = next(iter(groups.items()))
-
-    geo = [_image_plane(ds, p) for p, ds in items]
-    p0, g0 = items[0][0], geo[0]
-    for (p, _), g in zip(items[1:], geo[1:]):
-        if (g["rows"], g["cols"]) != (g0["rows"], g0["cols"]):
-            raise ValueError(f"{p}: Rows x Columns = {g['rows']} x {g['cols']} but {g0['rows']} x {g0['cols']} in "
-                             f"{p0.name}: inconsistent Rows/Columns within one series")
-        if not np.allclose(g["iop"], g0["iop"], atol=1e-4):
-            raise ValueError(f"{p}: ImageOrientationPatient {g['iop'].tolist()} differs from {g0['iop'].tolist()} in "
-                             f"{p0.name}: inconsistent orientation within one series")
-        if not np.allclose(g["ps"], g0["ps"], rtol=1e-5, atol=1e-6):
-            raise ValueError(f"{p}: PixelSpacing {g['ps'].tolist()} differs from {g0['ps'].tolist()} in "
-                             f"{p0.name}: inconsistent pixel spacing within one series")
-
-    X = g0["iop"][:3] / np.linalg.norm(g0["iop"][:3])
-    Y = g0["iop"][3:] / np.linalg.norm(g0["iop"][3:])
-    N = np.cross(X, Y)
+    uid, items = _single_series(_read_folder(directory), directory)           # 1, 2
+    geo = _check_planes(items)                                                  # 3
+    g0 = geo[0]
+    X, Y, N = _slice_axes(g0["iop"])
     dr, dc = (float(v) for v in g0["ps"])
-    pos = np.array([g["ipp"] for g in geo])
-    order = np.argsort(pos @ N, kind="stable")
-    items = [items[i] for i in order]
-    pos = pos[order]
-    n = len(items)
-    ds0 = items[0][1]
-    notes: list[str] = []
-    thickness = _number(ds0, "SliceThickness")
-
-    rel = pos - pos[0]
-    along = rel @ N                       # position of each slice along the normal, from the first (mm)
-    inplane = rel - along[:, None] * N    # offset within the slice plane (0 without tilt)
-    if n > 1:
-        gaps = np.diff(along)
-        for k in np.flatnonzero(gaps < 1e-3):
-            raise ValueError(f"{directory}: {items[k][0].name} and {items[k + 1][0].name} are at the same position "
-                             f"along the slice normal ({along[k]:.4g} mm from the first slice): duplicate slices")
-        med = float(np.median(gaps))
-        k = int(np.argmax(gaps))
-        if gaps[k] > MISSING_GAP_FACTOR * med:
-            raise ValueError(f"{directory}: missing slice(s) between {items[k][0].name} and {items[k + 1][0].name}: "
-                             f"a gap of {gaps[k]:.4g} mm along the slice normal, the median spacing is {med:.4g} mm")
-        bad = np.flatnonzero(np.abs(gaps - med) > SPACING_RTOL * med + 0.01)
-        if bad.size:
-            k = int(bad[0])
-            raise ValueError(f"{directory}: non-uniform slice spacing: {gaps[k]:.4g} mm between {items[k][0].name} and "
-                             f"{items[k + 1][0].name}, the median spacing is {med:.4g} mm")
-        dk = float(along[-1] / (n - 1))
-        source = "ImagePositionPatient"
-        if thickness is not None and abs(thickness - dk) > 0.01 * dk:
-            notes.append(f"SliceThickness {thickness:g} mm differs from the {dk:.4g} mm spacing of the slice positions "
-                         "(overlapping or gapped reconstruction); the voxel spacing uses the positions")
-    else:
-        spacing_between = _number(ds0, "SpacingBetweenSlices")
-        if thickness is not None and thickness > 0:
-            dk, source = thickness, "SliceThickness"
-        elif spacing_between is not None and spacing_between > 0:
-            dk, source = spacing_between, "SpacingBetweenSlices"
-        else:
-            raise ValueError(f"{items[0][0]}: a single-slice series needs SliceThickness or SpacingBetweenSlices "
-                             "for the slice spacing; neither is present (or positive)")
-        notes.append(f"single slice: slice spacing {dk:g} mm taken from {source}")
-
-    offsets = np.linalg.norm(inplane[1:], axis=1)
-    position_tilt = float(np.degrees(np.arctan2(offsets, np.abs(along[1:]))).max()) if n > 1 else 0.0
-    declared = [_number(ds, "GantryDetectorTilt") for _, ds in items]
-    declared = max((d for d in declared if d is not None), key=abs, default=0.0)
-    tilted = position_tilt > TILT_TOLERANCE_DEG or abs(declared) > 1e-3
+    items, pos = _sort_along_normal(items, geo, N)                              # 4
+    along, inplane = _offsets(pos, N)
+    dk, source, thickness, notes = _slice_spacing(items, along, directory)      # 5
+    position_tilt, declared, tilted = _gantry_tilt(items, along, inplane, directory, tilt)   # 6a
+    hu, slopes, intercepts, hu_notes = _volume_hu(items, (g0["rows"], g0["cols"]))          # 7
+    notes += hu_notes
     correction = "none"
-    if tilted and tilt == "refuse":
-        raise ValueError(f"{directory}: gantry tilt is not supported: the slice positions step {position_tilt:.2f} degree(s) "
-                         f"off the slice normal (tolerance {TILT_TOLERANCE_DEG} degree) and GantryDetectorTilt is "
-                         f"{declared:g} degree(s); pass tilt='correct' to resample onto a non-tilted grid")
-
-    slices, slopes, intercepts, missing = [], [], [], 0
-    padding = ds0.get("PixelPaddingValue")
-    for p, ds in items:
-        try:
-            raw = ds.pixel_array
-        except Exception as e:
-            ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
-            raise ValueError(f"{p}: cannot decode the pixel data (Transfer Syntax {ts}; {type(e).__name__}: {e}); "
-                             "compressed series need a pydicom pixel-data plugin, e.g. pip install pylibjpeg "
-                             "pylibjpeg-openjpeg pylibjpeg-libjpeg") from e
-        if raw.shape != (g0["rows"], g0["cols"]):
-            raise ValueError(f"{p}: pixel data of shape {raw.shape}, expected (Rows, Columns) = {(g0['rows'], g0['cols'])}")
-        if "ModalityLUTSequence" in ds:
-            from pydicom.pixels import apply_modality_lut
-            h = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
-            slopes.append(None); intercepts.append(None)
-        else:
-            slope, intercept = _number(ds, "RescaleSlope"), _number(ds, "RescaleIntercept")
-            if slope is None or intercept is None:
-                missing += 1
-            slope = 1.0 if slope is None else slope
-            intercept = 0.0 if intercept is None else intercept
-            slopes.append(slope); intercepts.append(intercept)
-            h = raw.astype(np.float64) * slope + intercept
-        slices.append(h.T.astype(np.float32))
-    hu = np.stack(slices, axis=2)
-    if missing:
-        notes.append(f"{missing} file(s) lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed")
-    if any(s is None for s in slopes):
-        notes.append("a Modality LUT Sequence was applied (pydicom apply_modality_lut)")
-    if padding is not None:
-        notes.append(f"PixelPaddingValue {padding} marks voxels outside the reconstruction field of view; they are kept "
-                     "as decoded (below air HU)")
-    if str(ds0.get("LossyImageCompression", "")) == "01":
-        notes.append(f"LossyImageCompression 01 (ratio {ds0.get('LossyImageCompressionRatio', '?')}): the pixel values "
-                     "went through lossy compression")
-
-    if tilted and tilt == "correct":
-        if position_tilt > TILT_TOLERANCE_DEG:
-            from scipy import ndimage
-            fill = float(hu.min())
-            for k in range(1, n):
-                shift = (float(inplane[k] @ X) / dc, float(inplane[k] @ Y) / dr)  # (i, j) voxels
-                hu[:, :, k] = ndimage.shift(hu[:, :, k], shift, order=1, mode="constant", cval=fill)
-            correction = (f"resampled: each slice shifted in-plane (bilinear) onto the non-tilted grid of the first slice "
-                          f"(positions {position_tilt:.2f} degree(s) off the normal; outside voxels = {fill:g} HU)")
-        else:
-            correction = (f"none needed: GantryDetectorTilt is {declared:g} degree(s) but the slice positions lie along "
-                          "the slice normal")
+    if tilted and tilt == "correct":                                            # 6b
+        correction = _correct_tilt(hu, inplane, X, Y, dr, dc, position_tilt, declared)
         notes.append(f"gantry tilt: {correction}")
-
-    affine = np.eye(4)
-    affine[:3, :3] = _LPS_RAS @ np.column_stack([X * dc, Y * dr, N * dk])
-    affine[:3, 3] = _LPS_RAS @ pos[0]
-    desc = str(ds0.get("SeriesDescription", "") or "")
-    modality = str(ds0.get("Modality", "") or "")
-    spacing = voxel_spacing(affine)
-    uniq = lambda v: v[0] if v and v[0] is not None and all(x == v[0] for x in v) else None
-    meta = dict(
-        series_instance_uid=uid, n_files=n, shape=tuple(hu.shape), spacing_mm=spacing,
-        slice_thickness_mm=thickness, slice_spacing_source=source, modality=modality, series_description=desc,
-        image_orientation_patient=tuple(float(v) for v in g0["iop"]),
-        rescale_slope=uniq(slopes), rescale_intercept=uniq(intercepts),
-        gantry_tilt_deg=float(declared), position_tilt_deg=position_tilt, tilt_correction=correction, notes=notes,
-        description=(f"{modality or 'unknown modality'} series {desc!r}: {n} slice(s) of {g0['rows']} rows x "
-                     f"{g0['cols']} columns, voxel spacing {spacing[0]:.4g} x {spacing[1]:.4g} x {spacing[2]:.4g} mm"),
-    )
+    affine = _series_affine(X, Y, N, dc, dr, dk, pos[0])                        # 8
+    meta = _series_meta(items[0][1], uid, hu.shape, affine, g0["iop"], thickness, source, slopes, intercepts,
+                        declared, position_tilt, correction, notes)
     return hu, affine, meta
 
 # %% ../nbs/08_dicom.ipynb #66756725

@@ -7,11 +7,12 @@ __all__ = ['set_seed', 'select_device', 'Slices', 'load_slices', 'train_model', 
            'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #1708e716
-import hashlib, json, os, random
+import json, os, random
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
+from .core import tensor_fingerprint
 from .data import atomic_path, hu_window, load_case
 from .losses import augment_batch, mixed_loss
 
@@ -111,11 +112,9 @@ def _frozen_keys(model) -> list:
     return [k for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter) and not v.requires_grad]
 
 def _frozen_checksum(model) -> str:
-    "sha256 over the names and bytes of the frozen parameters."
-    sd, h = model.state_dict(), hashlib.sha256()
-    for k in _frozen_keys(model):
-        h.update(k.encode()); h.update(sd[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    "Fingerprint (`saharank.core.tensor_fingerprint`: names, shapes, dtypes, bytes) of the frozen parameters."
+    sd = model.state_dict()
+    return tensor_fingerprint({k: sd[k] for k in _frozen_keys(model)})
 
 def _save_train_state(path, model, opt, rng, signature, epoch, history):
     """Everything needed to resume: trainable parameters, buffers, optimiser moments and random generator in

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import nibabel as nib
 from fastcore.basics import patch
+from .core import RunLayout
 from .data import WINDOWS, _binary, hu_window, load_case, load_nifti, mask_volume_ml, read_manifest, voxel_spacing
 
 # %% ../nbs/12_viewer.ipynb #24b42e7e
@@ -265,6 +266,9 @@ class MaskViewer:
         self.image.value = png_bytes(self.render(), self.pixel_scale)
 
 # %% ../nbs/12_viewer.ipynb #66c68696
+from .evaluation import read_per_patient as read_per_patient     # the one reader of per_patient.csv, re-exported
+_all_ = ['read_per_patient']
+
 class _CohortCases(Mapping):
     "Lazy mapping id -> `load_case(root, id)` over the ids of a cohort's manifest."
     def __init__(self, root, ids): self.root, self._ids = Path(root), list(ids)
@@ -285,16 +289,6 @@ class _NiftiFolder(Mapping):
     def __iter__(self): return (p.name[:-len('.nii.gz')] for p in sorted(self.folder.glob('*.nii.gz')))
     def __len__(self): return sum(1 for _ in self)
 
-def read_per_patient(path) -> pd.DataFrame:
-    """Read a `per_patient.csv` of `saharank reproduce` with `keep_default_na=False` (the strategy "None" stays
-    the string 'None') and numeric dice / annotated_ml / predicted_ml. FileNotFoundError naming a missing file."""
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: per-patient results not found")
-    df = pd.read_csv(path, keep_default_na=False, dtype={'id': str, 'model': str})
-    for c in METRIC_COLUMNS:
-        if c in df.columns: df[c] = pd.to_numeric(df[c], errors='coerce')
-    return df
-
 @patch(cls_method=True)
 def from_cohort(cls: MaskViewer, root, predictions_dir=None, per_patient=None, model=None, **kwargs):
     """A `MaskViewer` of the cohort folder `root` (manifest.csv, images/, masks/), patients read when selected.
@@ -310,7 +304,7 @@ def from_cohort(cls: MaskViewer, root, predictions_dir=None, per_patient=None, m
     metrics, source = None, 'given'
     if per_patient is not None:
         if not isinstance(per_patient, pd.DataFrame):
-            source = Path(per_patient).name; per_patient = read_per_patient(per_patient)
+            source = Path(per_patient).name; per_patient = read_per_patient(per_patient, required=['id'])
         else: source = 'the per-patient table'
         if 'model' in per_patient.columns:
             models = list(dict.fromkeys(per_patient['model'].astype(str)))
@@ -329,8 +323,8 @@ def from_run(cls: MaskViewer, run_dir, model: str, **kwargs):
     """A `MaskViewer` of the output folder `run_dir` of `saharank reproduce` for `model` (e.g. 'DoRA-C8', 'Decoding', 'None'):
     cohort `run_dir/cohorts/sah`, predictions `run_dir/predictions/<model>/` (optional), metrics from
     `run_dir/per_patient.csv` (optional, read by `read_per_patient`). FileNotFoundError naming a missing cohort."""
-    run_dir = Path(run_dir)
-    cohort = run_dir / 'cohorts' / 'sah'
-    if not cohort.is_dir(): raise FileNotFoundError(f"{cohort}: no SAH cohort in the run folder {run_dir}")
-    pp = run_dir / 'per_patient.csv'
-    return cls.from_cohort(cohort, run_dir / 'predictions' / str(model), pp if pp.is_file() else None, model, **kwargs)
+    run = RunLayout(run_dir)
+    cohort = run.cohort('sah')
+    if not cohort.is_dir(): raise FileNotFoundError(f"{cohort}: no SAH cohort in the run folder {run.root}")
+    pp = run.per_patient
+    return cls.from_cohort(cohort, run.predictions / str(model), pp if pp.is_file() else None, model, **kwargs)

@@ -1,6 +1,6 @@
 """Bad input through the library and the CLI: each gets a clear error naming the file and the problem,
 a non-zero exit from `saharank`, and nothing half-written."""
-import gzip, io, os, pickle, subprocess, sys
+import gzip, os, pickle, subprocess, sys
 from pathlib import Path
 
 import nibabel as nib

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saharank.cli import SETTINGS_FILE, load_settings, reproduce
+from saharank.experiment import reproduce
+from saharank.settings import SETTINGS_FILE, load_settings
 from saharank.cohort import phantom_anatomy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +187,7 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
     with the files of one uninterrupted serial run. Threads: 1 per process in all three, as on the CPU the thread
     count changes the order of sums."""
     import torch
-    from saharank.cli import Stopped
+    from saharank.experiment import Stopped
     anatomy = phantom_anatomy()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -220,7 +221,7 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
 
 
 def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path):
-    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cli as c; "
+    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.experiment as c; "
             "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
     r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
                         "--out", str(tmp_path / "o"), "--time-limit", "0", "--quiet", "--device", "cpu"], capture_output=True, text=True)

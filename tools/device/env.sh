@@ -7,4 +7,4 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" SAHARANK_CACHE="$PWD/.device/cache" PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/device-out}; mkdir -p "$OUT"
-saharank() { python3 -c "import sys; from saharank.cli import main; sys.exit(main())" "$@"; }
+saharank() { python3 -m saharank "$@"; }
