@@ -216,16 +216,27 @@ def resample_cohort(src, dst, size: int, progress: bool = False) -> pd.DataFrame
     return read_manifest(dst)
 
 def _public_cohorts(dataset, root, cohorts, cfg, progress):
-    "TBI and SAH cohorts from a public dataset (only BHSD has both SAH and other hematoma labels)."
+    """TBI and SAH cohorts from a public dataset (only BHSD has both SAH and other hematoma labels), imported and
+    resampled once: a later call (another shard, the assembling call) with the same dataset folder and settings
+    reuses them (stamp OUT/cohorts/DATASET.json, written last), so shards never rewrite cohorts under each other."""
     if dataset != 'bhsd':
         raise ValueError(f"--dataset {dataset}: only 'bhsd' labels SAH apart from the other hematoma types, which the "
                          "TBI -> SAH transfer needs (CT-ICH and INSTANCE masks do not separate types)")
     if root is None: raise ValueError("--dataset bhsd needs --root, the folder holding the BHSD files")
     from saharank.datasets import bhsd_transfer_cohorts
-    raw = Path(cohorts) / 'bhsd-imported'
-    bhsd_transfer_cohorts(root, raw, seed=cfg['seed'], n_folds=cfg['folds'], progress=progress)
-    tbi = resample_cohort(raw / 'tbi', Path(cohorts) / 'tbi', cfg['image_size'], progress)
-    sah = resample_cohort(raw / 'sah', Path(cohorts) / 'sah', cfg['image_size'], progress)
+    from saharank.data import read_manifest
+    raw, cohorts = Path(cohorts) / 'bhsd-imported', Path(cohorts)
+    stamp = cohorts / f'{dataset}.json'
+    key = dict(dataset=dataset, root=str(Path(root).resolve()), image_size=cfg['image_size'], seed=cfg['seed'], folds=cfg['folds'],
+               saharank=saharank.__version__)
+    if stamp.exists() and json.loads(stamp.read_text()) == key and all((cohorts / k / 'manifest.csv').exists() for k in ('tbi', 'sah')):
+        tbi, sah = read_manifest(cohorts / 'tbi'), read_manifest(cohorts / 'sah')
+    else:
+        stamp.unlink(missing_ok=True)
+        bhsd_transfer_cohorts(root, raw, seed=cfg['seed'], n_folds=cfg['folds'], progress=progress)
+        tbi = resample_cohort(raw / 'tbi', cohorts / 'tbi', cfg['image_size'], progress)
+        sah = resample_cohort(raw / 'sah', cohorts / 'sah', cfg['image_size'], progress)
+        write_text_atomic(stamp, json.dumps(key, indent=1))
     sah = sah[sah.volume_ml > 0]
     if sah.empty: raise ValueError(f"{root}: no BHSD case keeps SAH voxels after resampling to {cfg['image_size']} pixels")
     from saharank.cohort import Anatomy

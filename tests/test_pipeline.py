@@ -177,6 +177,11 @@ def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     assert per.groupby("model").id.nunique().eq(6).all()
     # the SAH annotation is label 4 alone: 8 x 8 x 2 voxels of 2 x 2 x 5 mm = 2.56 mL
     assert sah.volume_ml.round(4).eq(2.56).all()
+    # imported once: a second call (another shard, the assembling call) reuses the cohorts instead of rewriting them
+    assert json.loads((out / "cohorts" / "bhsd.json").read_text())["dataset"] == "bhsd"
+    before = (out / "cohorts" / "sah" / "manifest.csv").stat().st_mtime_ns
+    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root, report=False)
+    assert (out / "cohorts" / "sah" / "manifest.csv").stat().st_mtime_ns == before
     r = subprocess.run([sys.executable, "-m", "saharank", "reproduce",
                         "--dataset", "bhsd", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "needs --root" in r.stderr
