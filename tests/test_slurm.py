@@ -6,7 +6,6 @@ start on this machine; with SAHARANK_REQUIRE_SLURM=1 in the environment those be
 import os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 submitit = pytest.importorskip('submitit', reason='submitit is not installed (pip install "saharank[cluster]")')
@@ -92,26 +91,13 @@ def test_failed_and_killed_shards_are_reported(slurm, tmp_path):
 
 
 # the tiny profile of tests/test_pipeline.py, trained a little longer so that the predictions are not all empty
-from test_pipeline import TINY as _TINY                     # pytest puts tests/ on sys.path (rootdir-relative imports)
+from test_pipeline import TINY as _TINY  # noqa: E402  (pytest puts tests/ on sys.path)
 TINY = _TINY + "pretrain_epochs = 3\nfinetune_epochs = 2\nlearning_rate = 0.01\n"
 
 
-def write_bhsd(root: Path, n_sah=6, n_other=6) -> Path:
-    """A tiny BHSD copy in its nnU-Net layout (as in tests/test_pipeline.py): `saharank reproduce --dataset bhsd`
-    reads it from the command line, where the phantom anatomy of the library tests cannot be passed."""
-    import nibabel as nib
-    rng = np.random.default_rng(0)
-    (root / 'imagesTr').mkdir(parents=True); (root / 'labelsTr').mkdir()
-    aff = np.diag([2.0, 2.0, 5.0, 1.0])
-    for i in range(n_sah + n_other):
-        img = rng.normal(30, 4, (32, 32, 6)).astype(np.int16)
-        lab = np.zeros((32, 32, 6), np.uint8)
-        r, c = rng.integers(4, 20, 2)
-        lab[r:r + 8, c:c + 8, 2:4] = 4 if i < n_sah else rng.choice([1, 2, 5])
-        img[lab > 0] = 70
-        nib.save(nib.Nifti1Image(img, aff), root / 'imagesTr' / f'ID_{i:03d}_0000.nii.gz')
-        nib.save(nib.Nifti1Image(lab, aff), root / 'labelsTr' / f'ID_{i:03d}.nii.gz')
-    return root
+# a tiny BHSD copy in its nnU-Net layout: `saharank reproduce --dataset bhsd` reads it from the command line, where the
+# phantom anatomy of the library tests cannot be passed
+from test_pipeline import write_bhsd  # noqa: E402
 
 
 def _cli(args, **kw):
