@@ -7,6 +7,9 @@ in `saharank.training.train_model` itself (augmentation, mixed loss with the pro
 channels_last as the profile sets them) on synthetic slices of the profile's size, and prints the projected wall
 time of `saharank reproduce`. With `--jobs J`, J processes train at once (as `reproduce --jobs J` does) and the
 aggregate speed is what counts. FLOPs per slice (torch's FlopCounterMode) are printed beside, to compare devices.
+The engine is the one `reproduce` uses: slices resident on the device, augmentation on the device, and on CUDA the
+step captured in a CUDA graph (`--no-graph`: eager, to compare); each timed epoch includes its run's warm-up and
+capture, as every run pays them once. With the profile's `seeds` the training grid is repeated that many times.
 Evaluation and cohort building are not counted (seconds, not minutes). A projection, not a run: check it
 against the run's own `provenance.json` wall times.
 """
@@ -17,7 +20,7 @@ import torch
 from saharank.settings import load_settings
 from saharank.experiment import _train_kw
 from saharank.models import build_model, apply_strategy
-from saharank.adapters import add_adapters
+from saharank.adapters import DEFAULT_LAYER_TYPES, add_adapters
 from saharank.training import Slices, set_seed, train_model, select_device
 from saharank.losses import mixed_loss
 
@@ -27,10 +30,10 @@ def model_for(kind, cfg):
     unet = build_model('unet', width=cfg['unet_width'], depth=cfg['unet_depth'], norm=cfg['norm'])
     if kind == 'unet': return unet
     method, rank = kind.split(':')
-    return add_adapters(unet, method, int(rank), alpha=cfg['alpha_factor'] * int(rank))
+    return add_adapters(unet, method, int(rank), alpha=cfg['alpha_factor'] * int(rank), layer_types=DEFAULT_LAYER_TYPES)
 
 
-def seconds_per_slice(kind, cfg, device, n_slices, threads=None, barrier=None):
+def seconds_per_slice(kind, cfg, device, n_slices, threads=None, barrier=None, graph=True):
     """Seconds per training slice of one epoch over `n_slices` synthetic slices (after a warm-up epoch; with
     `barrier`, every process starts its timed epoch at once)."""
     if threads: torch.set_num_threads(threads)
@@ -41,7 +44,7 @@ def seconds_per_slice(kind, cfg, device, n_slices, threads=None, barrier=None):
     img = rng.random((n_slices, 1, s, s), dtype=np.float32)
     mask = (img[:, 0] > 0.9).astype(np.uint8)
     data = Slices(img, mask, np.zeros(n_slices, int), ['synthetic'])
-    kw = _train_kw(cfg, 1, 0, device) | dict(empty_slice_fraction=1.0)
+    kw = _train_kw(cfg, 1, 0, device) | dict(empty_slice_fraction=1.0, cuda_graph=graph)
     train_model(model, Slices(img[:2 * cfg['batch_size']], mask[:2 * cfg['batch_size']], np.zeros(2 * cfg['batch_size'], int), ['w']), progress=False, **kw)
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
     if barrier is not None: barrier.wait()
@@ -66,12 +69,14 @@ def main():
     p.add_argument('--profile', default='full')
     p.add_argument('--device', default='auto')
     p.add_argument('--jobs', type=int, default=1)
-    p.add_argument('--slices', type=int, default=None, help='synthetic slices timed per kind of run (default 8 batches)')
+    p.add_argument('--slices', type=int, default=None, help='synthetic slices timed per kind of run (default 32 batches)')
+    p.add_argument('--no-graph', action='store_true', help='CUDA: time the eager step instead of the captured one')
     p.add_argument('--ranks', default='8,64,128', help='adapter ranks timed (others are interpolated by the nearest)')
     a = p.parse_args()
     cfg = load_settings(a.profile)
     dev = select_device(a.device)
-    n = a.slices or 8 * cfg['batch_size']
+    n = a.slices or 32 * cfg['batch_size']
+    graph = not a.no_graph
     z = 32                                  # axial slices per patient: the 5-mm grid over the real CT (manifest 'shape')
     per_fold_train = (sum(cfg['sah_bin_counts']) - sum(cfg['sah_bin_counts']) // cfg['folds']) * z
     tbi_train = (cfg['tbi_patients'] - cfg['tbi_validation']) * z
@@ -89,11 +94,11 @@ def main():
         man, pool = ctx.Manager(), ProcessPoolExecutor(a.jobs, mp_context=ctx)
         threads = max(1, torch.get_num_threads() // a.jobs)
     for k in kinds:
-        if pool is None: sps[k] = seconds_per_slice(k, cfg, str(dev), n)
+        if pool is None: sps[k] = seconds_per_slice(k, cfg, str(dev), n, graph=graph)
         else:
             barrier = man.Barrier(a.jobs)
             each = list(pool.map(seconds_per_slice, [k] * a.jobs, [cfg] * a.jobs, [str(dev)] * a.jobs, [n] * a.jobs,
-                                 [threads] * a.jobs, [barrier] * a.jobs))
+                                 [threads] * a.jobs, [barrier] * a.jobs, [graph] * a.jobs))
             sps[k] = max(each) / a.jobs          # J epochs of n slices, started together, done when the slowest ends
         flops[k] = flops_per_slice(k, cfg)
         print(f"  {k:>16}: {sps[k] * 1e3:8.2f} ms per training slice{' (aggregate)' if a.jobs > 1 else ''}, "
@@ -103,11 +108,20 @@ def main():
     work = {'pre-training (both networks)': tbi_train * cfg['pretrain_epochs'] * (sps['multiview'] + sps['unet']),
             'strategies': len(cfg['strategies']) * cfg['folds'] * per_fold_train * cfg['finetune_epochs'] * sps['multiview'],
             'adapters': sum(cfg['folds'] * per_fold_train * cfg['finetune_epochs'] * nearest(m, r) for m in cfg['adapter_methods'] for r in cfg['ranks'])}
+    all_train = sum(cfg['sah_bin_counts']) * z
+    work['deployable models (2, all SAH patients)'] = all_train * cfg['finetune_epochs'] * (sps['multiview'] + max(sps[k] for k in kinds[2:]))
+    seeds = int(cfg.get('seeds', 1) or 1)
+    if seeds > 1:
+        for k in list(work): work[k] *= seeds if not k.startswith('deployable') else 1
     runs = len(cfg['strategies']) * cfg['folds'] + len(cfg['adapter_methods']) * len(cfg['ranks']) * cfg['folds']
     print(f"work: pre-training {tbi_train} slices x {cfg['pretrain_epochs']} epochs x 2 networks; {runs} fine-tuning runs of "
           f"{per_fold_train} slices x {cfg['finetune_epochs']} epochs (strategies: upper bound, timed with every layer trainable; every slice counted, an upper bound when empty_slice_fraction < 1)")
     for k, v in work.items(): print(f"  {k:>30}: {v / 60:8.1f} min")
-    print(f"  {'projected training time':>30}: {sum(work.values()) / 60:8.1f} min  (jobs {a.jobs})")
+    total_flop = (tbi_train * cfg['pretrain_epochs'] * (flops['multiview'] + flops['unet'])
+                  + runs * per_fold_train * cfg['finetune_epochs'] * flops['unet']) * seeds
+    print(f"  {'projected training time':>30}: {sum(work.values()) / 60:8.1f} min  (jobs {a.jobs}, seeds {seeds}, "
+          f"step {'captured in a CUDA graph' if dev.type == 'cuda' and graph else 'eager'}; about {total_flop:.2e} FLOP, "
+          f"{total_flop / sum(work.values()) / 1e12:.1f} TFLOP/s aggregate)")
 
 
 if __name__ == '__main__':

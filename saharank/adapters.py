@@ -27,24 +27,64 @@ __all__ = ['SCALINGS', 'METHOD_REGISTRY', 'METHODS', 'ADAPTABLE', 'DEFAULT_LAYER
 # %% ../nbs/03_adapters.ipynb #e0cf36ec
 def _lora_c_delta(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """LoRA-C update: A (R, c_in[, k_n]), B (c_out, k_1..k_{n-1}, R) -> dW (c_out, c_in, k_1..k_n),
-    dW[o, i, k_1..k_{n-1}, k_n] = sum_r B[o, k_1..k_{n-1}, r] A[r, i, k_n] (2-D: dW[o,i,h,w] = sum_r B[o,h,r] A[r,i,w])."""
+    dW[o, i, k_1..k_{n-1}, k_n] = sum_r B[o, k_1..k_{n-1}, r] A[r, i, k_n] (2-D: dW[o,i,h,w] = sum_r B[o,h,r] A[r,i,w]).
+    One matmul of views (no copy) and a permuted view of its result."""
     R, c_in, last = A.shape[0], A.shape[1], tuple(A.shape[2:])
     c_out, rest = B.shape[0], tuple(B.shape[1:-1])
-    M = (B.reshape(-1, R) @ A.reshape(R, -1)).reshape(c_out, *rest, c_in, *last)
+    M = (B.reshape(-1, R) @ A.reshape(R, -1)).view(c_out, *rest, c_in, *last)
     n = len(rest)
     return M.permute(0, n + 1, *range(1, n + 1), *range(n + 2, M.dim()))
 
 
 def _convlora_delta(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     "convLoRA update: A (R, c_in, *kernel), B (c_out, R) -> dW (c_out, c_in, *kernel) = B @ A.reshape(R, -1)."
-    return (B @ A.flatten(1)).reshape(B.shape[0], *A.shape[1:])
+    return (B @ A.reshape(A.shape[0], -1)).view(B.shape[0], *A.shape[1:])
+
+
+def _khatri_rao_rows(factors: list[torch.Tensor]) -> torch.Tensor:
+    """Khatri-Rao (column-wise Kronecker) product of factor matrices [(d_1, R), ..., (d_n, R)] -> (d_1 ... d_n, R),
+    row (j_1, ..., j_n) in C order: prod_m F_m[j_m, r]. Broadcast products (n - 1 kernels), no Python loop over R."""
+    R, n = factors[0].shape[1], len(factors)
+    out = factors[0].reshape(-1, *[1] * (n - 1), R)
+    for m, f in enumerate(factors[1:], 1):
+        out = out * f.reshape(*[1] * m, -1, *[1] * (n - 1 - m), R)
+    return out.reshape(-1, R)
 
 
 def _cp_delta(factors: list[torch.Tensor]) -> torch.Tensor:
-    "CP-LoRA update from factor matrices [(c_out,R), (c_in,R), (k_1,R), ...] via tensorly.cp_to_tensor (PyTorch backend)."
-    import tensorly as tl  # imported here: ~0.5 s, only CP methods need it
+    """CP-LoRA update from factor matrices [(c_out,R), (c_in,R), (k_1,R), ...]: dW[o,i,k_1..] = sum_r prod of the
+    factors' entries = cp_out @ KhatriRao(cp_in, k_1, ...)^T, reshaped (c_out, c_in, k_1, ...). One Khatri-Rao
+    product and one matmul (what tensorly.cp_to_tensor computes; `_cp_delta_tensorly` is the reference)."""
+    out = factors[0] @ _khatri_rao_rows(list(factors[1:])).T
+    return out.view(factors[0].shape[0], *[f.shape[0] for f in factors[1:]])
+
+
+def _cp_delta_tensorly(factors: list[torch.Tensor]) -> torch.Tensor:
+    "The reference CP update: tensorly.cp_to_tensor (PyTorch backend), as the paper formed it."
+    import tensorly as tl  # imported here: ~0.5 s, only the tests need it
     with tl.backend_context('pytorch'):
         return tl.cp_to_tensor((None, list(factors)))
+
+
+# -- fused updates: W0 + s dW in as few kernels as the method allows (W0 in the conv layout (c_out, c_in/g, *k)) --
+def _addmm_into(W0: torch.Tensor, left: torch.Tensor, right: torch.Tensor, s: float) -> torch.Tensor:
+    """W0 + s * left @ right, reshaped as W0: one GEMM that also adds W0 (torch.addmm) when W0 is contiguous
+    (its (c_out, -1) unfolding is then a view); otherwise a GEMM and one add (no copy of W0)."""
+    if W0.is_contiguous(): return torch.addmm(W0.view(W0.shape[0], -1), left, right, alpha=s).view(W0.shape)
+    return torch.add(W0, (left @ right).view(W0.shape), alpha=s)
+
+def _lora_c_update(W0, s, A, B):
+    "W0 + s dW for LoRA-C: one GEMM when the kernel has one axis or none (Conv1d, Linear), else a GEMM and an add."
+    if B.dim() == 2: return _addmm_into(W0, B, A.reshape(A.shape[0], -1), s)
+    return torch.add(W0, _lora_c_delta(A, B), alpha=s)
+
+def _convlora_update(W0, s, A, B):
+    "W0 + s B A.reshape(R, -1) for convLoRA: one GEMM (torch.addmm) with the add."
+    return _addmm_into(W0, B, A.reshape(A.shape[0], -1), s)
+
+def _cp_update_fused(W0, s, *factors):
+    "W0 + s cp_out KhatriRao(cp_in, kernel factors)^T for CP-LoRA: the Khatri-Rao product and one GEMM with the add."
+    return _addmm_into(W0, factors[0], _khatri_rao_rows(list(factors[1:])).T, s)
 
 # %% ../nbs/03_adapters.ipynb #7b55d2bb
 # the scaling rules: s = alpha / R (LoRA, the paper) or alpha / sqrt(R) (rsLoRA, Kalajdzievski 2023)
@@ -124,7 +164,9 @@ class AdapterMethod:
     'weight', 'bias' or 'magnitude'). `init(shapes, fk)` -> {name: initial tensor} (fk: device and dtype; random
     draws from torch's global RNG; the update must be exactly zero at initialisation). `delta(*factors)`: the
     unscaled update dW (c_out, c_in, *kernel) from the factors in `shapes` order, differentiable. `count(c_in,
-    c_out, kernel, R)`: the factors' parameter count in closed form (None: the sum over `shapes`).
+    c_out, kernel, R)`: the factors' parameter count in closed form (None: the sum over `shapes`). `update(W0, s,
+    *factors)`: optional fast path for W0 + s dW (W0 (c_out, c_in, *kernel), any strides), equal to it (float64
+    tests) in fewer kernels (None: torch.add(W0, delta(*factors), alpha=s)).
     `is_dora`: the DoRA version (adds the magnitude m, c_out parameters, W = m V / ||V||_c_out); `lora_key`: the key
     of the LoRA method with the same factors ('' means `key`). `source`: where the method is defined.
     Make the DoRA version of a LoRA method with `.dora(key, display)`."""
@@ -134,6 +176,7 @@ class AdapterMethod:
     init: Callable[..., dict] = dataclasses.field(repr=False)
     delta: Callable[..., torch.Tensor] = dataclasses.field(repr=False)
     count: Callable[..., int] | None = dataclasses.field(default=None, repr=False)
+    update: Callable[..., torch.Tensor] | None = dataclasses.field(default=None, repr=False)
     is_dora: bool = False
     lora_key: str = ''
     source: str = ''
@@ -243,13 +286,13 @@ def _cp_update(*factors):
     "CP update from [cp_out, cp_in, kernel factors in axis order] (see `_cp_delta`)."
     return _cp_delta(list(factors))
 
-_LORA_C = AdapterMethod('lora-c', 'LoRA-C', _lora_c_shapes, _init_kaiming_A, _lora_c_delta,
+_LORA_C = AdapterMethod('lora-c', 'LoRA-C', _lora_c_shapes, _init_kaiming_A, _lora_c_delta, update=_lora_c_update, count=
                         lambda ci, co, ks, R: (ci * math.prod(ks[-1:]) + co * math.prod(ks[:-1])) * R,
                         source='Ding et al. 2024 (LoRA-C); paper section 2.2: (c_in + c_out) k R')
-_CONVLORA = AdapterMethod('convlora', 'convLoRA', _convlora_shapes, _init_kaiming_A, _convlora_delta,
+_CONVLORA = AdapterMethod('convlora', 'convLoRA', _convlora_shapes, _init_kaiming_A, _convlora_delta, update=_convlora_update, count=
                           lambda ci, co, ks, R: (ci * math.prod(ks) + co) * R,
                           source='Aleem et al. 2024 (convLoRA); paper section 2.2: (c_in k^2 + c_out) R')
-_CP_LORA = AdapterMethod('cp-lora', 'CP-LoRA', _cp_shapes, _init_cp, _cp_update,
+_CP_LORA = AdapterMethod('cp-lora', 'CP-LoRA', _cp_shapes, _init_cp, _cp_update, update=_cp_update_fused, count=
                          lambda ci, co, ks, R: (ci + co + sum(ks)) * R,
                          source='the paper, section 2.2 (CP decomposition via TensorLy): (c_in + c_out + 2k) R')
 for _m in (_LORA_C, _CONVLORA, _CP_LORA, _LORA_C.dora('dora-c', 'DoRA-C'), _CONVLORA.dora('convdora', 'convDoRA'),
@@ -341,10 +384,11 @@ def _adapted_weight(spec: AdapterMethod, W0: torch.Tensor, factors, scaling: flo
                     groups: int = 1, transposed: bool = False, detach_norm: bool = False) -> torch.Tensor:
     """The adapted weight in W0's layout: W0 + s*dW (LoRA) or m * V / ||V||_c_out with V = W0 + s*dW (DoRA), dW =
     `spec.delta(*factors)` in the (c_out, c_in/g, *k) layout (a transposed conv's W0 is permuted to it and back)."""
-    d = scaling * spec.delta(*factors)
-    if not (transposed and spec.is_dora):
-        V = W0 + (_from_conv_layout(d, groups) if transposed else d)
+    if not transposed:                                                 # the fast path: W0 + s dW fused where the method can
+        V = spec.update(W0, scaling, *factors) if spec.update is not None else torch.add(W0, spec.delta(*factors), alpha=scaling)
         return _DoRAWeight.apply(V, magnitude, detach_norm) if spec.is_dora else V
+    d = scaling * spec.delta(*factors)
+    if not spec.is_dora: return W0 + _from_conv_layout(d, groups)
     V = _to_conv_layout(W0, groups) + d                                # DoRA on a transposed conv: norms per output channel
     return _from_conv_layout(_DoRAWeight.apply(V, magnitude, detach_norm), groups)
 

@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     p.add_argument('--version', action='version', version=f'saharank {saharank.__version__}')
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('reproduce', help="run the paper's experiment (cohorts, pre-training, strategies, adapters, tables)")
-    r.add_argument('--profile', default='smoke', help='profile of settings.ini: smoke or full (default smoke)')
+    r.add_argument('--profile', default='smoke', help='profile of settings.ini: smoke, gpu or full (default smoke)')
     r.add_argument('--out', default=None, help='output folder (default runs/PROFILE)')
     r.add_argument('--settings', default=None, help='settings file (default: the packaged settings.ini)')
     r.add_argument('--device', default='auto', help='auto, cpu or cuda (default auto)')
@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     r.add_argument('--only', default=None, metavar='ID[,ID...]', help='do only these runs (ids from --list-runs); no tables')
     r.add_argument('--shard', default=None, metavar='I/N', help='do the fine-tuning runs whose position is I modulo N (0 <= I < N; '
                    'the pre-trained checkpoints must exist); no tables: a last call without --shard assembles them')
+    r.add_argument('--seeds', type=int, default=None, metavar='N', help="training replicates: repeat the training grid with N seeds on the same "
+                   "cohorts (default: the profile's 'seeds'); run ids gain '-seedK' when N > 1")
     r.add_argument('--jobs', type=int, default=1, help='runs trained at once in worker processes (default 1; e.g. 8 on one GPU)')
     r.add_argument('--time-limit', type=float, default=None, metavar='SECONDS',
                    help='stop cleanly after this many seconds (exit code 75); the same command again resumes')
@@ -54,11 +56,15 @@ def main(argv=None) -> int:
     try:
         if a.command == 'reproduce' and a.list_runs:
             cfg = load_settings(a.profile, a.settings)
+            if a.seeds is not None:
+                if a.seeds < 1: raise ValueError(f"--seeds {a.seeds}: need at least 1")
+                cfg = cfg.replace(seeds=a.seeds)
             print('\n'.join(list_runs(cfg, sah_folds(cfg, a.out or f'runs/{a.profile}', a.dataset))))
         elif a.command == 'reproduce':
             reproduce(a.profile, a.out or f'runs/{a.profile}', a.settings, a.device, a.cache_dir, progress=not a.quiet,
                       dataset=a.dataset, root=a.root, report=not a.no_report, deploy=not a.no_models, jobs=a.jobs, time_limit=a.time_limit,
-                      only=a.only.split(',') if a.only else None, shard=parse_shard(a.shard) if a.shard else None)
+                      only=a.only.split(',') if a.only else None, shard=parse_shard(a.shard) if a.shard else None,
+                      seeds=a.seeds)
         elif a.command == 'report':
             if not (Path(a.run_dir) / 'per_patient.csv').exists(): raise FileNotFoundError(f"{Path(a.run_dir) / 'per_patient.csv'} does not exist: not a finished run")
             if run_report(a.run_dir, a.out) is None: return 2

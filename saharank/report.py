@@ -4,15 +4,16 @@
 
 # %% auto #0
 __all__ = ['METHODS', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', 'PAPER', 'VERDICTS', 'CLAIMS', 'FINDINGS_COLUMNS',
-           'RUN_INPUTS', 'read_numeric', 'run_settings', 'run_edges', 'parse_model', 'best_model', 'resolve_model',
-           'reference_path', 'paper_table', 'side_by_side', 'table1_frame', 'parameter_table', 'unet_parameters',
+           'SEED_FINDINGS_COLUMNS', 'RUN_INPUTS', 'read_numeric', 'run_settings', 'run_edges', 'parse_model',
+           'best_model', 'resolve_model', 'reference_path', 'paper_table', 'side_by_side', 'seeds_of', 'replicate_rows',
+           'seed_bin_table', 'seed_tables', 'deviations_table', 'table1_frame', 'parameter_table', 'unet_parameters',
            'fig_overlays', 'image_attribution', 'volume_agreement', 'fig_volumes', 'fig_dice_vs_rank',
            'FindingsContext', 'findings_context', 'claim_strategies_beat_none', 'claim_adapters_beat_best_strategy',
            'claim_adapters_beat_strategies_on_average', 'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume',
            'claim_high_ranks_beat_low', 'claim_cp_lora_comparable', 'claim_cp_dora_comparable',
-           'claim_dora_helps_small_volumes', 'claim_dora_c_best', 'findings', 'save_figure', 'markdown_table',
-           'save_table', 'report_versions', 'write_provenance', 'output_checksums', 'PER_PATIENT_COLUMNS',
-           'read_per_patient']
+           'claim_dora_helps_small_volumes', 'claim_dora_c_best', 'findings', 'seed_verdict', 'save_figure',
+           'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums',
+           'PER_PATIENT_COLUMNS', 'read_per_patient']
 
 # %% ../nbs/13_report.ipynb #f66c7623
 import json, math, warnings
@@ -179,6 +180,82 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
                        columns=pd.MultiIndex.from_tuples(cols))
     out.index.name = 'Blood Volume'
     return out
+
+# %% ../nbs/13_report.ipynb #5eed0002
+from .evaluation import bin_table, make_tables
+
+def seeds_of(per_patient: pd.DataFrame) -> list[int]:
+    "The training replicates of per-patient results: the sorted values of the column 'seed', [0] without the column."
+    if 'seed' not in per_patient.columns or per_patient.empty: return [0]
+    return sorted(int(s) for s in pd.to_numeric(per_patient['seed']).unique())
+
+def replicate_rows(per_patient: pd.DataFrame, replicate: int = 0) -> pd.DataFrame:
+    "The rows of training replicate `replicate` (all rows when there is no 'seed' column and `replicate` is 0)."
+    if 'seed' not in per_patient.columns:
+        if replicate != 0: raise ValueError(f"no replicate {replicate}: the per-patient results have no 'seed' column (one replicate, 0)")
+        return per_patient
+    return per_patient[pd.to_numeric(per_patient['seed']) == replicate]
+
+def _seed_cell(mean, sd, seed_sd, decimals=3) -> str:
+    if not np.isfinite(mean): return ''
+    return f"{mean:.{decimals}f} ({sd:.2f}; seeds {seed_sd:.2f})"
+
+def seed_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML, decimals: int = 3, rows=None):
+    """`saharank.evaluation.bin_table` over training replicates: (numeric, text) for the rows `rows` (default: the
+    values of `by` in order of first appearance). With one replicate, `bin_table` itself. Else the numeric table has
+    per bin (and 'All') 'mean' (mean over replicates of the replicate's mean of `value`), 'sd' (mean over replicates
+    of the replicate's SD between patients, ddof 1), 'seed_sd' (SD over replicates of the replicate's mean, ddof 1)
+    and 'n' (patients per replicate); text cells 'mean (sd; seeds seed_sd)', first row 'Number of Patients'.
+    ValueError when the replicates do not hold the same patients for a row and bin."""
+    seeds = seeds_of(per_patient)
+    if len(seeds) <= 1: return bin_table(per_patient, by, value, edges=tuple(edges), decimals=decimals)
+    order = list(dict.fromkeys(per_patient[by])) if rows is None else list(rows)
+    parts = [bin_table(replicate_rows(per_patient, s), by, value, edges=tuple(edges), decimals=decimals) for s in seeds]
+    cols = parts[0][0].columns
+    nums = [p[0].reindex(index=order, columns=cols) for p in parts]
+    bins = list(dict.fromkeys(cols.get_level_values(0)))
+    stack = lambda stat: np.stack([n[[(b, stat) for b in bins]].to_numpy(float) for n in nums])
+    means, sds, ns = stack('mean'), stack('sd'), stack('n')
+    if not (ns == ns[0]).all(): raise ValueError("seed_bin_table: the training replicates hold different patients for some row and bin")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)         # a bin with one patient has no SD in any replicate
+        out = {'mean': means.mean(0), 'sd': np.nanmean(sds, 0) if np.isfinite(sds).any() else sds[0], 'seed_sd': means.std(0, ddof=1), 'n': ns[0]}
+    numeric = pd.DataFrame({(b, stat): out[stat][:, j] for j, b in enumerate(bins) for stat in ('mean', 'sd', 'seed_sd', 'n')}, index=order)
+    numeric.columns = pd.MultiIndex.from_tuples(numeric.columns)
+    text = pd.DataFrame({b: [_seed_cell(numeric.loc[r, (b, 'mean')], numeric.loc[r, (b, 'sd')], numeric.loc[r, (b, 'seed_sd')], decimals)
+                             if numeric.loc[r, (b, 'n')] > 0 else '' for r in order] for b in bins}, index=order)
+    text = pd.concat([parts[0][1].iloc[:1], text])
+    text.index.name = 'Blood Volume'
+    return numeric, text
+
+def seed_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
+    """Tables 2 and 3 from per-patient results of one or more training replicates (column 'seed'). One replicate:
+    `saharank.evaluation.make_tables` exactly. Several: the same rows (Table 3: each method at its best rank by the mean
+    Dice over every replicate's rows), the cells of `seed_bin_table` (mean over replicates; SD between patients; SD
+    between replicates); the dict also has 'seeds' (the replicates)."""
+    t = make_tables(per, edges)
+    seeds = seeds_of(per)
+    if len(seeds) <= 1: return t
+    s, a = per[per.experiment == 'strategy'], per[per.experiment == 'adapter']
+    t2, t2_txt = seed_bin_table(s, 'model', edges=edges, rows=list(t['table2'].index))
+    t3, t3_txt = seed_bin_table(a[a.model.isin(list(t['table3'].index))], 'model', edges=edges, rows=list(t['table3'].index))
+    return dict(table2=t2, table2_text=t2_txt, table3=t3, table3_text=t3_txt, seeds=seeds)
+
+def deviations_table(run_dir) -> pd.DataFrame:
+    """The table "deviations from the paper's protocol" of the run in `run_dir`: each setting whose value in the run's
+    profile (provenance.json 'settings') differs from the paper's protocol (provenance.json 'paper_protocol', recorded
+    by `reproduce`; for older runs [DEFAULT] of the packaged settings.ini), by `saharank.settings.deviations`. Columns
+    setting, unit, 'this run (PROFILE)', "paper's protocol", 'source (Settings.describe)'; no rows when there is
+    no deviation. FileNotFoundError when the run has no provenance.json."""
+    from saharank.settings import deviations, paper_protocol
+    p = Path(run_dir) / 'provenance.json'
+    if not p.is_file(): raise FileNotFoundError(f"{p}: the run's provenance (with its settings) not found")
+    prov = json.loads(p.read_text())
+    rows = deviations(prov.get('settings', {}), prov.get('paper_protocol') or paper_protocol())
+    run = f"this run ({prov.get('profile') or prov.get('settings', {}).get('profile', '?')})"
+    return pd.DataFrame([{'setting': d['setting'], 'unit': d['unit'], run: d['value'], "paper's protocol": d['paper_value'],
+                          'source (Settings.describe)': d['paper']} for d in rows],
+                        columns=['setting', 'unit', run, "paper's protocol", 'source (Settings.describe)'])
 
 # %% ../nbs/13_report.ipynb #5364492a
 def table1_frame(width: int = 32) -> pd.DataFrame:
@@ -365,7 +442,10 @@ def fig_volumes(per_patient: pd.DataFrame, model: str = 'best'):
 def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, edges=BIN_EDGES_ML, seed: int = 0):
     """Dice against adapter rank (paper Fig. 4): one panel per method of `methods` (default: every adapter method of
     `per_patient`, in the paper's order), shared y axis. Returns (Figure with one axes per method, DataFrame of
-    method, rank, n, mean, sd of Dice). ValueError if a method has no adapter rows."""
+    method, rank, n, mean, sd of Dice). With several training replicates (column 'seed', `seeds_of`) each point is a
+    patient's mean Dice over the replicates, and the summary gives n (patients per replicate), mean (over replicates),
+    sd (between patients: the mean of the replicates' SDs) and seed_sd (SD of the replicates' means, ddof 1), as
+    `seed_tables`. ValueError if a method has no adapter rows."""
     import seaborn as sns
     plt = _plt()
     a = per_patient[per_patient.experiment == 'adapter'].copy()
@@ -380,14 +460,22 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
     colors = dict(zip(a['bin'].cat.categories, sns.color_palette('viridis', len(a['bin'].cat.categories))))
     rng = np.random.default_rng(seed)
     summary = []
+    seeds = seeds_of(a)
     for ax, m in zip(axes.flat, methods):
         d = a[a.method == m]
+        if len(seeds) > 1:
+            for r, g in d.groupby('rank'):
+                rs = g.groupby('seed').dice.agg(['mean', 'std', 'count'])
+                summary.append(dict(method=m, rank=int(r), n=int(rs['count'].iloc[0]), mean=rs['mean'].mean(), sd=rs['std'].mean(),
+                                    seed_sd=rs['mean'].std(ddof=1)))
+            d = d.groupby(['rank', 'id'], sort=False, as_index=False, observed=True).agg(dice=('dice', 'mean'), bin=('bin', 'first'))
         pos = d['rank'].map({r: i for i, r in enumerate(ranks)}).to_numpy(float)
         ax.scatter(pos + rng.uniform(-0.18, 0.18, len(d)), d.dice, s=10, c=[colors[b] for b in d['bin']], alpha=0.8, lw=0, zorder=2)
         sns.pointplot(data=d, x='rank', y='dice', order=ranks, errorbar='sd', color='k', markersize=4, linewidth=1.2, capsize=0.25, ax=ax, zorder=3)
         ax.set(title=m, xlabel='rank R', ylabel='patient Dice', ylim=(-0.03, 1.03))
-        for r, g in d.groupby('rank'):
-            summary.append(dict(method=m, rank=int(r), n=len(g), mean=g.dice.mean(), sd=g.dice.std(ddof=1)))
+        if len(seeds) == 1:
+            for r, g in d.groupby('rank'):
+                summary.append(dict(method=m, rank=int(r), n=len(g), mean=g.dice.mean(), sd=g.dice.std(ddof=1)))
     for ax in list(axes.flat)[len(methods):]: fig.delaxes(ax)
     handles = [plt.Line2D([], [], ls='', marker='o', color=c, label=f'{b} mL') for b, c in colors.items()]
     handles.append(plt.Line2D([], [], color='k', marker='o', label='mean $\\pm$ SD'))
@@ -638,9 +726,39 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     """Test the paper's claims (`CLAIMS`, listed above) on `per_patient` (columns as in `PER_PATIENT_COLUMNS`). `params`: trainable
     parameters per method (rows) and rank (int columns), e.g. `parameter_table()`; without it (or where it lacks an
     entry) the run's 'trainable' column is used. Returns a DataFrame with columns claim, source (paper section),
-    verdict (one of `VERDICTS`), evidence (the numbers): the rows of the claims, in the order of `CLAIMS`."""
-    ctx = findings_context(per_patient, params, tolerance, low_ranks, high_ranks, small_ml, edges)
-    return pd.DataFrame([row for claim in CLAIMS for row in claim(ctx)], columns=FINDINGS_COLUMNS)
+    verdict (one of `VERDICTS`), evidence (the numbers): the rows of the claims, in the order of `CLAIMS`.
+    With several training replicates (column 'seed', `seeds_of`) every claim is tested on each replicate's rows alone
+    (its paired tests across that replicate's patients, as for one training) and the columns are `SEED_FINDINGS_COLUMNS`:
+    verdict is the overall one ('holds' when it holds in every replicate, 'cannot be tested' when it cannot in any,
+    else 'does not hold'), seeds says in how many it holds (`seed_verdict`, e.g. 'holds in 3/3 seeds'), evidence
+    gives each replicate's verdict and numbers ('seed K (verdict): ...', joined by ' | ')."""
+    seeds = seeds_of(per_patient)
+    def rows_of(per):
+        ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges)
+        return [row for claim in CLAIMS for row in claim(ctx)]
+    if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient), columns=FINDINGS_COLUMNS)
+    each = [rows_of(replicate_rows(per_patient, s)) for s in seeds]
+    if len({len(r) for r in each}) != 1: raise ValueError(f"findings: the replicates gave different numbers of rows {[len(r) for r in each]}")
+    out = []
+    for rows in zip(*each):
+        verdicts = [r['verdict'] for r in rows]
+        out.append(dict(claim=rows[0]['claim'], source=rows[0]['source'], verdict=_overall(verdicts), seeds=seed_verdict(verdicts),
+                        evidence=' | '.join(f"seed {s} ({r['verdict']}): {r['evidence']}" for s, r in zip(seeds, rows))))
+    return pd.DataFrame(out, columns=SEED_FINDINGS_COLUMNS)
+
+SEED_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'seeds', 'evidence']
+
+def _overall(verdicts) -> str:
+    "The verdict over training replicates: holds in all -> 'holds'; cannot be tested in all -> 'cannot be tested'; else 'does not hold'."
+    v = list(verdicts)
+    return VERDICTS[0] if v and all(x == VERDICTS[0] for x in v) else VERDICTS[2] if all(x == VERDICTS[2] for x in v) else VERDICTS[1]
+
+def seed_verdict(verdicts) -> str:
+    """A claim's verdicts in each training replicate (`VERDICTS`) in words: 'holds in K/N seeds', plus ', cannot be
+    tested in M' where some could not be tested."""
+    v = list(verdicts); n = len(v)
+    k, m = sum(x == VERDICTS[0] for x in v), sum(x == VERDICTS[2] for x in v)
+    return f"holds in {k}/{n} seeds" + (f", cannot be tested in {m}" if m else '')
 
 # %% ../nbs/13_report.ipynb #4e98bc8e
 def save_figure(fig, path, dpi: int = 150) -> Path:

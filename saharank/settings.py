@@ -12,7 +12,7 @@ from pathlib import Path
 import saharank
 
 # %% auto #0
-__all__ = ['KINDS', 'RUN_KEY_KINDS', 'SETTINGS_FILE', 'setting', 'Settings', 'load_settings']
+__all__ = ['KINDS', 'RUN_KEY_KINDS', 'SETTINGS_FILE', 'setting', 'Settings', 'load_settings', 'paper_protocol', 'deviations']
 
 # %% ../nbs/00b_settings.ipynb #se7t0005
 KINDS = ('int', 'float', 'ints', 'floats', 'strs', 'bool', 'str?')
@@ -32,6 +32,11 @@ class Settings:
     dict, `cfg['batch_size']`; `as_dict()` for JSON; `replace(**changes)` for a changed copy."""
     profile: str = setting('str?', paper='the name of the settings.ini section')
     seed: int = setting('int', paper='ours: every random draw derives from it', keys=_C + _PF)
+    # replicates and reproducibility (ours: the paper trains each configuration once and says nothing of either)
+    seeds: int = setting('int', 'replicates', 'ours: the paper trains once (1); the training grid is repeated with training seeds '
+                         'derived from (seed, replicate), the cohorts stay those of seed; the replicate index enters run keys itself')
+    deterministic: bool = setting('bool', '', 'ours: on CUDA true = deterministic algorithms and cudnn.benchmark off (bit-reproducible), '
+                                  'false = cudnn.benchmark on (reproducible statistically only); the CPU is always deterministic', _PF)
     # cohorts (paper section 3)
     tbi_patients: int = setting('int', 'patients', 'section 3: 124 TBI patients', _C)
     tbi_validation: int = setting('int', 'patients', 'section 3: 12 for validation', _C)
@@ -116,14 +121,15 @@ def _parse(kind: str, raw: str, sec, key):
 
 def load_settings(profile: str = 'smoke', path=None) -> Settings:
     """The `Settings` of `profile` from the ini file `path` (default: the packaged settings.ini), typed by their
-    declaration. Raises FileNotFoundError naming a missing file and ValueError naming the file for an unknown
-    profile, a missing setting or a value that does not parse, or bin edges that do not fit the bin counts."""
+    declaration; `profile='DEFAULT'` reads the [DEFAULT] section itself (the paper's protocol, see `paper_protocol`).
+    Raises FileNotFoundError naming a missing file and ValueError naming the file for an unknown
+    profile, a missing setting, seeds < 1 or a value that does not parse, or bin edges that do not fit the bin counts."""
     path = Path(path) if path else SETTINGS_FILE
     if not path.exists(): raise FileNotFoundError(f"settings file {path} does not exist")
     cp = configparser.ConfigParser()
     try: cp.read(path)
     except configparser.Error as e: raise ValueError(f"{path}: not a valid settings file ({e})") from None
-    if not cp.has_section(profile): raise ValueError(f"{path}: no profile [{profile}]; profiles: {', '.join(cp.sections())}")
+    if profile != 'DEFAULT' and not cp.has_section(profile): raise ValueError(f"{path}: no profile [{profile}]; profiles: {', '.join(cp.sections())}")
     sec, values = cp[profile], {'profile': profile}
     for f in sorted(dataclasses.fields(Settings), key=lambda f: f.name):
         if f.name in ('profile', 'pixel_mm'): continue
@@ -133,4 +139,38 @@ def load_settings(profile: str = 'smoke', path=None) -> Settings:
         except ValueError: raise ValueError(f"{path}: [{profile}] {f.name} = {raw!r} does not parse") from None
     if len(values['sah_bin_edges_ml']) != len(values['sah_bin_counts']) + 1:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
+    if values['seeds'] < 1: raise ValueError(f"{path}: [{profile}] seeds = {values['seeds']}: need at least 1 training replicate")
     return Settings(**values)
+
+# %% ../nbs/00b_settings.ipynb #se7t0012
+def paper_protocol(path=None) -> Settings:
+    "The paper's protocol: the [DEFAULT] section of the settings file `path` (default: the packaged settings.ini) as `Settings`."
+    return load_settings('DEFAULT', path)
+
+def _shown_value(v) -> str:
+    "A setting's value as settings.ini spells it: lists comma-separated, None as 'none', floats without a trailing '.0'."
+    if isinstance(v, (list, tuple)): return ', '.join(_shown_value(x) for x in v)
+    if v is None: return 'none'
+    if isinstance(v, bool): return str(v).lower()
+    if isinstance(v, float): return f'{v:g}'
+    return str(v)
+
+def deviations(run, paper=None) -> list[dict]:
+    """Each setting of `run` (a `Settings`, or a dict such as provenance.json's 'settings') whose value differs from
+    the paper's protocol `paper` (a `Settings` or dict; default `paper_protocol()`), in declaration order: dicts
+    with setting, value (this run), paper_value, unit, paper (the field's source metadata, `Settings.describe()`),
+    values spelled as in settings.ini. 'profile' is never a deviation; `pixel_mm` is one only when a dataset set it."""
+    run = run.as_dict() if isinstance(run, Settings) else dict(run)
+    paper = (paper_protocol() if paper is None else paper)
+    paper = paper.as_dict() if isinstance(paper, Settings) else dict(paper)
+    meta = {d['name']: d for d in Settings.describe()}
+    out = []
+    for name in Settings.names():
+        if name == 'profile' or name not in run: continue
+        rv, pv = run[name], paper.get(name)
+        same = rv == pv or (isinstance(rv, (list, tuple)) and isinstance(pv, (list, tuple)) and list(rv) == list(pv))
+        if name == 'pixel_mm' and rv is None: same = True
+        if not same:
+            out.append(dict(setting=name, value=_shown_value(rv), paper_value=_shown_value(pv) if name in paper else 'derived',
+                            unit=meta[name]['unit'], paper=meta[name]['paper']))
+    return out

@@ -46,6 +46,8 @@ alpha_factor = 2
 empty_slice_fraction = 0.5
 amp = none
 channels_last = false
+seeds = 1
+deterministic = true
 
 [tiny]
 """
@@ -259,3 +261,81 @@ def test_list_runs_only_and_shards_give_the_single_process_results(tiny_settings
     reproduce("tiny", out, **kw)
     for name in ("per_patient.csv", "table2.csv", "table3.csv", "table2_numeric.csv", "table3_numeric.csv"):
         assert (out / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+
+
+# the packaged [gpu] profile at the size of TINY: its own settings (replicates, deterministic, amp, loss, empty
+# slices) on TINY's cohorts, networks and epochs; the grid's size settings of [gpu] are left to TINY
+GPU_SIZES = ("image_size", "unet_width", "unet_depth", "multiview_width", "pretrain_epochs", "finetune_epochs", "batch_size")
+
+
+def gpu_at_tiny_size() -> str:
+    import configparser
+    cp = configparser.ConfigParser()
+    cp.read(SETTINGS_FILE)
+    own = {k: v for k, v in cp._sections["gpu"].items() if k not in GPU_SIZES}   # the section's own lines, not [DEFAULT]'s
+    assert {"seeds", "deterministic", "amp"} <= set(own)
+    return TINY.replace("[tiny]\n", "[gpu]\n" + "".join(f"{k} = {v}\n" for k, v in own.items()))
+
+
+def test_gpu_profile_is_the_whole_grid():
+    gpu, full = load_settings("gpu"), load_settings("full")
+    for k in ("tbi_patients", "tbi_validation", "tbi_no_injury", "sah_bin_counts", "folds", "strategies", "adapter_methods", "ranks"):
+        assert gpu[k] == full[k], k
+    assert len(gpu.strategies) == 6 and len(gpu.adapter_methods) == 6 and gpu.ranks == [2, 4, 8, 16, 32, 64, 96, 128]
+    assert gpu.seeds >= 1 and gpu.deterministic is False and full.deterministic is False
+
+
+def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
+    """`saharank reproduce --profile gpu --seeds 2` end to end (at TINY's size, on the phantom, in a fresh process):
+    per_patient.csv holds both replicates, the tables are their means, each finding states its verdict per replicate,
+    the report lists the deviations from the paper's protocol, and the deployable models are trained once."""
+    from saharank.evaluation import make_tables
+    settings = tmp_path / "gpu-tiny.ini"
+    settings.write_text(gpu_at_tiny_size())
+    out = tmp_path / "run"
+    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.experiment as c; "
+            "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
+    r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "gpu", "--settings", str(settings), "--seeds", "2",
+                        "--out", str(out), "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 training replicates" in r.stdout and "deviations from the paper's protocol: " in r.stdout and "seeds 2 (paper 1)" in r.stdout
+    per = pd.read_csv(out / "per_patient.csv", keep_default_na=False)
+    assert sorted(per.seed.unique()) == [0, 1] and list(per.columns).index("seed") == list(per.columns).index("fold") + 1
+    assert per.groupby(["seed", "model"]).id.nunique().eq(6).all()
+    pre = json.loads((out / "pretraining.json").read_text())
+    assert pre["unet"]["loss"] != pre["unet-seed1"]["loss"]            # replicate 1 trained with other seeds
+    # the tables: the mean over replicates of each replicate's table, with the seed-to-seed SD beside the SD between patients
+    from saharank.report import read_numeric
+    t2, t3 = read_numeric(out / "table2_numeric.csv"), read_numeric(out / "table3_numeric.csv")
+    each = [make_tables(per[per.seed == s]) for s in (0, 1)]
+    for b in dict.fromkeys(t2.columns.get_level_values(0)):
+        assert np.allclose(t2[(b, "mean")], np.mean([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0), atol=2e-6, equal_nan=True), b
+        assert np.allclose(t2[(b, "seed_sd")], np.std([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0, ddof=1), atol=2e-6, equal_nan=True), b
+    for m in t3.index:
+        assert abs(t3.loc[m, ("All", "mean")] - np.mean([per[(per.seed == s) & (per.model == m)].dice.mean() for s in (0, 1)])) < 2e-6
+    assert t2[("All", "n")].eq(6).all() and "; seeds " in (out / "table2.md").read_text()
+    # the report: per-seed verdicts, the deviations from the paper's protocol beside the paper's values, Fig. 4 over replicates
+    rep = out / "report"
+    findings = (rep / "findings.md").read_text()
+    assert "in 2/2 seeds" in findings or "in 1/2 seeds" in findings or "in 0/2 seeds" in findings
+    assert "seed 0 (" in findings and "seed 1 (" in findings
+    dev = pd.read_csv(rep / "deviations.csv", keep_default_na=False).set_index("setting")
+    assert dev.loc["seeds", "this run (gpu)"] == "2" and dev.loc["seeds", "paper's protocol"] == "1"
+    assert dev.loc["deterministic", "this run (gpu)"] == "false" and "section 3" in dev.loc["pretrain_epochs", "source (Settings.describe)"]
+    assert "seed_sd" in pd.read_csv(rep / "fig4_dice_vs_rank_summary.csv").columns
+    for name in ("table2_side_by_side.md", "fig2_overlays.png", "fig3_volumes.png"):
+        assert (rep / name).stat().st_size > 0, name
+    # each replicate pre-trained and predicted on its own; the deployable models trained once (replicate 0)
+    assert set(pre) == {"multiview", "unet", "multiview-seed1", "unet-seed1"}
+    assert (out / "predictions" / "seed1").is_dir() and len(list((out / "models").iterdir())) == 2
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["seeds"] == 2 and prov["replicate_seeds"][0] == 7 and prov["paper_protocol"]["image_size"] == 256
+    # --list-runs / --only / --shard with replicates: ids gain '-seedK'; an id without it means every replicate
+    kw = dict(settings=settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False, seeds=2)
+    ids = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "gpu", "--settings", str(settings), "--seeds", "2",
+                          "--list-runs"], capture_output=True, text=True).stdout.split()
+    assert ids[:4] == ["pretrain-multiview-seed0", "pretrain-unet-seed0", "pretrain-multiview-seed1", "pretrain-unet-seed1"]
+    assert len(ids) == 2 * (2 + 6 * 3)
+    assert reproduce("gpu", out, only=["pretrain-multiview", "pretrain-unet"], **kw) == {"runs": ids[:4]}
+    assert reproduce("gpu", out, only=["None-fold1"], **kw) == {"runs": ["None-fold1-seed0", "None-fold1-seed1"]}
+    assert sorted(reproduce("gpu", out, shard=(0, 2), **kw)["runs"] + reproduce("gpu", out, shard=(1, 2), **kw)["runs"]) == sorted(ids[4:])
