@@ -203,7 +203,7 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
             x, y = slices.batch(torch.from_numpy(idx).to(device, non_blocking=True))
             x, y = augment_batch(x, y, gen, **aug)
             total += step(x, y, torch.from_numpy(w).to(device, non_blocking=True))
-        history.append(total.item() / len(batches))                 # the epoch's one host synchronisation
+        history.append(total.item() / len(batches) if batches else float('nan'))   # the epoch's one host synchronisation
         if state_path is not None: _save_train_state(state_path, model, opt, rng, signature, epoch + 1, history, gen)
         if on_epoch_end is not None: on_epoch_end(epoch, history)
     return history
