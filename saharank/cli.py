@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     p.add_argument('--version', action='version', version=f'saharank {saharank.__version__}')
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('reproduce', help="run the paper's experiment (cohorts, pre-training, strategies, adapters, tables)")
-    r.add_argument('--profile', default='smoke', help='profile of settings.ini: smoke, gpu or full (default smoke)')
+    r.add_argument('--profile', default='smoke', help='profile of settings.ini: smoke, smoke-ranks, gpu or full (default smoke)')
     r.add_argument('--out', default=None, help='output folder (default runs/PROFILE)')
     r.add_argument('--settings', default=None, help='settings file (default: the packaged settings.ini)')
     r.add_argument('--device', default='auto', help='auto, cpu or cuda (default auto)')

@@ -136,16 +136,34 @@ def _pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, dead
 def _window(cfg): return cfg.window
 
 # %% ../nbs/07_experiment.ipynb #ex0a0010
-def _record_call(out, t0, status, jobs, dev) -> list:
-    """Append this call of `reproduce` (start, seconds, status, jobs, device, finished runs) to OUT/calls.json
-    and return every call so far: a reproduction split across sessions keeps its total wall time."""
+def _record_call(out, t0, status, jobs, dev, **extra) -> list:
+    """Append this call of `reproduce` (start, seconds, status, jobs, device, finished runs, and `extra`, e.g.
+    `complete_replicates`) to OUT/calls.json and return every call so far: a reproduction split across sessions
+    keeps its total wall time. The read-modify-write holds an exclusive lock on OUT/calls.json.lock (`fcntl.flock`,
+    where the platform has it), so that shards of a job array finishing at once do not lose each other's entries."""
     f = RunLayout(out).calls
-    calls = json.loads(f.read_text()) if f.exists() else []
-    calls.append(dict(started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t0)), seconds=round(time.time() - t0, 1), status=status,
-                      jobs=jobs, device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.machine(),
-                      finished_runs=len(list(RunLayout(out).runs.glob('*.csv')))))
-    write_text_atomic(f, json.dumps(calls, indent=1))
+    f.parent.mkdir(parents=True, exist_ok=True)
+    with open(f.with_name(f.name + '.lock'), 'a') as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)            # released when the lock file closes
+        except ImportError: pass                        # Windows: no flock; one call at a time there
+        calls = json.loads(f.read_text()) if f.exists() else []
+        calls.append(dict(started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t0)), seconds=round(time.time() - t0, 1), status=status,
+                          jobs=jobs, device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.machine(),
+                          finished_runs=len(list(RunLayout(out).runs.glob('*.csv'))), **extra))
+        write_text_atomic(f, json.dumps(calls, indent=1))
     return calls
+
+def _complete_replicates(tasks: list[dict], results: list) -> int:
+    """How many training replicates, counted from replicate 0, have every fine-tuning run of `tasks` finished
+    (its result in `results`, in the same order, is not None): after a stop by the time limit, `--seeds` that many
+    writes the tables and the report from them without training again (run keys do not depend on `seeds`)."""
+    k = 0
+    for rep in sorted({t['replicate'] for t in tasks}):
+        if rep != k or any(r is None for r, t in zip(results, tasks) if t['replicate'] == rep): break
+        k += 1
+    return k
 
 def _stopped_message(out, where, seconds) -> str:
     return (f"stopped by the time limit during {where} after {seconds:.0f} s; finished runs are in {out}/runs and "
@@ -585,7 +603,7 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     # pretraining.json: replicate 0 under the network's name (as a 1-seed run), replicate K under NAME-seedK
     pre = dict(zip([n if k == 0 else f'{n}-seed{k}' for n, _, k in nets], pool.map(_by_name('_pretrain'), pre_args)))
     if any(v is None for v in pre.values()):
-        pool.close(); _record_call(out, t0, 'stopped', jobs, dev)
+        pool.close(); _record_call(out, t0, 'stopped', jobs, dev, complete_replicates=0)
         raise Stopped(_stopped_message(out, 'pre-training', time.time() - t0))
     for name, info in pre.items():
         log(f"pre-trained {name}: {info['parameters']:,} parameters, TBI validation Dice {info['validation_dice']:.3f} "
@@ -607,8 +625,13 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     results = pool.map(_by_name('_finetune'), [(task,) for task in tasks], progress=progress, desc='fine-tuning runs')
     pool.close()
     if any(r is None for r in results):
-        _record_call(out, t0, 'stopped', jobs, dev)
-        raise Stopped(_stopped_message(out, f"fine-tuning ({sum(r is not None for r in results)} of {len(tasks)} runs finished)", time.time() - t0))
+        k = _complete_replicates(tasks, results) if subset is None else 0
+        _record_call(out, t0, 'stopped', jobs, dev, complete_replicates=k)
+        msg = _stopped_message(out, f"fine-tuning ({sum(r is not None for r in results)} of {len(tasks)} runs finished)", time.time() - t0)
+        if k and nreps > 1:       # the finished replicates make a report now; the same command later completes the rest
+            msg += (f". Replicates 0-{k - 1} of {nreps} are complete: the same command with --seeds {k} writes the tables, "
+                    f"models and report from them without training again")
+        raise Stopped(msg)
     stages['finetune_s'] = round(time.time() - t, 1)
     if subset is not None:
         _record_call(out, t0, 'partial', jobs, dev)

@@ -227,6 +227,30 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
     assert '"jobs": 2' in (tmp_path / "jobs2" / "provenance.json").read_text()
 
 
+def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(tiny_settings, tmp_path):
+    """A 2-seed reproduction stopped by the time limit once replicate 0 is complete says so (its message and
+    calls.json), and the same call with --seeds 1 then writes the tables from replicate 0 without training again:
+    those of a 1-seed run, byte for byte. This is what tools/device/gpu_profile.sh does when one device call cannot
+    finish every seed of the gpu profile."""
+    from saharank.experiment import Stopped, list_runs
+    kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False, deploy=False)
+    reproduce("tiny", tmp_path / "one", **kw)
+    out = tmp_path / "two"
+    ids = list_runs(load_settings("tiny", tiny_settings).replace(seeds=2), ["fold1", "fold2", "fold3"])
+    first = [i for i in ids if i.startswith("pretrain") or i.endswith("-seed0")]      # both pre-trainings, replicate 0's runs
+    assert len(first) == 4 + 6 * 3
+    reproduce("tiny", out, seeds=2, only=first, **kw)
+    with pytest.raises(Stopped, match=r"Replicates 0-0 of 2 are complete: the same command with --seeds 1 writes"):
+        reproduce("tiny", out, seeds=2, time_limit=0.0, **kw)
+    calls = json.loads((out / "calls.json").read_text())
+    assert [c["status"] for c in calls] == ["partial", "stopped"] and calls[-1]["complete_replicates"] == 1
+    runs = sorted(p.name for p in (out / "runs").glob("*.csv"))
+    reproduce("tiny", out, seeds=1, **kw)
+    assert sorted(p.name for p in (out / "runs").glob("*.csv")) == runs          # nothing trained again
+    for name in ("per_patient.csv", "table2.csv", "table3_numeric.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
 def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path):
     code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.experiment as c; "
             "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
@@ -275,6 +299,12 @@ def gpu_at_tiny_size() -> str:
     own = {k: v for k, v in cp._sections["gpu"].items() if k not in GPU_SIZES}   # the section's own lines, not [DEFAULT]'s
     assert {"seeds", "deterministic", "amp"} <= set(own)
     return TINY.replace("[tiny]\n", "[gpu]\n" + "".join(f"{k} = {v}\n" for k, v in own.items()))
+
+
+def test_smoke_ranks_profile_is_smoke_with_every_rank():
+    smoke, ranks, full = load_settings("smoke"), load_settings("smoke-ranks"), load_settings("full")
+    assert ranks.ranks == full.ranks
+    assert ranks.replace(ranks=smoke.ranks, profile="smoke") == smoke
 
 
 def test_gpu_profile_is_the_whole_grid():

@@ -21,7 +21,7 @@ timeout 60 python3 tools/device/engine_equivalence.py 2>&1 | tee "$OUT/engine_eq
 timeout 210 python3 bench/bench_adapters.py --device cuda --size 256 --batch 8,2 --bf16 --channels-last --ranks 64 \
   --rounds 5 --reps 5 --json "$OUT/bench_adapters_gpu.json" 2>&1 | tee "$OUT/bench_adapters_gpu.txt" | grep -v Warning
 for j in 1 4; do
-  timeout 75 python3 bench/full_cost.py --profile full --device cuda --jobs $j --ranks 64 2>&1 | grep -v Warning | tee "$OUT/full_cost_full_j$j.txt"
+  timeout 75 python3 bench/full_cost.py --profile full --device cuda --jobs $j --ranks 64 2>&1 | tee "$OUT/full_cost_full_j$j.txt" | grep -v Warning
 done
-timeout 45 python3 bench/full_cost.py --profile full --device cuda --jobs 1 --ranks 64 --no-graph --slices 64 2>&1 | grep -v Warning | tee "$OUT/full_cost_full_j1_eager.txt"
-timeout 60 python3 bench/full_cost.py --profile gpu --device cuda --jobs 4 --ranks 64 2>&1 | grep -v Warning | tee "$OUT/full_cost_gpu_j4.txt"
+timeout 45 python3 bench/full_cost.py --profile full --device cuda --jobs 1 --ranks 64 --no-graph --slices 64 2>&1 | tee "$OUT/full_cost_full_j1_eager.txt" | grep -v Warning
+timeout 60 python3 bench/full_cost.py --profile gpu --device cuda --jobs 4 --ranks 64 2>&1 | tee "$OUT/full_cost_gpu_j4.txt" | grep -v Warning
