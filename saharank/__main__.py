@@ -9,4 +9,6 @@ __all__ = []
 import sys
 from .cli import main
 
+# %% ../nbs/16_main.ipynb #m41n0004
+# not run inside a notebook or by nbdev's doc processing, whose kernel also has __name__ == '__main__'
 if __name__ == '__main__': sys.exit(main())
