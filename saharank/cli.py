@@ -6,15 +6,26 @@
 __all__ = ['main']
 
 # %% ../nbs/17_cli.ipynb #c1i00003
-import argparse, sys
+import argparse, sys, warnings
 from pathlib import Path
 import saharank
+from .core import one_line
 from .settings import load_settings
 from .experiment import Stopped, list_runs, parse_shard, reproduce, run_report, sah_folds
 
 # %% ../nbs/17_cli.ipynb #6c5ec2b6
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    "Python warnings (pydicom's on odd tags, ...) as one line each on stderr: `saharank: warning: MESSAGE (Category)`."
+    print(f"saharank: warning: {one_line(message)} ({category.__name__})", file=sys.stderr)
+
 def main(argv=None) -> int:
-    "Entry point of the `saharank` command."
+    "Entry point of the `saharank` command: every error and warning it prints is one line."
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+def _main(argv=None) -> int:
+    "The commands of `main`."
     p = argparse.ArgumentParser(prog='saharank', description=__doc__ or 'saharank: LoRA/DoRA conv adapters and Unets for TBI-to-SAH transfer learning')
     p.add_argument('--version', action='version', version=f'saharank {saharank.__version__}')
     sub = p.add_subparsers(dest='command', required=True)
@@ -52,6 +63,8 @@ def main(argv=None) -> int:
     q.add_argument('--threshold', type=float, default=0.5)
     q.add_argument('--tilt', default='refuse', choices=['refuse', 'correct'],
                    help='a gantry-tilted DICOM series: refuse it (default) or resample it onto a non-tilted grid (the report says so)')
+    q.add_argument('--assume-ct', action='store_true',
+                   help="segment a NIfTI whose intensities cannot be HU of a head CT (refused by default: an MR, a phantom) with a warning")
     a = p.parse_args(argv)
     try:
         if a.command == 'reproduce' and a.list_runs:
@@ -71,7 +84,8 @@ def main(argv=None) -> int:
         elif a.command == 'predict':
             from saharank.predict import predict_scans
             rows = predict_scans(a.input, a.model, a.out, a.adapter, a.device, a.threshold, a.tilt,
-                                 log=lambda m: print(f"saharank: error: {m}", file=sys.stderr))
+                                 log=lambda m: print(f"saharank: error: {m}", file=sys.stderr),
+                                 warn=lambda m: print(f"saharank: warning: {m}", file=sys.stderr), assume_ct=a.assume_ct)
             for r in rows:
                 if r['status'] == 'ok':
                     print(f"{Path(r['scan']).name}: {r['volume_ml']:.2f} mL in {r['slices']} slices -> {r['output']} [{r['seconds']} s]"
@@ -84,9 +98,9 @@ def main(argv=None) -> int:
             from saharank.data import fetch_cranium
             print(fetch_cranium(a.cache_dir))
     except Stopped as e:
-        print(f"saharank: {e}", file=sys.stderr)
+        print(f"saharank: {one_line(e)}", file=sys.stderr)
         return 75
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
-        print(f"saharank: error: {e}", file=sys.stderr)
+        print(f"saharank: error: {one_line(e)}", file=sys.stderr)
         return 2
     return 0

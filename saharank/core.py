@@ -11,8 +11,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SAH_BIN_EDGES_ML', 'SAH_BIN_COUNTS', 'WINDOWS', 'atomic_path', 'write_text_atomic', 'sha256_file',
-           'tensor_fingerprint', 'bin_label', 'bin_labels', 'volume_bin', 'data_statement', 'versions', 'git_commit',
-           'Executor', 'RunLayout']
+           'tensor_fingerprint', 'bin_label', 'bin_labels', 'volume_bin', 'data_statement', 'cpu_info', 'device_name',
+           'one_line', 'versions', 'git_commit', 'Executor', 'RunLayout']
 
 # %% ../nbs/00a_core.ipynb #c0re0005
 @contextlib.contextmanager
@@ -90,10 +90,43 @@ def data_statement(dataset=None) -> str:
     return f"Public dataset {str(dataset).upper()} in its published layout (see data_cards/); not the paper's private cohorts."
 
 # %% ../nbs/00a_core.ipynb #c0re0014
+def cpu_info() -> dict:
+    """The CPU that computed a result: 'model' (the model name of /proc/cpuinfo on Linux, sysctl's
+    machdep.cpu.brand_string on macOS, else `platform.processor()`; None when unknown), 'arch'
+    (`platform.machine()`, e.g. x86_64), 'torch_capability' (the instruction set torch's CPU kernels dispatch to,
+    `torch.backends.cpu.get_cpu_capability()`, e.g. AVX2 or AVX512; None without torch) and 'cores'
+    (`os.cpu_count()`). Smoke-size results depend on it: the same commit gave different Dice on two CPU models."""
+    model = None
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.lower().startswith('model name'): model = line.split(':', 1)[1].strip(); break
+    except OSError: pass
+    if model is None and platform.system() == 'Darwin':
+        try: model = subprocess.run(['sysctl', '-n', 'machdep.cpu.brand_string'], capture_output=True, text=True, timeout=5).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError): pass
+    try:
+        import torch
+        cap = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError): cap = None
+    return dict(model=model or platform.processor() or None, arch=platform.machine(), torch_capability=cap, cores=os.cpu_count())
+
+def device_name(dev) -> str:
+    "What computed on torch device `dev`: the GPU's name on CUDA, else the CPU's model and torch's capability (`cpu_info`)."
+    import torch
+    dev = torch.device(dev)
+    if dev.type == 'cuda': return torch.cuda.get_device_name(dev)
+    c = cpu_info()
+    return f"{c['model'] or 'unknown CPU'} ({c['arch']}, torch {c['torch_capability'] or '?'})"
+
+def one_line(message) -> str:
+    "`message` (str or exception) on one line: runs of whitespace, newlines and tabs included, become one space."
+    return ' '.join(str(message).split())
+
 def versions() -> dict:
-    "Versions of Python, the platform, and the libraries that shape the results (None for one not installed)."
+    """Versions of Python, the platform, and the libraries that shape the results (None for one not installed),
+    and the CPU (`cpu_info`)."""
     import importlib.metadata as md
-    out = {'python': platform.python_version(), 'platform': platform.platform()}
+    out = {'python': platform.python_version(), 'platform': platform.platform(), 'cpu': cpu_info()}
     for p in ('saharank', 'torch', 'numpy', 'scipy', 'scikit-image', 'nibabel', 'tensorly', 'pandas'):
         try: out[p] = md.version(p)
         except md.PackageNotFoundError: out[p] = None

@@ -16,8 +16,8 @@ import numpy as np
 from .data import atomic_path, save_nifti, voxel_spacing
 
 # %% auto #0
-__all__ = ['RESCALE_INTERCEPT', 'TILT_TOLERANCE_DEG', 'MISSING_GAP_FACTOR', 'SPACING_RTOL', 'write_dicom_series',
-           'read_dicom_series', 'dicom_to_nifti']
+__all__ = ['RESCALE_INTERCEPT', 'TILT_TOLERANCE_DEG', 'MISSING_GAP_FACTOR', 'SPACING_RTOL', 'SECONDARY_CAPTURE_UID',
+           'LOSSY_TRANSFER_SYNTAXES', 'write_dicom_series', 'read_dicom_series', 'dicom_to_nifti']
 
 # %% ../nbs/08_dicom.ipynb #5a47fa1f
 _LPS_RAS = np.diag([-1.0, -1.0, 1.0])  # DICOM LPS <-> NIfTI RAS (its own inverse)
@@ -273,6 +273,30 @@ def _single_series(items: list, directory: Path) -> tuple[str, list]:
                          f"file count) {listing}; put each series in its own folder")
     return next(iter(groups.items()))
 
+# %% ../nbs/08_dicom.ipynb #2b7607cb
+SECONDARY_CAPTURE_UID = "1.2.840.10008.5.1.4.1.1.7"   # PS3.4 B.5: Secondary Capture Image Storage (and .7.1-.7.4)
+
+def _check_modality(items: list, modality: str | None = "CT") -> None:
+    """Phase 2b of `read_dicom_series`: refuse a series that is not of `modality` (None: no check).
+
+    Looks at the first file of `items` (`[(path, Dataset), ...]`): Modality (0008,0060) must equal `modality`;
+    ImageType (0008,0008) must not contain MOSAIC; the SOP Class UID must not be a secondary capture
+    (`SECONDARY_CAPTURE_UID`, .7 and .7.x). Raises ValueError naming the file, everything found wrong, and the
+    SOP class name, on one line. Source: DICOM PS3.3 C.7.3.1 (General Series), C.7.6.1.1.2 (Image Type), PS3.4 B.5."""
+    if modality is None: return
+    p, ds = items[0]
+    problems = []
+    m = str(ds.get("Modality", "") or "").strip()
+    if m != modality: problems.append(f"Modality {m or '(missing)'}")
+    if any(str(v).strip().upper() == "MOSAIC" for v in (ds.get("ImageType") or [])):
+        problems.append("a Siemens mosaic (ImageType MOSAIC: several slices tiled in one image)")
+    sop = ds.get("SOPClassUID")
+    if sop is not None and (str(sop) == SECONDARY_CAPTURE_UID or str(sop).startswith(SECONDARY_CAPTURE_UID + ".")):
+        problems.append("a secondary capture (a picture of an image, without CT geometry)")
+    if problems:
+        kind = f" ({sop.name})" if sop is not None and getattr(sop, "name", "") else ""
+        raise ValueError(f"{p}: not a {modality} image{kind}: {', '.join(problems)}; saharank segments head {modality} only")
+
 # %% ../nbs/08_dicom.ipynb #0ceabf8d
 def _image_plane(ds, path: Path) -> dict:
     """The Image Plane / Image Pixel attributes of one slice (pydicom Dataset `ds`, read from `path`), validated.
@@ -466,6 +490,28 @@ def _correct_tilt(hu: np.ndarray, inplane: np.ndarray, X: np.ndarray, Y: np.ndar
             "the slice normal")
 
 # %% ../nbs/08_dicom.ipynb #506beb43
+def _decode_problem(ds, error: Exception) -> str:
+    """One line saying why the pixel data of `ds` could not be decoded: for a Transfer Syntax whose pydicom decoder
+    plugins all lack their packages, its name and UID and the pip packages that decode it (from pydicom's
+    `get_decoder(uid).missing_dependencies`, e.g. 'pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1');
+    otherwise the error itself with its whitespace collapsed. Raises nothing. Source: pydicom 3 pixels.decoders."""
+    fm = getattr(ds, "file_meta", None)
+    uid = fm.get("TransferSyntaxUID") if fm is not None else None
+    name = getattr(uid, "name", "") or "unknown"
+    try:
+        from pydicom.pixels.decoders.base import get_decoder
+        dec = get_decoder(uid) if uid is not None else None
+        missing = list(dec.missing_dependencies) if dec is not None and not dec.is_available else []
+    except Exception: missing = []
+    if missing:
+        pips = []
+        for m in missing:           # 'plugin - requires pkgA>=x and pkgB>=y'
+            need = m.split(" - requires ", 1)[-1].split(" and ")
+            pips.append(" ".join(f'"{"python-gdcm" + n[4:] if n.startswith("gdcm") else n}"' for n in need))
+        return (f"no decoder installed for the pixel data's Transfer Syntax {name} ({uid}); install one: "
+                + " or ".join(f"pip install {p}" for p in pips))
+    return " ".join(f"cannot decode the pixel data (Transfer Syntax {name} ({uid}); {type(error).__name__}: {error})".split())
+
 def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float | None, float | None, bool]:
     """Phase 7a of `read_dicom_series`: the HU of one slice (pydicom Dataset `ds`, read from `path`).
 
@@ -474,16 +520,13 @@ def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float
     RescaleIntercept in float64 (a missing slope counts as 1, a missing intercept as 0).
     Returns `(hu, slope, intercept, assumed)`: `hu` (Columns, Rows) = (I, J) float32 in HU; `slope`, `intercept`
     the floats used (None with a Modality LUT Sequence); `assumed` True if the slope and/or intercept was missing.
-    Raises ValueError naming `path` for undecodable pixel data (compressed without a pydicom plugin; the
-    Transfer Syntax is named) or pixel data whose shape is not `shape`.
+    Raises ValueError naming `path` for undecodable pixel data (compressed without a pydicom plugin: the
+    Transfer Syntax and the packages that decode it are named, `_decode_problem`) or pixel data whose shape is not `shape`.
     Source: DICOM PS3.3 C.11.1 (Modality LUT module), C.7.6.3 (Image Pixel module)."""
     try:
         raw = ds.pixel_array
     except Exception as e:
-        ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
-        raise ValueError(f"{path}: cannot decode the pixel data (Transfer Syntax {ts}; {type(e).__name__}: {e}); "
-                         "compressed series need a pydicom pixel-data plugin, e.g. pip install pylibjpeg "
-                         "pylibjpeg-openjpeg pylibjpeg-libjpeg") from e
+        raise ValueError(f"{path}: {_decode_problem(ds, e)}") from e
     if raw.shape != shape:
         raise ValueError(f"{path}: pixel data of shape {raw.shape}, expected (Rows, Columns) = {shape}")
     if "ModalityLUTSequence" in ds:
@@ -496,6 +539,31 @@ def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float
     intercept = 0.0 if intercept is None else intercept
     h = raw.astype(np.float64) * slope + intercept
     return h.T.astype(np.float32), slope, intercept, assumed
+
+LOSSY_TRANSFER_SYNTAXES = {   # PS3.5 A.4 / A.8 / A.4.4: always lossy, or lossy unless LossyImageCompression is 00
+    "1.2.840.10008.1.2.4.50": True, "1.2.840.10008.1.2.4.51": True, "1.2.840.10008.1.2.4.81": True,
+    "1.2.840.10008.1.2.4.91": False, "1.2.840.10008.1.2.4.203": False, "1.2.840.10008.1.2.4.100": True,
+    "1.2.840.10008.1.2.4.101": True, "1.2.840.10008.1.2.4.102": True, "1.2.840.10008.1.2.4.103": True}
+
+def _lossy_note(ds) -> str | None:
+    """A note when the pixel values of `ds` went through lossy compression: LossyImageCompression (0028,2110) 01
+    (with its ratio and method when given), or a lossy Transfer Syntax (`LOSSY_TRANSFER_SYNTAXES`; one that may be
+    lossless counts unless LossyImageCompression is 00). None otherwise. Source: DICOM PS3.3 C.7.6.1.1.5."""
+    flag = str(ds.get("LossyImageCompression", "") or "").strip()
+    fm = getattr(ds, "file_meta", None)
+    uid = str(fm.get("TransferSyntaxUID", "")) if fm is not None else ""
+    if flag == "01":
+        ratio = ds.get("LossyImageCompressionRatio")           # one value per compression step (VM 1-n)
+        ratios = [float(r) for r in (ratio if isinstance(ratio, (list, tuple)) or type(ratio).__name__ == "MultiValue" else [ratio])
+                  if r is not None and str(r).strip()]
+        shown = " then ".join(f"{r:.0f}:1" for r in ratios) or "not given"
+        method = ds.get("LossyImageCompressionMethod")
+        return (f"LossyImageCompression 01 (ratio {shown}{', ' + str(method) if method else ''}): the pixel values went through "
+                "lossy compression, so HU and the segmentation may differ from the original scan's")
+    if uid in LOSSY_TRANSFER_SYNTAXES and (LOSSY_TRANSFER_SYNTAXES[uid] or flag != "00"):
+        name = getattr(fm.get("TransferSyntaxUID"), "name", uid)
+        return f"lossy transfer syntax {name}: the pixel values may differ from the original scan's"
+    return None
 
 def _volume_hu(items: list, shape: tuple[int, int]) -> tuple[np.ndarray, list, list, list[str]]:
     """Phase 7b of `read_dicom_series`: the HU volume of the sorted series `items` (`[(path, Dataset), ...]`),
@@ -524,9 +592,7 @@ def _volume_hu(items: list, shape: tuple[int, int]) -> tuple[np.ndarray, list, l
     if padding is not None:
         notes.append(f"PixelPaddingValue {padding} marks voxels outside the reconstruction field of view; they are kept "
                      "as decoded (below air HU)")
-    if str(ds0.get("LossyImageCompression", "")) == "01":
-        notes.append(f"LossyImageCompression 01 (ratio {ds0.get('LossyImageCompressionRatio', '?')}): the pixel values "
-                     "went through lossy compression")
+    if (lossy := _lossy_note(ds0)): notes.append(lossy)
     return hu, slopes, intercepts, notes
 
 # %% ../nbs/08_dicom.ipynb #1c59d7e5
@@ -570,7 +636,7 @@ def _series_meta(ds0, uid: str, shape: tuple, affine: np.ndarray, iop: np.ndarra
     )
 
 # %% ../nbs/08_dicom.ipynb #f2aa7714
-def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tuple[np.ndarray, np.ndarray, dict]:
+def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modality: str | None = "CT") -> tuple[np.ndarray, np.ndarray, dict]:
     """Read the head-CT DICOM series in the folder `directory` (one slice per file).
 
     Returns `(hu, affine, meta)`:
@@ -586,7 +652,9 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
       `slice_thickness_mm` (SliceThickness or None), `slice_spacing_source`, `modality`,
       `series_description`, `image_orientation_patient`, `rescale_slope`/`rescale_intercept` (float, or
       None if they vary between slices), `gantry_tilt_deg` (declared), `position_tilt_deg` (measured),
-      `tilt_correction`, `notes` (list of str) and `description` (one line).
+      `tilt_correction` ('none', 'none needed: ...' or 'resampled: ...'), `tilt_corrected` (bool: the volume was
+      resampled), `notes` (list of str), `caveats` (the notes that question the HU: lossy compression,
+      assumed rescale) and `description` (one line).
 
     Files: every regular file of `directory` (not its subfolders) except hidden ones (name starting with '.')
     and `DICOMDIR`. `tilt`: 'refuse' (default) raises on a gantry-tilted series; 'correct' resamples it onto
@@ -600,8 +668,9 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
     between slices, a multi-frame file, duplicate slice positions, a missing slice (a gap > 1.5x the median
     spacing, naming the two files around it), otherwise non-uniform spacing, gantry tilt (positions more
     than 0.5 degree off the normal, or GantryDetectorTilt != 0) with tilt='refuse', a single slice without
-    SliceThickness and SpacingBetweenSlices, undecodable pixel data (compressed without a pydicom plugin).
-    Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_planes`,
+    SliceThickness and SpacingBetweenSlices, undecodable pixel data (compressed without a pydicom plugin), and
+    a series that is not of `modality` ('CT'; None accepts any: `_check_modality`).
+    Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_modality`, `_check_planes`,
     `_sort_along_normal` / `_offsets`, `_slice_spacing` (`_check_gaps`), `_gantry_tilt`, `_volume_hu`,
     `_correct_tilt`, `_series_affine` / `_series_meta`.
     Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image), C.11.1
@@ -611,6 +680,7 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
         raise ValueError(f"tilt must be 'refuse' or 'correct', got {tilt!r}")
     directory = Path(directory)
     uid, items = _single_series(_read_folder(directory), directory)           # 1, 2
+    _check_modality(items, modality)                                            # 2b
     geo = _check_planes(items)                                                  # 3
     g0 = geo[0]
     X, Y, N = _slice_axes(g0["iop"])
@@ -625,13 +695,17 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse") -> tup
     if tilted and tilt == "correct":                                            # 6b
         correction = _correct_tilt(hu, inplane, X, Y, dr, dc, position_tilt, declared)
         notes.append(f"gantry tilt: {correction}")
+    caveats = [n for n in hu_notes if n == _lossy_note(items[0][1]) or "lack RescaleSlope and/or RescaleIntercept" in n]
     affine = _series_affine(X, Y, N, dc, dr, dk, pos[0])                        # 8
     meta = _series_meta(items[0][1], uid, hu.shape, affine, g0["iop"], thickness, source, slopes, intercepts,
                         declared, position_tilt, correction, notes)
+    meta["tilt_corrected"] = correction.startswith("resampled")
+    meta["caveats"] = caveats
     return hu, affine, meta
 
 # %% ../nbs/08_dicom.ipynb #66756725
-def dicom_to_nifti(directory: str | os.PathLike, out_path: str | os.PathLike, tilt: str = "refuse") -> Path:
+def dicom_to_nifti(directory: str | os.PathLike, out_path: str | os.PathLike, tilt: str = "refuse",
+                   modality: str | None = "CT") -> Path:
     """Convert the DICOM series in the folder `directory` to the NIfTI file `out_path` (`.nii` or `.nii.gz`),
     written atomically by `saharank.data.save_nifti`; returns `Path(out_path)`.
 
@@ -640,6 +714,6 @@ def dicom_to_nifti(directory: str | os.PathLike, out_path: str | os.PathLike, ti
     (reading back with `saharank.data.load_nifti` gives the same float32 array).
     Raises what `read_dicom_series` and `save_nifti` raise (ValueError naming the folder/file and the problem).
     Source: DICOM PS3.3 C.7.6.2 (Image Plane), C.11.1 (Modality LUT); NIfTI-1 sform."""
-    hu, affine, _ = read_dicom_series(directory, tilt=tilt)
+    hu, affine, _ = read_dicom_series(directory, tilt=tilt, modality=modality)
     integral = bool(np.array_equal(hu, np.rint(hu)) and hu.min() >= -32768 and hu.max() <= 32767)
     return save_nifti(hu, affine, out_path, dtype=np.int16 if integral else np.float32)

@@ -29,8 +29,11 @@ def ckpt(tmp_path_factory):
 
 
 def good_volume():
+    "A head-like CT (air around, a skull, soft tissue near 30 HU): `saharank predict` refuses what cannot be one."
     rng = np.random.default_rng(0)
-    return rng.normal(30, 5, (32, 32, 4)).astype(np.float32)
+    v = np.full((32, 32, 4), -1000, np.float32); v[3:29, 3:29] = 800
+    v[5:27, 5:27] = rng.normal(30, 5, (22, 22, 4))
+    return v
 
 
 def bad_files(d: Path):

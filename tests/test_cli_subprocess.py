@@ -42,8 +42,10 @@ def refused(r, path, fragment, out):
 
 
 def ct_volume(shape=(48, 44, 6)):
+    "A head-like CT (air around, a skull, soft tissue near 35 HU, a 70 HU region): `saharank predict` refuses anything else."
     rng = np.random.default_rng(0)
-    hu = rng.normal(35, 6, shape).astype(np.float32)
+    hu = np.full(shape, -1000, np.float32); hu[3:-3, 3:-3] = 800
+    hu[5:-5, 5:-5] = rng.normal(35, 6, (shape[0] - 10, shape[1] - 10, shape[2]))
     hu[10:20, 12:22, 2:4] = 70
     return np.rint(hu)
 

@@ -1,0 +1,163 @@
+"""`saharank predict` on real files other projects made (pydicom's test files, pydicom-data, nibabel's test data), run
+as users run it (`python -m saharank predict` in a subprocess): every image that is not a head CT is refused with
+exit 2, one line `saharank: error: FILE: problem` and nothing written; every real CT is segmented, with one warning
+line when something questions its HU (lossy compression, an assumed rescale) and a `warnings` column in volumes.csv;
+"tilt corrected" appears only where a series was resampled."""
+import csv, gzip, json, shutil, subprocess, sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import torch
+from pydicom.data import get_testdata_file
+
+from saharank.dicom import write_dicom_series
+from saharank.models import build_model
+from saharank.training import save_checkpoint
+
+NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
+NICOM_DATA = Path(nib.__file__).parent / "nicom" / "tests" / "data"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_model("unet", width=4, depth=2)
+    return save_checkpoint(net, tmp_path_factory.mktemp("model") / "unet.safetensors",
+                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+
+
+def series(d: Path, name: str, edit=None) -> Path:
+    """A one-file series folder `d`/<stem> holding pydicom's test file `name` (optionally edited)."""
+    s = d / Path(name).stem; s.mkdir(parents=True)
+    src = get_testdata_file(name, download=False)
+    assert src is not None, f"{name} comes with pydicom or pydicom-data (pip install pydicom-data)"
+    if edit is None: shutil.copy(src, s / name)
+    else:
+        ds = pydicom.dcmread(src); edit(ds); ds.save_as(s / name)
+    return s
+
+
+def mosaic(d: Path) -> Path:
+    s = d / "siemens_mosaic"; s.mkdir(parents=True)
+    (s / "siemens_dwi_1000.dcm").write_bytes(gzip.decompress((NICOM_DATA / "siemens_dwi_1000.dcm.gz").read_bytes()))
+    return s
+
+
+def secondary_capture_labelled_ct(ds):
+    ds.Modality = "CT"
+
+
+REFUSED = {   # input -> (builder, fragment of the one error line)
+    "MR_small.dcm (MR)": (lambda d: series(d, "MR_small.dcm"), "not a CT image (MR Image Storage): Modality MR"),
+    "MR_small_bigendian.dcm (MR, big endian)": (lambda d: series(d, "MR_small_bigendian.dcm"), "Modality MR"),
+    "MR2_UNCR.dcm (MR, pydicom-data)": (lambda d: series(d, "MR2_UNCR.dcm"), "Modality MR"),
+    "siemens_dwi_1000 (MR mosaic, nibabel)": (mosaic, "Siemens mosaic (ImageType MOSAIC"),
+    "SC_rgb.dcm (secondary capture)": (lambda d: series(d, "SC_rgb.dcm"), "secondary capture"),
+    "SC_rgb.dcm labelled CT": (lambda d: series(d, "SC_rgb.dcm", secondary_capture_labelled_ct), "secondary capture"),
+    "US1_UNCR.dcm (ultrasound)": (lambda d: series(d, "US1_UNCR.dcm"), "Modality US"),
+    "bad_sequence.dcm (CT, JPEG Lossless, no decoder)": (lambda d: series(d, "bad_sequence.dcm"), "no decoder installed for the pixel data's Transfer Syntax JPEG Lossless"),
+    "anatomical.nii (SPM MR, nibabel)": (lambda d: NIBABEL_DATA / "anatomical.nii", "intensities cannot be HU of a head CT"),
+    "standard.nii.gz (phantom, nibabel)": (lambda d: NIBABEL_DATA / "standard.nii.gz", "intensities cannot be HU of a head CT"),
+    "example4d.nii.gz (4-D fMRI, nibabel)": (lambda d: NIBABEL_DATA / "example4d.nii.gz", "4-D"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_predict_refuses_what_is_not_a_head_ct(case, tmp_path, model):
+    build, fragment = REFUSED[case]
+    if case.startswith("bad_sequence"):
+        from pydicom.pixels.decoders.base import get_decoder
+        if get_decoder("1.2.840.10008.1.2.4.70").is_available: pytest.skip("a JPEG Lossless decoder is installed here")
+    path = build(tmp_path / "in")
+    out = tmp_path / "out"
+    r = run("predict", path, "--model", model, "--out", out, "--device", "cpu")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("saharank: error: ")]
+    assert len(errors) == 1 and all(l.startswith("saharank: warning: ") for l in lines if l not in errors), r.stderr
+    shown = errors[0][len("saharank: error: "):]
+    assert path.name in shown.split(":")[0] or shown.startswith(str(path)), shown   # FILE first
+    assert fragment in shown, shown
+    assert not out.exists() and not list(tmp_path.glob(".tmp*")) and r.stdout == ""
+
+
+def dcm2niix_style(path: Path, hu: np.ndarray, affine: np.ndarray):
+    """A NIfTI as converters store CT: unsigned stored values with scl_slope 1 and scl_inter -1024."""
+    img = nib.Nifti1Image(np.clip(hu + 1024, 0, 65535).astype(np.uint16), affine)
+    img.header.set_slope_inter(1.0, -1024.0)
+    nib.save(img, path)
+
+
+def test_predict_accepts_real_ct_with_the_right_warnings(tmp_path, model):
+    from saharank.dicom import read_dicom_series
+    scans = tmp_path / "scans"
+    expected = {}                                       # scan name -> fragment of its warning, or None
+    for name, warn in (("693_UNCR.dcm", None), ("693_J2KR.dcm", None), ("CT_small.dcm", None),
+                       ("693_UNCI.dcm", "LossyImageCompression 01 (ratio 339:1"), ("693_J2KI.dcm", "LossyImageCompression 01")):
+        series(scans, name); expected[Path(name).stem] = warn
+    def no_rescale(ds): del ds.RescaleSlope, ds.RescaleIntercept; ds.PixelRepresentation = 1
+    series(tmp_path / "x", "693_UNCR.dcm", no_rescale).rename(scans / "693_no_rescale")
+    expected["693_no_rescale"] = "lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed"
+    hu, aff, _ = read_dicom_series(scans / "693_UNCR")
+    dcm2niix_style(scans / "cq500_dcm2niix.nii.gz", hu, aff); expected["cq500_dcm2niix"] = None
+    r = run("predict", scans, "--model", model, "--out", tmp_path / "out", "--device", "cpu")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    warnings = [l for l in r.stderr.splitlines() if l.strip()]
+    assert all(l.startswith("saharank: warning: ") for l in warnings), r.stderr
+    rows = {Path(x["scan"]).name.replace(".nii.gz", ""): x for x in csv.DictReader((tmp_path / "out" / "volumes.csv").open())}
+    assert set(rows) == set(expected), rows.keys()
+    for scan, warn in expected.items():
+        mine = [l for l in warnings if f"/{scan}" in l]
+        if warn is None:
+            assert mine == [] and rows[scan]["warnings"] == "", (scan, mine, rows[scan])
+        else:
+            assert len(mine) == 1 and warn in mine[0], (scan, warnings)
+            assert warn in rows[scan]["warnings"]
+            assert warn in json.loads((tmp_path / "out" / scan / "report.json").read_text())["caveats"][0]
+        assert rows[scan]["status"] == "ok" and rows[scan]["tilt_correction"] == ""
+        assert (tmp_path / "out" / scan / "mask.nii.gz").exists()
+    assert "tilt corrected" not in r.stdout
+    # the dcm2niix-style NIfTI holds the same HU as the DICOM slice it came from, so it gets the same mask
+    m1 = nib.load(tmp_path / "out" / "693_UNCR" / "mask.nii.gz").get_fdata()
+    m2 = nib.load(tmp_path / "out" / "cq500_dcm2niix" / "mask.nii.gz").get_fdata()
+    assert np.array_equal(m1, m2)
+
+
+def test_assume_ct_turns_the_refusal_into_a_warning(tmp_path, model):
+    r = run("predict", NIBABEL_DATA / "anatomical.nii", "--model", model, "--out", tmp_path / "o", "--device", "cpu", "--assume-ct")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("saharank: warning: ") and "anatomical.nii" in lines[0], r.stderr
+    assert "intensities cannot be HU of a head CT" in lines[0]
+    assert "cannot be HU" in list(csv.DictReader((tmp_path / "o" / "volumes.csv").open()))[0]["warnings"]
+
+
+def head(shape=(40, 36, 6)):
+    rng = np.random.default_rng(0)
+    hu = np.full(shape, -1000.0); hu[3:-3, 3:-3] = 800; hu[5:-5, 5:-5] = rng.normal(30, 5, (shape[0] - 10, shape[1] - 10, shape[2]))
+    return np.rint(hu)
+
+
+def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
+    aff = np.diag([2.0, 2.0, 5.0, 1.0])
+    tilted = aff.copy(); tilted[1, 2] = 5.0 * np.tan(np.radians(12))
+    write_dicom_series(head(), aff, tmp_path / "straight")
+    write_dicom_series(head(), tilted, tmp_path / "tilted")
+    for name, corrected in (("straight", False), ("tilted", True)):
+        out = tmp_path / f"out-{name}"
+        r = run("predict", tmp_path / name, "--model", model, "--out", out, "--device", "cpu", "--tilt", "correct")
+        assert r.returncode == 0, r.stderr
+        assert ("(tilt corrected)" in r.stdout) == corrected, r.stdout
+        rep = json.loads((out / "report.json").read_text())
+        assert (rep["tilt_correction"] is not None) == corrected and (rep["tilt_correction"] or "resampled").startswith("resampled")
+        assert ("tilt corrected" in rep["qc_title"]) == corrected, rep["qc_title"]
+        for f in ("report.csv", "volumes.csv"):
+            row = list(csv.DictReader((out / f).open()))[0]
+            assert (row["tilt_correction"] != "") == corrected, (f, row)
