@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['METHOD_NAMES', 'PIPELINE_NOTEBOOKS', 'REPORT_EXTRA', 'MODEL_INTENDED_USE', 'PRETRAIN_RUNS', 'replicate_seed',
            'Stopped', 'pretrained_path', 'predictions_dir', 'run_id', 'resample_cohort', 'write_results',
-           'pipeline_dir', 'report_unavailable', 'run_report', 'best_configurations', 'deploy_model', 'finetune_names',
-           'list_runs', 'parse_shard', 'select_runs', 'sah_folds', 'reproduce']
+           'pipeline_dir', 'report_unavailable', 'run_report', 'best_configurations', 'deploy_model',
+           'robustness_report', 'finetune_names', 'list_runs', 'parse_shard', 'select_runs', 'sah_folds', 'reproduce']
 
 # %% ../nbs/07_experiment.ipynb #380a93bd
 import copy, hashlib, json, os, sys, time
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 import saharank
-from .core import (SAH_BIN_EDGES_ML, Executor, RunLayout, data_statement, device_name, git_commit, sha256_file, versions, volume_bin,
+from .core import (SAH_BIN_EDGES_ML, Executor, RunLayout, atomic_path, data_statement, device_name, git_commit, sha256_file, versions, volume_bin,
                            write_text_atomic)
 from .settings import deviations, load_settings, paper_protocol
 from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
@@ -23,6 +23,7 @@ from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
 from .evaluation import best_rank_per_method, evaluate_patients
+from .predict import cohort_brain_range
 from .report import markdown_table, seed_tables
 
 METHOD_NAMES = {k: m.display for k, m in METHOD_REGISTRY.items()}   # key -> the paper's spelling, from the one registry
@@ -209,16 +210,12 @@ def _finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, threads=N
                                                   state=str(RunLayout(out).state / f"{spec['name']}-{fold}{sfx}-{key}.safetensors")))
     return tasks
 
-def _finetune(task: dict) -> tuple[str, float] | None:
-    """Run one fine-tuning task of `_finetune_tasks`: a copy of the pre-trained model, with the strategy applied
-    or the adapters added, trained on the fold's training patients, evaluated on its test patients; the
-    per-patient rows go to task['done'] (atomically) and the training state is removed. Returns (done file,
-    seconds), (done file, 0) for a run already finished, or None when the time limit stopped it."""
-    done, cfg = Path(task['done']), task['cfg']
-    if done.exists(): return str(done), 0.0
-    if task['deadline'] is not None and time.time() > task['deadline']: return None
-    if task['threads']: torch.set_num_threads(task['threads'])
-    t, dev = time.time(), torch.device(task['device'])
+def _fold_model(task: dict, resumable: bool = True):
+    """The model of one fine-tuning task of `_finetune_tasks`: a copy of the pre-trained model, with the strategy
+    applied or the adapters added, trained on the fold's training patients with the run's seeds (so training it again
+    gives the same model: `robustness_report` does). `resumable`: keep a per-epoch state in task['state'].
+    Returns the model, or None when the time limit stopped it."""
+    cfg, dev = task['cfg'], torch.device(task['device'])
     out = Path(task['out']); sah_root = RunLayout(out).cohort('sah')
     def base_model():
         meta = json.loads(Path(task['checkpoint'] + '.json').read_text())
@@ -235,9 +232,23 @@ def _finetune(task: dict) -> tuple[str, float] | None:
     data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg)), lambda: load_slices(sah_root, task['train_ids'], _window(cfg)))
     try:
         train_model(model, data, **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(rs, task['name'], task['fold']), dev),
-                    progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'],
+                    progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'] if resumable else None,
                     on_epoch_end=_deadline_hook(task['deadline']))
     except Stopped: return None
+    return model
+
+def _finetune(task: dict) -> tuple[str, float] | None:
+    """Run one fine-tuning task of `_finetune_tasks` (`_fold_model`), evaluated on its test patients; the
+    per-patient rows go to task['done'] (atomically) and the training state is removed. Returns (done file,
+    seconds), (done file, 0) for a run already finished, or None when the time limit stopped it."""
+    done, cfg = Path(task['done']), task['cfg']
+    if done.exists(): return str(done), 0.0
+    if task['deadline'] is not None and time.time() > task['deadline']: return None
+    if task['threads']: torch.set_num_threads(task['threads'])
+    t, dev = time.time(), torch.device(task['device'])
+    out = Path(task['out']); sah_root = RunLayout(out).cohort('sah')
+    model = _fold_model(task)
+    if model is None: return None
     res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev, save_to=predictions_dir(out, task['name'], task.get('replicate', 0)),
                             experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
                             trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))
@@ -424,6 +435,13 @@ def _cv_dice(tables: dict, config: dict) -> dict:
     bins = list(dict.fromkeys(c for c, _ in t.columns))
     return {b: {s: (None if pd.isna(row[(b, s)]) else (int(row[(b, s)]) if s == 'n' else round(float(row[(b, s)]), 4))) for s in ('mean', 'sd', 'n')} for b in bins}
 
+def _hu_shift_margin(cfg) -> float:
+    "The largest global HU shift of the training's intensity augmentation (0 when it is off or the settings have none)."
+    d = cfg.as_dict() if hasattr(cfg, 'as_dict') else dict(cfg)
+    if not d.get('intensity_augmentation', False): return 0.
+    v = d.get('intensity_hu_shift', 0.)
+    return float(max(abs(x) for x in v)) if isinstance(v, (list, tuple)) else abs(float(v))
+
 def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=None, deadline=None, progress=False) -> dict | None:
     """Train `config` (from `best_configurations`) on all SAH patients of OUT/cohorts/sah, starting from the
     pre-trained checkpoint of its network (replicate 0's, with replicate 0's seeds: deployable models are trained once
@@ -476,6 +494,9 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                 base=dict(file='base.safetensors', pretrained_checkpoint=ck.name, pretrained_sha256=ck_sha,
                           pretrained_on='the TBI cohort of the same run (OUT/cohorts/tbi)'),
                 trainable_parameters=trainable_parameters(model) if config['kind'] == 'adapter' else count_parameters(model, True),
+                qc=dict(brain_median_hu_range=cohort_brain_range([RunLayout(out).cohort('tbi'), sah_root], margin_hu=_hu_shift_margin(cfg)),
+                        about="the brain's median HU (saharank.predict.brain_median_hu) over the pre-training and training cohorts, "
+                              "widened by the training's HU-shift augmentation; saharank predict flags scans outside it"),
                 profile=cfg['profile'])
     RunLayout(out).models.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=RunLayout(out).models))
@@ -493,6 +514,94 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
         shutil.rmtree(stage, ignore_errors=True)
     (RunLayout(out).state / f'deploy-{name}-{key[:16]}.safetensors').unlink(missing_ok=True)
     return card
+
+# %% ../nbs/07_experiment.ipynb #64319307
+def _cq500_check(models_dir, names, device) -> list[dict]:
+    """Each deployable model of `names` on the real CQ500 slice 693_UNCR.dcm of pydicom-data (a head CT without
+    hemorrhage: CQ500 case 693): predicted mL and `physics_qc`. [] when pydicom-data is not installed."""
+    import shutil, tempfile
+    from saharank.predict import load_model, physics_qc, read_ct, segment_volume
+    try:
+        from pydicom.data import get_testdata_file
+        f = get_testdata_file('693_UNCR.dcm', download=False)
+    except Exception: f = None
+    if not f: return []
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(f, Path(d) / '693_UNCR.dcm')
+        hu, affine, _, _ = read_ct(d)
+        for n in names:
+            model, meta = load_model(Path(models_dir) / n, device=device)
+            mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device)
+            from saharank.data import mask_volume_ml, voxel_spacing
+            q = physics_qc(hu, mask, (meta.get('model_card') or {}).get('qc', {}).get('brain_median_hu_range'))
+            out.append(dict(model=n, scan='CQ500 693_UNCR.dcm (pydicom-data; no hemorrhage)', predicted_ml=round(mask_volume_ml(mask, voxel_spacing(affine)), 2),
+                            blood_median_hu=q['blood_median_hu'], blood_below_40hu=q['blood_below_40hu'], brain_median_hu=q['brain_median_hu'],
+                            qc_flags=' | '.join(q['flags'])))
+    return out
+
+def robustness_report(out, cfg, per: pd.DataFrame, device, models=(), log=print) -> pd.DataFrame:
+    """The robustness of the run in `out` (see above): `per` its per-patient results (replicate 0 is used), `models`
+    the names of its deployable models under OUT/models. Writes report/robustness_per_patient.csv, robustness.csv,
+    robustness.md and robustness.png (atomically) and returns the summary (`robustness_summary`)."""
+    import matplotlib; matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt, seaborn as sns
+    from saharank.data import load_case, read_manifest
+    from saharank.predict import load_model
+    from saharank.robustness import PERTURBATIONS, robustness_rows, robustness_summary
+    out, dev = Path(out), torch.device(device)
+    L = RunLayout(out); sah_root = L.cohort('sah'); sah = read_manifest(sah_root)
+    cases = {cid: (cid, *load_case(sah_root, cid)) for cid in sah.id}
+    rows = []
+    configs = best_configurations(per[per.seed == 0] if 'seed' in per else per)
+    tasks = [t for t in _finetune_tasks(cfg, out, sah, dev, replicates=[0]) if t['name'] in {c['name'] for c in configs}]
+    for c in configs:
+        label = f"{c['network']}-{c['name']}"
+        for task in (t for t in tasks if t['name'] == c['name']):
+            model = _fold_model(task, resumable=False)
+            meta = dict(window=list(_window(cfg)), pixel_mm=float(np.linalg.norm(cases[task['test_ids'][0]][3][:3, 0])))   # the cohort's grid
+            rows.append(robustness_rows(model, meta, [cases[i] for i in task['test_ids']], threshold=cfg['threshold'], device=dev,
+                                        model=label, evaluation='cross-validation test folds', fold=task['fold']))
+        log(f"robustness: {label} (cross-validation folds) done")
+    for n in models:
+        model, meta = load_model(L.models / n, device=dev)
+        rows.append(robustness_rows(model, meta, list(cases.values()), threshold=cfg['threshold'], device=dev,
+                                    model=n, evaluation='deployable, in-sample', fold=''))
+        log(f"robustness: deployable {n} done")
+    rows = pd.concat(rows, ignore_index=True)
+    summary = robustness_summary(rows, by=('evaluation', 'model'))
+    cq = _cq500_check(L.models, models, dev)
+    L.report.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(L.report / 'robustness_per_patient.csv', rows.to_csv(index=False))
+    write_text_atomic(L.report / 'robustness.csv', summary.to_csv(index=False))
+    show = summary.assign(dice=summary.dice.round(3), median_abs_volume_error=(100 * summary.median_abs_volume_error).round(1),
+                          median_abs_volume_change=(100 * summary.median_abs_volume_change).round(1))
+    shifts = summary[summary.perturbation.isin(['HU -8', 'HU +8'])].groupby(['evaluation', 'model']).median_abs_volume_change.max()
+    md = ["# Robustness (ours: saharank's cohorts, not the paper's data)", '',
+          "Dice and predicted volume of the selected models when the SAH test scans are perturbed (`saharank.robustness`). "
+          "Volume error: |predicted / annotated - 1|; volume change: |predicted / unperturbed prediction - 1|; medians over "
+          "patients, in %. Cross-validation rows are out-of-sample (each fold's model on its test patients); deployable "
+          "rows are in-sample (trained on these patients), so read their changes, not their Dice.", '',
+          markdown_table(show.rename(columns={'median_abs_volume_error': 'median |volume error| %', 'median_abs_volume_change': 'median |volume change| %'})), '',
+          "Goal (issue: median relative volume change at +-8 HU <= 5 %): " + '; '.join(
+              f"{m} ({e}): {100 * v:.1f} % {'(holds)' if v <= 0.05 else '(does not hold)'}" for (e, m), v in shifts.items()), '']
+    if cq:
+        md += ["## A real head CT without hemorrhage: the CQ500 slice", '',
+               "Any predicted blood here is a false positive; `blood_median_hu` below 50 HU means normal-density tissue was called blood.", '',
+               markdown_table(pd.DataFrame(cq)), '']
+    write_text_atomic(L.report / 'robustness.md', '\n'.join(md))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    order = [p for p in PERTURBATIONS if p != 'none']
+    sub = summary[summary.perturbation != 'none'].assign(change=lambda d: 100 * d.median_abs_volume_change, who=lambda d: d.model + ' (' + d.evaluation + ')')
+    sns.barplot(sub, y='perturbation', x='change', hue='who', order=order, ax=axes[0])
+    axes[0].axvline(5, color='k', ls=':', lw=1); axes[0].set_xlabel('median |volume change| vs unperturbed, %'); axes[0].set_ylabel('')
+    sns.barplot(summary.assign(who=lambda d: d.model + ' (' + d.evaluation + ')'), y='perturbation', x='dice', hue='who', order=list(PERTURBATIONS), ax=axes[1])
+    axes[1].set_xlabel('mean Dice'); axes[1].set_ylabel(''); axes[1].get_legend().remove()
+    axes[0].legend(fontsize=7, loc='lower right')
+    fig.suptitle('Robustness of the selected models (ours, saharank cohorts)', fontsize=10); fig.tight_layout()
+    with atomic_path(L.report / 'robustness.png') as tmp: fig.savefig(tmp, dpi=110, format='png', metadata={'Software': None})
+    plt.close(fig)
+    return summary
 
 # %% ../nbs/07_experiment.ipynb #8fd2c1fc
 PRETRAIN_RUNS = ('pretrain-multiview', 'pretrain-unet')
@@ -549,7 +658,8 @@ def sah_folds(cfg, out=None, dataset=None) -> list[str]:
 # %% ../nbs/07_experiment.ipynb #ex0a0023
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
               progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True,
-              jobs: int = 1, time_limit: float | None = None, deploy: bool = True, only=None, shard=None, seeds: int | None = None) -> dict:
+              jobs: int = 1, time_limit: float | None = None, deploy: bool = True, only=None, shard=None, seeds: int | None = None,
+              robustness: bool = True) -> dict:
     """Run the paper's experiment with the settings of `profile` and write into `out`: table2.csv/.md
     (strategies, multi-view Unet), table3.csv/.md (best rank per adapter method, classic Unet),
     per_patient.csv, pretraining.json, provenance.json, cohorts/, checkpoints/ and predictions/<model>/<id>.nii.gz
@@ -674,6 +784,11 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
             log(f"deployable model {RunLayout(out).models / card['name']}: {card['configuration']['name']} trained on {card['training_cohort']['patients']} SAH patients "
                 f"(cross-validated Dice {card['cross_validated_dice']['All']['mean']:.3f})")
         stages['deploy_s'] = round(time.time() - t, 1)
+    if robustness:
+        t = time.time()
+        robustness_report(out, cfg, per, dev, models, log=log)
+        stages['robustness_s'] = round(time.time() - t, 1)
+        log(f"robustness: {RunLayout(out).report / 'robustness.md'}  [{stages['robustness_s']} s]")
     stages['total_s'] = round(time.time() - t0, 1)
     calls = _record_call(out, t0, 'finished', jobs, dev)
     stages['all_calls_s'] = round(sum(c['seconds'] for c in calls), 1)

@@ -15,6 +15,7 @@ LAYERS = [
     ("cohort", "datasets", "training", "peft"),          # cohorts; public datasets; training loop; PEFT bridge
     ("evaluation",),                                     # metrics, per-patient evaluation, tables, best rank
     ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables and figures
+    ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size, thickness)
     ("experiment",),                                     # run layout use, the grid, pre-train / fine-tune / deploy / reproduce
     ("cli",),                                            # the thin command line
     ("cluster", "__main__"),                             # SLURM job arrays over the CLI; python -m saharank

@@ -73,6 +73,20 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
         res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy,
                         report=run == "a")
         outs.append(out)
+    # the robustness report: every perturbation for the two selected configurations (cross-validation folds) and the
+    # deployable models; the folds' models trained again are the models of the tables (same Dice, patient by patient)
+    rob = pd.read_csv(outs[0] / "report" / "robustness_per_patient.csv", keep_default_na=False)
+    from saharank.robustness import PERTURBATIONS
+    assert set(rob.perturbation) == set(PERTURBATIONS) and set(rob.evaluation) == {"cross-validation test folds", "deployable, in-sample"}
+    per0 = pd.read_csv(outs[0] / "per_patient.csv", dtype={"id": str, "model": str}, keep_default_na=False)
+    cv = rob[(rob.evaluation == "cross-validation test folds") & (rob.perturbation == "none")]
+    assert cv.model.nunique() == 2 and len(cv) == 2 * per0.id.nunique()
+    for _, r in cv.iterrows():
+        same = per0[(per0.model == r.model.split("-", 1)[1]) & (per0.id == str(r.id))]
+        assert len(same) == 1 and abs(float(same.dice.iloc[0]) - r.dice) < 1e-6, (r.model, r.id, r.dice, same.dice.tolist())
+    summ = pd.read_csv(outs[0] / "report" / "robustness.csv")
+    assert len(summ) == len(PERTURBATIONS) * 4 and (outs[0] / "report" / "robustness.png").stat().st_size > 0
+    assert "Goal (issue: median relative volume change" in (outs[0] / "report" / "robustness.md").read_text()
     # the papermill report: every table and figure of the paper, beside the executed notebooks
     rep = outs[0] / "report"
     for name in ("table1.csv", "table2_side_by_side.md", "table3_side_by_side.csv", "fig2_overlays.png", "fig3_volumes.png",
