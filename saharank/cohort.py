@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['LABELS', 'BLOOD_HU', 'TBI_TYPES', 'FISHER_GRADES', 'ANEURYSM_SITES', 'SAH_DAYS_RANGE', 'SAH_PATTERNS',
-           'GENERATOR_VERSION', 'Anatomy', 'segment_tissues', 'phantom_anatomy', 'Grid', 'grid_for', 'random_pose',
-           'elastic_field', 'resample_patient', 'extra_axial_fraction', 'intraparenchymal_fraction',
-           'sah_fraction_contiguous', 'sah_blood_hu', 'sah_clinical', 'sah_fraction_pockets', 'sah_fraction',
-           'make_patient', 'plan_tbi', 'plan_sah', 'cranium_anatomy', 'build_cohort']
+           'INSTITUTION_RANGES', 'PATIENT_SHAPE', 'GENERATOR_VERSION', 'Anatomy', 'segment_tissues', 'phantom_anatomy',
+           'Grid', 'grid_for', 'random_pose', 'elastic_field', 'smooth_deformation', 'resample_patient',
+           'extra_axial_fraction', 'intraparenchymal_fraction', 'sah_fraction_contiguous', 'sah_blood_hu',
+           'sah_clinical', 'sah_fraction_pockets', 'sah_fraction', 'draw_institution', 'institutions', 'acquire',
+           'institution_pose', 'make_patient', 'plan_tbi', 'plan_sah', 'cranium_anatomy', 'build_cohort']
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
 import json, math
@@ -148,28 +149,49 @@ def elastic_field(rng, shape, spacing, alpha_mm=3., sigma_mm=20.):
     rms = np.sqrt((f ** 2).sum(0).mean())
     return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
 
-def resample_patient(anatomy, grid, pose, field=None, sub_slices=None):
+def smooth_deformation(rng, grid, alpha_mm=5., sigma_mm=40.):
+    """A large-scale smooth displacement field (3, *grid.shape) float32 in mm that changes the shape of the
+    whole head (generator version 3): white noise on a coarse grid of spacing `sigma_mm` / 3, smoothed by a
+    Gaussian of 3 coarse voxels (`sigma_mm`, scipy.ndimage.gaussian_filter), trilinearly upsampled to `grid`
+    (scipy.ndimage.zoom) and scaled so its RMS magnitude is `alpha_mm`. Cheap at any grid size (the
+    smoothing runs on the coarse grid). SynthSeg (Billot et al. 2023) draws its non-linear fields the same
+    way: noise on a coarse grid, upsampled."""
+    ext = np.asarray(grid.shape) * np.asarray(grid.spacing)
+    coarse = tuple(int(max(4, math.ceil(e / (sigma_mm / 3)) + 1)) for e in ext)
+    f = np.stack([ndi.gaussian_filter(rng.standard_normal(coarse), 3., mode='reflect') for _ in range(3)])
+    f = np.stack([ndi.zoom(c, [n / m for n, m in zip(grid.shape, coarse)], order=1, grid_mode=True, mode='nearest') for c in f])
+    rms = np.sqrt((f ** 2).sum(0).mean())
+    return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
+
+def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=None):
     """Sample `anatomy` onto `grid` after the world transform `pose` (4x4) and displacement `field`
-    ((3, *grid.shape) mm, or None). Each output slice averages `sub_slices` thin samples across its
-    thickness (default: ceil(thickness / anatomy z spacing)), giving the partial-volume look of a
-    clinical thick slice. Returns (hu float32 (X, Y, Z), labels uint8 (X, Y, Z)); labels are taken
-    at the slice centre by nearest neighbour. Outside the source: -1024 HU, label 0."""
+    ((3, *grid.shape) mm, or None). Each output slice averages `sub_slices` thin samples across a slab
+    `slab_mm` thick centred on the slice (default: the grid's slice thickness; a scanner that reconstructs
+    thinner or thicker slices than the grid has, before they are resampled to it; default sub_slices:
+    ceil(slab / anatomy z spacing)), giving the partial-volume look of a clinical thick slice.
+    Returns (hu float32 (X, Y, Z), labels uint8 (X, Y, Z)); labels are taken by nearest neighbour at the
+    middle one of ceil(thickness / anatomy z spacing) thin samples across the grid's slice (its centre for an
+    odd count), whatever `slab_mm`. Outside the source: -1024 HU, label 0. ValueError for `slab_mm` <= 0."""
     src_sp = np.linalg.norm(anatomy.affine[:3, :3], axis=0)
-    n_sub = int(sub_slices or max(1, math.ceil(grid.thickness_mm / src_sp[2])))
+    slab = grid.thickness_mm if slab_mm is None else float(slab_mm)
+    if slab <= 0: raise ValueError(f"slab_mm must be > 0, got {slab_mm}")
+    n_sub = int(sub_slices or max(1, math.ceil(slab / src_sp[2])))
     to_src = np.linalg.inv(anatomy.affine) @ np.linalg.inv(pose)
     i, j = np.meshgrid(np.arange(grid.size), np.arange(grid.size), indexing='ij')
     hu = np.zeros(grid.shape, np.float32); lab = np.zeros(grid.shape, np.uint8)
     A = grid.affine
+    n0 = max(1, math.ceil(grid.thickness_mm / src_sp[2]))
+    k_lab = (n0 // 2 + 0.5) / n0 - 0.5        # labels: the middle thin sample of the grid's own slab, whatever `slab_mm`
+    def source_points(kk, k):
+        w = A @ np.stack([i.ravel(), j.ravel(), np.full(i.size, kk), np.ones(i.size)])
+        if field is not None: w[:3] += field[:, :, :, k].reshape(3, -1)
+        return (to_src @ w)[:3]
     for k in range(grid.n_slices):
         acc = np.zeros((grid.size, grid.size), np.float32)
         for s in range(n_sub):
-            kk = k + (s + 0.5) / n_sub - 0.5
-            w = A @ np.stack([i.ravel(), j.ravel(), np.full(i.size, kk), np.ones(i.size)])
-            if field is not None: w[:3] += field[:, :, :, k].reshape(3, -1)
-            v = (to_src @ w)[:3]
+            v = source_points(k + ((s + 0.5) / n_sub - 0.5) * slab / grid.thickness_mm, k)
             acc += ndi.map_coordinates(anatomy.hu, v, order=1, cval=-1024.).reshape(acc.shape)
-            if s == n_sub // 2:
-                lab[:, :, k] = ndi.map_coordinates(anatomy.labels, v, order=0, cval=0).reshape(acc.shape)
+        lab[:, :, k] = ndi.map_coordinates(anatomy.labels, source_points(k + k_lab, k), order=0, cval=0).reshape(acc.shape)
         hu[:, :, k] = acc / n_sub
     return hu, lab
 
@@ -368,9 +390,62 @@ def sah_fraction(rng, labels, grid, seed_world, volume_ml, ivh=None, pattern='po
     _check_grade(fisher_grade, ivh)
     return sah_fraction_pockets(rng, labels, grid, seed_world, volume_ml, fisher_grade)[0]
 
+# %% ../nbs/01_cohort.ipynb #inst0003
+INSTITUTION_RANGES = dict(          # per institution, uniform within (lo, hi); sources in the table above
+    hu_offset=(-6., 6.), hu_scale=(0.97, 1.03), noise_hu=(2.5, 7.), noise_corr_mm=(0.3, 1.2),
+    blur_fwhm_mm=(0.6, 1.6), pixel_mm=(0.4, 1.0), slice_mm=(2.5, 5.0), head_scale=(0.96, 1.04), pitch_deg=(-10., 10.))
+# per patient (generator version 3): anisotropic scaling +-8 % per axis (with random_pose's rotations and shifts),
+# fine elastic field (RMS 3 mm, sigma 20 mm) and large-scale deformation of the head's shape (RMS 5 mm, sigma
+# 40 mm); ours, far milder than SynthSeg's (scaling +-20 %), so that the head stays an adult head
+PATIENT_SHAPE = dict(scale_range=0.08, elastic_alpha_mm=3., elastic_sigma_mm=20., shape_alpha_mm=5., shape_sigma_mm=40.)
+
+def draw_institution(rng, ranges=None) -> dict:
+    """One simulated institution (scanner and protocol): each parameter of `ranges` (default
+    `INSTITUTION_RANGES`: name -> (lo, hi)) drawn uniformly from `rng` (numpy Generator), in the order of
+    `INSTITUTION_RANGES`, rounded to 4 decimals (so JSON keeps it exactly). Wider `ranges` draw an institution
+    outside those of training. Returns a dict name -> float. ValueError for a range with lo > hi or a missing name."""
+    ranges = dict(INSTITUTION_RANGES, **(ranges or {}))
+    out = {}
+    for k in INSTITUTION_RANGES:
+        lo, hi = map(float, ranges[k])
+        if lo > hi: raise ValueError(f"institution range {k} = ({lo}, {hi}): lo > hi")
+        out[k] = round(float(rng.uniform(lo, hi)), 4)
+    return out
+
+def institutions(seed=0, n_tbi=5) -> dict:
+    """The institutions of a cohort pair: 'tbi-site-1' ... 'tbi-site-{n_tbi}' (pre-training) and 'sah-site' (the
+    SAH cohort's, drawn separately: never one of the TBI sites), each `draw_institution` from its own seed
+    sequence (seed, 4, k), k = 0 for the SAH site. Returns name -> parameters. ValueError for n_tbi < 1."""
+    if n_tbi < 1: raise ValueError(f"at least one TBI institution is needed, got {n_tbi}")
+    draw = lambda k: draw_institution(np.random.default_rng(np.random.SeedSequence([int(seed), 4, k])))
+    return {**{f'tbi-site-{k}': draw(k) for k in range(1, n_tbi + 1)}, 'sah-site': draw(0)}
+
+def acquire(hu, grid, scanner, rng, noise_scale=1.):
+    """The image an institution's scanner makes of the true HU `hu` (X, Y, Z) on `grid`: in-plane blur by its
+    point-spread function (Gaussian of FWHM `blur_fwhm_mm`) and by the box of its pixel `pixel_mm` where that is
+    larger than the grid's (variance pixel^2 / 12), then its calibration `hu_scale` * HU + `hu_offset`, then noise
+    of SD `noise_hu` * `noise_scale` correlated in-plane over `noise_corr_mm` (its kernel's texture; slices
+    independent). `scanner`: a dict as `draw_institution` gives. Returns float32 (X, Y, Z) HU (not rounded)."""
+    px = grid.spacing[0]
+    var = (scanner['blur_fwhm_mm'] / 2.3548) ** 2 + max(scanner['pixel_mm'] ** 2 - px ** 2, 0.) / 12
+    out = ndi.gaussian_filter(np.asarray(hu, np.float32), [math.sqrt(var) / px] * 2 + [0.], mode='nearest')
+    out = out * scanner['hu_scale'] + scanner['hu_offset']
+    noise = ndi.gaussian_filter(rng.standard_normal(grid.shape), [max(scanner['noise_corr_mm'], 0.) / px] * 2 + [0.])
+    noise /= max(noise.std(), 1e-12)
+    return (out + noise * scanner['noise_hu'] * noise_scale).astype(np.float32)
+
+def institution_pose(scanner, centre) -> np.ndarray:
+    """The institution's part of a patient's pose: a 4x4 world -> world affine scaling by `head_scale` and
+    tilting by `pitch_deg` (about the left-right axis x) about the world point `centre` (mm)."""
+    m = np.eye(4); m[:3, :3] = _rotation(np.deg2rad(scanner['pitch_deg']), 0., 0.) * scanner['head_scale']
+    t = np.eye(4); t[:3, 3] = centre
+    return t @ m @ np.linalg.inv(t)
+
+
 # %% ../nbs/01_cohort.ipynb #ff9704e4
 def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_alpha_mm=3.,
-                 noise_hu=(3., 6.), sah_pattern='pockets', fisher_grade=None, days_since_onset=None, info=None):
+                 noise_hu=(3., 6.), sah_pattern='pockets', fisher_grade=None, days_since_onset=None, info=None,
+                 scanner=None, shape=None):
     """One patient from `anatomy` on `grid`: random pose and elastic deformation, thick-slice
     resampling, hematomas, intensity jitter and CT noise. `lesions`: TBI types among `TBI_TYPES`
     ('IPH' intraparenchymal hematoma/contusion with an unlabelled hypodense rim, 'SDH' subdural,
@@ -379,11 +454,23 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
     drawn by `sah_clinical` when None, intraventricular iff `ivh` when the grade is drawn; blood HU
     `sah_blood_hu(days, 60-80 HU)`) or 'contiguous' (generator version 1: `sah_fraction_contiguous`,
     55-75 HU, ventricles iff `ivh`). TBI blood HU follow the literature for acute blood (50-90 HU);
-    CSF ~0-15 and parenchyma ~20-45 come from the real CT. `info`: a dict to receive what was drawn
-    for the SAH (sah_pattern, fisher_grade, days_since_onset, blood_hu, aneurysm_site).
+    CSF ~0-15 and parenchyma ~20-45 come from the real CT. `scanner`: the patient's institution (a dict of
+    `draw_institution`): its pose (head size, pitch: `institution_pose` about the grid's centre), slab
+    (`slice_mm`) and image (`acquire`: blur, calibration, noise; `noise_hu` is then unused); None: no
+    institution (identity pose, the grid's slab, Cranium's calibration, noise of SD drawn in `noise_hu` HU).
+    `shape`: the patient's own geometry (default `PATIENT_SHAPE`; `elastic_alpha_mm` kept for the fine field).
+    `info`: a dict to receive what was drawn: the patient's geometry (head_scale: cube root of the pose's
+    determinant, deformation_rms_mm, noise_hu) and for the SAH sah_pattern, fisher_grade, days_since_onset,
+    blood_hu, aneurysm_site.
     Returns (hu int16 (X, Y, Z), mask uint8 (X, Y, Z) = partial-volume fraction >= 0.5)."""
-    hu, labels = resample_patient(anatomy, grid, random_pose(rng),
-                                  elastic_field(rng, grid.shape, grid.spacing, alpha_mm=elastic_alpha_mm))
+    sh = {**PATIENT_SHAPE, 'elastic_alpha_mm': elastic_alpha_mm, **(shape or {})}
+    centre = grid.affine @ np.r_[(np.asarray(grid.shape) - 1) / 2, 1.]
+    t = np.eye(4); t[:3, 3] = centre[:3]
+    pose = t @ random_pose(rng, scale_range=sh['scale_range']) @ np.linalg.inv(t)
+    if scanner is not None: pose = institution_pose(scanner, centre[:3]) @ pose
+    field = elastic_field(rng, grid.shape, grid.spacing, alpha_mm=sh['elastic_alpha_mm'], sigma_mm=sh['elastic_sigma_mm'])
+    field += smooth_deformation(rng, grid, sh['shape_alpha_mm'], sh['shape_sigma_mm'])
+    hu, labels = resample_patient(anatomy, grid, pose, field, slab_mm=None if scanner is None else scanner['slice_mm'])
     hu = hu * (1 + rng.normal(0, 0.02)) + rng.normal(0, 2.)
     frac = np.zeros(grid.shape, np.float32); blood = np.zeros(grid.shape, np.float32)
     def add(f, b):
@@ -414,15 +501,25 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
                         aneurysm_site=where['aneurysm_site'])
     elif sah_ml is not None: raise ValueError(f"SAH pattern must be one of {SAH_PATTERNS}, got {sah_pattern!r}")
     hu = (1 - frac) * hu + frac * blood
-    noise = _smooth_noise(rng, grid.shape, grid.spacing, 0.6 * grid.spacing[0]) * rng.uniform(*noise_hu)
-    hu = np.clip(np.rint(hu + noise), -1024, 3071).astype(np.int16)
+    if scanner is None:
+        sd = rng.uniform(*noise_hu)
+        hu = hu + _smooth_noise(rng, grid.shape, grid.spacing, 0.6 * grid.spacing[0]) * sd
+    else:
+        k = rng.uniform(0.85, 1.15); sd = scanner['noise_hu'] * k
+        hu = acquire(hu, grid, scanner, rng, noise_scale=k)
+    if info is not None:
+        info.update(head_scale=round(float(np.linalg.det(pose[:3, :3])) ** (1 / 3), 4),
+                    deformation_rms_mm=round(float(np.sqrt((field ** 2).sum(0).mean())), 3), noise_hu=round(float(sd), 3))
+    hu = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     return hu, (frac >= 0.5).astype(np.uint8)
 
 # %% ../nbs/01_cohort.ipynb #3d584a3e
-def plan_tbi(n_patients=124, n_validation=12, n_no_injury=25, seed=0):
+def plan_tbi(n_patients=124, n_validation=12, n_no_injury=25, seed=0, n_institutions=5):
     """The TBI pre-training cohort plan (paper section 3: 124 patients, 112 train / 12 validation,
     25 without injury). Injured patients get 1 (60 %), 2 (30 %) or 3 (10 %) lesions drawn from
-    `TBI_TYPES`. Returns a list of dicts: id, split, lesion_types (tuple)."""
+    `TBI_TYPES`. Patients are dealt to `n_institutions` institutions (`institutions(seed, n_institutions)`;
+    as evenly as the count allows, in an order from their own random stream, so lesions and splits do not
+    move). Returns a list of dicts: id, split, lesion_types (tuple), institution (name), scanner (its parameters)."""
     if not 0 <= n_no_injury <= n_patients or not 0 < n_validation < n_patients:
         raise ValueError(f"inconsistent TBI plan: {n_patients} patients, {n_validation} validation, {n_no_injury} without injury")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
@@ -436,6 +533,9 @@ def plan_tbi(n_patients=124, n_validation=12, n_no_injury=25, seed=0):
             k = rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])
             types = tuple(sorted(rng.choice(TBI_TYPES, k, replace=False).tolist()))
         plan.append(dict(id=f'tbi-{i:03d}', split='validation' if i in val else 'train', lesion_types=types))
+    sites = institutions(seed, n_institutions); names = [n for n in sites if n != 'sah-site']
+    deal = np.random.default_rng(np.random.SeedSequence([seed, 5])).permutation(np.arange(n_patients) % n_institutions)
+    for p, k in zip(plan, deal): p.update(institution=names[k], scanner=sites[names[k]])
     return plan
 
 def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3, seed=0,
@@ -448,7 +548,8 @@ def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3
     `ivh_probability`, then (from a separate random stream, so volumes, folds and IVH do not move) a
     modified Fisher grade and a time since onset by `sah_clinical`. Returns a list of dicts: id, split
     ('fold1'...), volume_ml (target), bin (label '(lo, hi]'), bin_edges_ml (the edges, so the made
-    patient's bin uses them), ivh (bool), fisher_grade (1-4, IVH iff 2 or 4), days_since_onset."""
+    patient's bin uses them), ivh (bool), fisher_grade (1-4, IVH iff 2 or 4), days_since_onset, institution
+    ('sah-site': one institution, never one of `plan_tbi`'s) and scanner (its parameters, `institutions`)."""
     edges = np.asarray(bin_edges_ml, float)
     if len(edges) != len(bin_counts) + 1 or np.any(np.diff(edges) <= 0):
         raise ValueError(f"bin edges {bin_edges_ml} do not fit bin counts {bin_counts}")
@@ -468,10 +569,12 @@ def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3
     for i, o in enumerate(order):
         grade, days = sah_clinical(rng_c, rows[o]['volume_ml'], rows[o]['ivh'])
         plan.append(dict(id=f'sah-{i:03d}', **rows[o], fisher_grade=grade, days_since_onset=days))
+    site = institutions(seed, 1)['sah-site']
+    for p in plan: p.update(institution='sah-site', scanner=site)
     return plan
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
-GENERATOR_VERSION = 2   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets)
+GENERATOR_VERSION = 3   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes)
 
 def cranium_anatomy(cache_dir=None, allow_download=True):
     """The real head CT `Cranium.inv3` (InVesalius examples, CTI Renato Archer, GPL-2; see
@@ -494,19 +597,21 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
     anatomy = anatomy if anatomy is not None else _COHORT_WORKER['anatomy']
     grid = grid if grid is not None else _COHORT_WORKER['grid']
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), {'tbi': 1, 'sah': 2}[kind], i]))
+    info, scanner = {}, p.get('scanner')
     if kind == 'tbi':
-        hu, mask = make_patient(anatomy, grid, rng, lesions=p['lesion_types'])
+        hu, mask = make_patient(anatomy, grid, rng, lesions=p['lesion_types'], scanner=scanner, info=info)
         types = '+'.join(p['lesion_types'])
     else:
-        info = {}
         hu, mask = make_patient(anatomy, grid, rng, sah_ml=p['volume_ml'], ivh=p['ivh'], fisher_grade=p.get('fisher_grade'),
-                                days_since_onset=p.get('days_since_onset'), info=info)
+                                days_since_onset=p.get('days_since_onset'), info=info, scanner=scanner)
         types = 'SAH+IVH' if p['ivh'] else 'SAH'
     written = write_case(root, p['id'], hu, mask, grid.affine)
     row = dict(id=p['id'], cohort=kind, split=p['split'], lesion_types=types,
                volume_ml=round(float(written['volume_ml']), 4),
                spacing_mm='x'.join(f'{s:g}' for s in grid.spacing), shape='x'.join(map(str, grid.shape)),
                anatomy_source=anatomy.source, anatomy_sha256=anatomy.sha256, seed=int(seed))
+    row.update(institution=p.get('institution', ''), **{f'scanner_{k}': v for k, v in (scanner or {}).items()},
+               **{k: info[k] for k in ('head_scale', 'deformation_rms_mm', 'noise_hu')})
     if kind == 'sah':
         row['bin'] = volume_bin(row['volume_ml'], p.get('bin_edges_ml', SAH_BIN_EDGES_ML))
         row.update({k: info[k] for k in ('fisher_grade', 'days_since_onset', 'aneurysm_site', 'blood_hu')})
@@ -518,8 +623,11 @@ def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: i
     manifest.csv) plus `cohort.json` (the generator settings). Patient i is drawn from its own
     seed sequence (seed, kind, i), so each is reproducible on its own, and `jobs` > 1 makes that many
     patients at once in worker processes with the same files as one process. If `root` already holds a
-    cohort made with the same settings and anatomy checksum it is reused as is. SAH manifest rows add
-    bin, fisher_grade, days_since_onset, aneurysm_site and blood_hu (HU of the blood at that time).
+    cohort made with the same settings and anatomy checksum it is reused as is. Manifest rows name the
+    patient's institution and its scanner's parameters (scanner_hu_offset, ... as `INSTITUTION_RANGES`; blank
+    without one) and what the patient drew (head_scale, deformation_rms_mm, noise_hu); cohort.json holds the plan
+    with each patient's institution and scanner. SAH rows add bin, fisher_grade, days_since_onset,
+    aneurysm_site and blood_hu (HU of the blood at that time).
     Returns the manifest as a pandas DataFrame."""
     from saharank.data import write_manifest, read_manifest, atomic_path
     from tqdm.auto import tqdm

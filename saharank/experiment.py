@@ -22,6 +22,7 @@ from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
+from .training import intensity_augmentation, slice_headroom_hu
 from .evaluation import best_rank_per_method, evaluate_patients
 from .predict import cohort_brain_range
 from .report import markdown_table, seed_tables
@@ -74,6 +75,7 @@ def _train_kw(cfg, epochs, seed, device):
                 contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                 flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
                 elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device,
+                intensity=intensity_augmentation(cfg),                      # saharank.training: None unless the setting is on
                 amp=cfg['amp'], channels_last=cfg['channels_last'],
                 deterministic=cfg['deterministic'])          # cuDNN algorithms on CUDA (saharank.training.set_seed)
 
@@ -123,7 +125,7 @@ def _pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, dead
     t = time.time()
     state = Path(ckpt_dir).parent / 'state' / f"pretrain_{name}{'' if replicate == 0 else f'-seed{replicate}'}-{hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]}.safetensors"
     try:
-        hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], rs, device),
+        hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg), slice_headroom_hu(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], rs, device),
                            progress=progress, desc=f'pre-train {name}', state_path=state, on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
     val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device)
@@ -229,7 +231,7 @@ def _fold_model(task: dict, resumable: bool = True):
         _set_seed(_run_seed(rs, task['method'], task['rank'], task['fold']), cfg)
         model = add_adapters(copy.deepcopy(base), task['method'], task['rank'], alpha=cfg['alpha_factor'] * task['rank'],
                              layer_types=DEFAULT_LAYER_TYPES)    # the paper's layers: convs (the up-sampling stays frozen)
-    data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg)), lambda: load_slices(sah_root, task['train_ids'], _window(cfg)))
+    data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg), slice_headroom_hu(cfg)), lambda: load_slices(sah_root, task['train_ids'], _window(cfg), slice_headroom_hu(cfg)))
     try:
         train_model(model, data, **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(rs, task['name'], task['fold']), dev),
                     progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'] if resumable else None,
@@ -474,7 +476,7 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
         model = apply_strategy(copy.deepcopy(base), config['strategy'])
     ids = list(read_manifest(sah_root).id)
     try:
-        hist = train_model(model, load_slices(sah_root, ids, _window(cfg)), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], 'deploy', name, 'train'), dev),
+        hist = train_model(model, load_slices(sah_root, ids, _window(cfg), slice_headroom_hu(cfg)), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], 'deploy', name, 'train'), dev),
                            progress=progress, desc=f'deploy {name}', state_path=RunLayout(out).state / f'deploy-{name}-{key[:16]}.safetensors',
                            on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
@@ -708,7 +710,7 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     else:
         if anatomy is None: anatomy = cranium_anatomy(cache_dir=cache_dir)
         grid = grid_for(anatomy, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
-        tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed']), cfg['seed'], progress, jobs)
+        tbi = build_cohort('tbi', tbi_root, anatomy, grid, plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed'], cfg['tbi_institutions']), cfg['seed'], progress, jobs)
         sah = build_cohort('sah', sah_root, anatomy, grid, plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed']), cfg['seed'], progress, jobs)
         source = (f"a {grid.shape} grid of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} "
                   f"(sha256 {anatomy.sha256[:12]}...)")

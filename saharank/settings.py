@@ -41,6 +41,9 @@ class Settings:
     tbi_patients: int = setting('int', 'patients', 'section 3: 124 TBI patients', _C)
     tbi_validation: int = setting('int', 'patients', 'section 3: 12 for validation', _C)
     tbi_no_injury: int = setting('int', 'patients', 'section 3: 25 without injury', _C)
+    tbi_institutions: int = setting('int', 'institutions', 'section 3: TBI from several institutions (the multi-centre PROTECT III '
+                                    'trial and Michigan), SAH from Michigan; ours: simulated scanners (saharank.cohort.INSTITUTION_RANGES), '
+                                    'the SAH one unseen in pre-training', _C)
     sah_bin_edges_ml: list = setting('floats', 'mL', 'Tables 2-3: volume bins', _C)
     sah_bin_counts: list = setting('ints', 'patients', 'Table 2: 2/12/7/9 patients', _C)
     image_size: int = setting('int', 'pixels', 'section 3: 256 x 256 slices', _C + _PF)
@@ -65,6 +68,16 @@ class Settings:
     elastic_probability: float = setting('float', '', 'section 3 (after Yao et al.)', _PF)
     elastic_alpha_mm: float = setting('float', 'mm', 'ours', _PF)
     elastic_sigma_mm: float = setting('float', 'mm', 'ours', _PF)
+    # intensity augmentation (ours: a departure from the paper's protocol, which augments by flips and elastic deformation only)
+    intensity_augmentation: bool = setting('bool', '', 'section 3: flips and elastic deformation only (false); ours: HU calibration, '
+                                           'bias field, noise, blur, gamma (saharank.losses.augment_intensity)', _PF)
+    intensity_probability: float = setting('float', 'per transform', 'ours (nnU-Net: 0.1-0.3 per transform)', _PF)
+    intensity_hu_shift: float = setting('float', 'HU', 'ours: beyond water 0 +- 7 HU of ACR CT accreditation', _PF)
+    intensity_hu_scale: float = setting('float', 'fraction', 'ours: calibration slope about water', _PF)
+    intensity_noise_hu: float = setting('float', 'HU', 'ours: head CT noise SD 3-6 HU, low dose more', _PF)
+    intensity_blur_px: list = setting('floats', 'pixels', 'nnU-Net: Gaussian blur SD 0.5-1 pixel', _PF)
+    intensity_bias_hu: float = setting('float', 'HU', 'ours: ACR CT uniformity, centre-edge within +- 5 HU', _PF)
+    intensity_gamma: list = setting('floats', '', 'nnU-Net: 0.7-1.5; ours narrower (40 HU moves <= 10 HU)', _PF)
     # transfer (Tables 1-3)
     strategies: list = setting('strs', '', 'Table 1')
     adapter_methods: list = setting('strs', '', 'Table 3')
