@@ -12,7 +12,7 @@ Prints the geometry, writes the screenshot to --shots/viewer.png (and to figures
 --update: the picture the docs show) and exits 1 if a check fails.
 """
 from __future__ import annotations
-import argparse, json, os, shutil, socket, subprocess, sys, time
+import argparse, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
