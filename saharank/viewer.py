@@ -154,14 +154,17 @@ class MaskViewer:
         self.patient = W.Dropdown(options=self.ids, value=self.ids[0], description='Patient')
         self.slice = W.IntSlider(value=0, min=0, max=0, description='Slice k')
         self.window = W.ToggleButtons(options=list(WINDOWS), value=window, description='Window',
-                                      tooltips=[f'level {l:g} HU, width {w:g} HU' for l, w in WINDOWS.values()])
+                                      tooltips=[f'level {l:g} HU, width {w:g} HU' for l, w in WINDOWS.values()],
+                                      style={'button_width': '86px'})
         self.show_annotation = W.Checkbox(value=True, description='annotation (green)')
         self.show_prediction = W.Checkbox(value=True, description='prediction (red)')
         self.opacity = W.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description='Opacity')
-        self.status = W.HTML()
-        self.image = W.Image(format='png')
-        self._box = W.VBox([W.HBox([self.patient, self.window]), self.slice,
-                            W.HBox([self.show_annotation, self.show_prediction, self.opacity]), self.status, self.image])
+        self.status = W.HTML(layout=W.Layout(width='100%'))
+        self.image = W.Image(format='png', layout=W.Layout(flex='0 0 auto', object_fit='contain'))   # sized per patient
+        self.controls = W.VBox([self.patient, self.slice, self.window, self.show_annotation, self.show_prediction,
+                                self.opacity, self.status], layout=W.Layout(width='420px', flex='0 0 auto'))
+        # controls beside the image (above it where the page is narrower than both): both on one 1280 x 800 screen
+        self._box = W.HBox([self.controls, self.image], layout=W.Layout(flex_flow='row wrap', align_items='flex-start'))
         self._select(self.ids[0], raise_errors=True)
         self.patient.observe(self._on_patient, names='value')
         for w in (self.slice, self.window, self.show_annotation, self.show_prediction, self.opacity):
@@ -169,7 +172,7 @@ class MaskViewer:
 
     @property
     def widget(self):
-        "The viewer's `ipywidgets.VBox`, to `display` or to put in a layout."
+        "The viewer's `ipywidgets.HBox` (controls, image), to `display` or to put in a layout."
         return self._box
 
     def _repr_mimebundle_(self, **kwargs): return self._box._repr_mimebundle_(**kwargs)
@@ -237,6 +240,9 @@ class MaskViewer:
             self.show_prediction.disabled = c.pred is None
             sp = voxel_spacing(c.affine)
             self.pixel_scale = display_scale((c.hu.shape[1], c.hu.shape[0]), (sp[1], sp[0]), self.size_px)
+            h, w = c.hu.shape[1] * self.pixel_scale[0], c.hu.shape[0] * self.pixel_scale[1]   # the PNG's size
+            self.image.width, self.image.height = str(w), str(h)                            # shown 1:1, never stretched
+            self.image.layout.width, self.image.layout.height = f'{w}px', f'{h}px'
             self.status.value = self.status_html(pid, c)
         finally: self._busy = False
         self._render()
