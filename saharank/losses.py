@@ -110,7 +110,7 @@ def augment_batch(x, y, generator=None, flip_probability=0.5, elastic_probabilit
     if x.ndim != 4 or tuple(y.shape) != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"augment_batch: expected x (N, C, H, W) and y (N, H, W), got {tuple(x.shape)} and {tuple(y.shape)}")
     n, _, h, w = x.shape
-    dev, fk = x.device, dict(device=x.device, generator=generator)
+    fk = dict(device=x.device, generator=generator)
     flip = torch.rand(n, **fk) < flip_probability
     deform = torch.rand(n, **fk) < elastic_probability
     noise = torch.randn(n, 2, h, w, dtype=torch.float32, **fk)
