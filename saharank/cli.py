@@ -90,8 +90,10 @@ def _main(argv=None) -> int:
                                  warn=lambda m: print(f"saharank: warning: {m}", file=sys.stderr), assume_ct=a.assume_ct)
             for r in rows:
                 if r['status'] == 'ok':
-                    print(f"{Path(r['scan']).name}: {r['volume_ml']:.2f} mL in {r['slices']} slices -> {r['output']} [{r['seconds']} s]"
-                          + (" (tilt corrected)" if r['tilt_correction'] else ''))
+                    hu = (f"; blood median {r['blood_median_hu']:g} HU, {100 * r['blood_below_40hu']:.0f} % below 40 HU" if r['blood_median_hu'] != '' else '') \
+                         + (f"; brain median {r['brain_median_hu']:g} HU" if r['brain_median_hu'] != '' else '')
+                    print(f"{Path(r['scan']).name}: {r['volume_ml']:.2f} mL in {r['slices']} slices{hu} -> {r['output']} [{r['seconds']} s]"
+                          + (" (tilt corrected)" if r['tilt_correction'] else '') + (" QC FLAG (see warning)" if r['qc_flags'] else ''))
             failed = sum(r['status'] != 'ok' for r in rows)
             if failed:
                 print(f"saharank: {failed} of {len(rows)} scans failed (see {Path(a.out) / 'volumes.csv'})", file=sys.stderr)

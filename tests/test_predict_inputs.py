@@ -161,3 +161,24 @@ def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
         for f in ("report.csv", "volumes.csv"):
             row = list(csv.DictReader((out / f).open()))[0]
             assert (row["tilt_correction"] != "") == corrected, (f, row)
+
+
+def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
+    """A model folder whose card records a training brain range that the scan's brain (the real CQ500 slice, about
+    30 HU) lies outside: the QC flag is a warning line and a `qc_flags` entry; the blood and brain HU are printed."""
+    from saharank.predict import MODEL_BASE, MODEL_CARD
+    torch.manual_seed(0)
+    net = build_model("unet", width=4, depth=2)
+    folder = tmp_path / "sah-unet-test"
+    save_checkpoint(net, folder / MODEL_BASE, dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+    (folder / MODEL_CARD).write_text(json.dumps(dict(name="sah-unet-test", qc=dict(brain_median_hu_range=[60.0, 70.0]))))
+    s = series(tmp_path / "in", "693_UNCR.dcm")
+    r = run("predict", s, "--model", folder, "--out", tmp_path / "o", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "brain median" in r.stdout and "QC FLAG" in r.stdout, r.stdout
+    warn = [l for l in r.stderr.splitlines() if l.startswith("saharank: warning:")]
+    assert len(warn) == 1 and "outside the training cohorts' 60-70 HU" in warn[0], r.stderr
+    row = list(csv.DictReader((tmp_path / "o" / "volumes.csv").open()))[0]
+    assert 20 < float(row["brain_median_hu"]) < 45 and "brain at a median" in row["qc_flags"], row
+    qc = json.loads((tmp_path / "o" / "report.json").read_text())["qc"]
+    assert qc["brain_range"] == [60.0, 70.0] and qc["flags"] == [f for f in row["qc_flags"].split(" | ") if f]
