@@ -65,8 +65,9 @@ def _selected(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    keep = [i for i in items if _selected(i)]
-    drop = [i for i in items if not _selected(i)]
+    ours = [i for i in items if i.path.name == "test_custom_models.py"]     # other files' tests are left alone
+    keep = [i for i in items if i not in ours or _selected(i)]
+    drop = [i for i in ours if not _selected(i)]
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = keep
