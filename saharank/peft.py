@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -47,12 +48,38 @@ from peft.tuners.tuners_utils import check_adapters_to_merge  # noqa: E402
 
 # %% auto #0
 __all__ = ['SUPPORTED_PEFT', 'TESTED_PEFT', 'PEFT_VERSION', 'CONV_TYPES', 'SIDECAR', 'check_peft_version', 'SaharankLoraLayer',
-           'register', 'target_names', 'lora_config', 'save_pretrained', 'from_pretrained']
+           'register', 'target_names', 'lora_config', 'save_pretrained', 'from_pretrained', 'load_adapter',
+           'add_weighted_adapter']
 
 # %% ../nbs/14_peft.ipynb #35c1c1c5
 def _safe_name(name: str) -> str:
     "A factor's name in the state dict: without 'lora_' (PEFT inserts the adapter name after the last 'lora_' of a key)."
     return name.replace('lora_', '')
+
+
+class _FactorsInLoraSaharank(nn.Module):
+    """What `SaharankLoraLayer` puts in PEFT's `lora_A[adapter]`: no parameters, only the adapter's name there, so that
+    PEFT's model-level code that lists a layer's adapters through `lora_A` (the `adapter_names=` check, `set_scale`,
+    `scale_layer`) sees saharank's adapters. Code that wants PEFT's own LoRA factor (`lora_A[adapter].weight`, e.g.
+    PEFT's `add_weighted_adapter`) gets an AttributeError that says where the factors are."""
+    def __getattr__(self, name):
+        if name in ('weight', 'bias'):
+            raise AttributeError(f"saharank.peft keeps its factors in `lora_saharank`, not in PEFT's lora_A/lora_B; "
+                                 f"PEFT code that reads lora_A[...].{name} (e.g. PeftModel.add_weighted_adapter) does not apply "
+                                 f"to saharank's layers: use saharank.peft.add_weighted_adapter")
+        return super().__getattr__(name)
+
+    def extra_repr(self) -> str: return "factors in lora_saharank"
+
+
+def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """The dtype the adapted weight is formed in: the promoted dtype of W0 and the factors (fp32 factors with an fp16
+    base: fp32), and fp32 instead of fp16/bf16 on the CPU (as PEFT's `get_delta_weight`: half-precision matrix
+    products there are slow or missing)."""
+    dt = tensors[0].dtype
+    for t in tensors[1:]: dt = torch.promote_types(dt, t.dtype)
+    if dt in (torch.float16, torch.bfloat16) and tensors[0].device.type == 'cpu': dt = torch.float32
+    return dt
 
 
 class SaharankLoraLayer(nn.Module, LoraLayer):
@@ -68,8 +95,21 @@ class SaharankLoraLayer(nn.Module, LoraLayer):
     adapter branch's input, training only: two convolutions, as in `AdaptedLayer`). Several active LoRA adapters
     add their updates; a DoRA adapter must be the only active one. `merge` writes the adapted weight into the base
     layer (keeping W0, so `unmerge` restores it bit for bit); `merge_and_unload` leaves the plain base layer with
-    the merged weight. ValueError for `use_dora=True` with a LoRA method, `lora_bias=True`, an
-    `init_lora_weights` other than True, or a base layer that is not a conv, transposed conv or Linear."""
+    the merged weight.
+
+    Half precision: the factors are in W0's dtype, or in fp32 when PEFT's `autocast_adapter_dtype=True` (its
+    default) upcasts them; the adapted weight is formed in the promoted dtype (fp32 on the CPU for fp16/bf16, see
+    `_compute_dtype`) and cast to W0's dtype, so forward (output in W0's dtype, as PEFT's LoRA) and merge work for
+    fp16/bf16 base layers. Mixed batches (`adapter_names=`, eval mode): each sub-batch runs the base operation with
+    its own adapter's weight ('__base__', or an adapter this layer lacks: W0), DoRA included.
+
+    `init_lora_weights=False` (PEFT's testing option): the factors that the method starts at zero (B, cp_out) are drawn
+    as the others (Kaiming uniform, a = sqrt(5), per row), so the update is not zero at initialisation.
+
+    ValueError for `use_dora=True` with a LoRA method, `lora_bias=True`, an `init_lora_weights` other than True/False, a
+    base layer that is not a conv, transposed conv or Linear, or a config that `register` has not seen (PEFT does not
+    keep the registration when it loads a saved config in `PeftModel.load_adapter` or derives one in
+    `add_weighted_adapter`; the error names the adapter and the bridge's function to use)."""
     adapter_layer_names = LoraLayer.adapter_layer_names + ('lora_saharank',)
     other_param_names = LoraLayer.other_param_names + ('saharank_method',)
 
@@ -86,21 +126,32 @@ class SaharankLoraLayer(nn.Module, LoraLayer):
         self.update_layer(adapter_name, r, lora_alpha=lora_alpha, config=config)
 
     def update_layer(self, adapter_name: str, r: int, lora_alpha: int, config: LoraConfig, **kwargs) -> None:
-        spec = get_method(getattr(config, '_saharank_method', None) or 'convlora')
+        method = getattr(config, '_saharank_method', None)
+        if method is None:
+            raise ValueError(
+                f"adapter {adapter_name!r}: its LoraConfig was not registered with saharank.peft.register, so the saharank "
+                f"method of layer {type(self.get_base_layer()).__name__} is unknown (PEFT does not save the registration, "
+                f"and its load_adapter, from_pretrained and add_weighted_adapter build a fresh config). Use "
+                f"saharank.peft.load_adapter / from_pretrained (they read the method from {SIDECAR}), "
+                f"saharank.peft.add_weighted_adapter, or register(config, method) before add_adapter")
+        spec = get_method(method)
         if r <= 0: raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
         if config.use_dora and not spec.is_dora:
             raise ValueError(f"use_dora=True but saharank method {spec.key!r} is a LoRA method; choose a DoRA method "
                              f"({', '.join(m.key for m in METHOD_REGISTRY.values() if m.is_dora)})")
         if config.lora_bias: raise ValueError("saharank's adapters have no bias term (lora_bias=True is not supported)")
-        if config.init_lora_weights is not True:
+        if config.init_lora_weights not in (True, False):
             raise ValueError(f"saharank's methods have their own initialisation (update exactly 0); init_lora_weights="
-                             f"{config.init_lora_weights!r} is not supported (use True)")
+                             f"{config.init_lora_weights!r} is not supported (use True, or False for a random non-zero update)")
         base = self.get_base_layer()
         c_in, c_out, kernel, groups = _geometry(base)
         W0 = base.weight
         fk = dict(device=W0.device, dtype=W0.dtype)
         shapes = spec.factor_shapes(c_out, c_in // groups, kernel, r)
         factors = spec.init({k: v for k, v in shapes.items() if k != 'magnitude'}, fk)
+        if config.init_lora_weights is False:                # PEFT's "not an identity at init": the zero factor(s) random too
+            for f in factors.values():
+                if not f.any(): nn.init.kaiming_uniform_(f.view(f.shape[0], -1) if f.dim() > 1 else f.view(1, -1), a=math.sqrt(5))
         params = {_safe_name(k): nn.Parameter(v) for k, v in factors.items()}
         if len(params) != len(factors): raise ValueError(f"method {spec.key!r}: factor names clash without 'lora_': {list(factors)}")
         if spec.is_dora:
@@ -108,6 +159,7 @@ class SaharankLoraLayer(nn.Module, LoraLayer):
                 W = _to_conv_layout(W0.detach(), groups) if isinstance(base, _TRANSPOSED) else W0.detach()
                 params['magnitude'] = nn.Parameter(torch.linalg.vector_norm(W.flatten(1), dim=1))
         self.lora_saharank[adapter_name] = nn.ParameterDict(params)
+        self.lora_A[adapter_name] = _FactorsInLoraSaharank()     # the name in PEFT's lora_A, for PEFT's model-level checks
         self.saharank_method[adapter_name] = spec.key
         self.r[adapter_name] = r
         self.lora_alpha[adapter_name] = lora_alpha
@@ -125,23 +177,28 @@ class SaharankLoraLayer(nn.Module, LoraLayer):
         c_in, c_out, kernel, groups = _geometry(self.get_base_layer())
         return [p[_safe_name(k)] for k in spec.shapes(c_out, c_in // groups, kernel, self.r[adapter])]
 
-    def adapted_weight(self, adapters: list[str], W0: torch.Tensor | None = None) -> torch.Tensor:
-        "The weight with the update(s) of `adapters` (W0: the base weight unless given), in the base weight's layout."
+    def adapted_weight(self, adapters: list[str], W0: torch.Tensor | None = None, cast: bool = True) -> torch.Tensor:
+        """The weight with the update(s) of `adapters` (W0: the base weight unless given), in the base weight's layout,
+        formed in `_compute_dtype` (W0's and the factors' promoted dtype; fp32 for half precision on the CPU) and cast
+        to W0's dtype (`cast=False`: left in the compute dtype)."""
         base = self.get_base_layer()
         W0 = base.weight if W0 is None else W0
         specs = [get_method(self.saharank_method[a]) for a in adapters]
         if len(adapters) > 1 and any(s.is_dora for s in specs):
             raise ValueError(f"several active adapters {adapters} with a DoRA method among them: activate one DoRA adapter at a time")
-        W = W0
+        dt = _compute_dtype(W0, *[p for a in adapters for p in self.lora_saharank[a].values()])
+        W = W0.to(dt)
         for a, spec in zip(adapters, specs):
             p = self.lora_saharank[a]
-            W = _adapted_weight(spec, W, self._factors(a), self.scaling[a], p['magnitude'] if spec.is_dora else None,
+            W = _adapted_weight(spec, W, [f.to(dt) for f in self._factors(a)], self.scaling[a],
+                                p['magnitude'].to(dt) if spec.is_dora else None,
                                 getattr(base, 'groups', 1), isinstance(base, _TRANSPOSED))
-        return W
+        return W.to(W0.dtype) if cast else W
 
     def get_delta_weight(self, adapter: str) -> torch.Tensor:
-        "W - W0 for `adapter` alone (for DoRA: m V/||V|| - W0), in the base weight's layout."
-        return self.adapted_weight([adapter]) - self.get_base_layer().weight
+        "W - W0 for `adapter` alone (for DoRA: m V/||V|| - W0), in the base weight's layout and dtype (formed in the compute dtype)."
+        W0 = self.get_base_layer().weight
+        return (self.adapted_weight([adapter], cast=False) - W0).to(W0.dtype)
 
     def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         "Write the adapted weight of `adapter_names` (default: the active ones) into the base layer; W0 is kept for `unmerge`."
@@ -164,23 +221,47 @@ class SaharankLoraLayer(nn.Module, LoraLayer):
                 self.merged_adapters.pop()
                 self.get_base_layer().weight.copy_(self._saharank_w0.pop())
 
+    def _check_forward_args(self, x, *args, **kwargs):
+        """PEFT's checks of `adapter_names` (length, no merged adapter), without PEFT's refusal of DoRA: in weight
+        space a DoRA adapter's sub-batch is one convolution with its own weight."""
+        names = kwargs.get('adapter_names')
+        if names is None: return
+        if len(x) != len(names):
+            raise ValueError(f"Length of `adapter_names` should be the same as the number of inputs, but got {len(names)} and {len(x)} respectively.")
+        if self.merged:
+            raise ValueError("Cannot pass `adapter_names` when there are merged adapters, please call `unmerge_adapter` first.")
+
+    def _mixed_batch_forward(self, x: torch.Tensor, *args, adapter_names, **kwargs) -> torch.Tensor:
+        "Each sample through its adapter's weight ('__base__' or an adapter this layer lacks: W0); eval only (no dropout)."
+        base = self.get_base_layer()
+        output_size = kwargs.get('output_size', args[0] if args else None)
+        out = None
+        for name in dict.fromkeys(adapter_names):               # unique names, in order
+            idx = torch.tensor([i for i, n in enumerate(adapter_names) if n == name], device=x.device)
+            W = self.adapted_weight([name]) if name in self.lora_saharank else base.weight
+            y = _layer_op(base, x[idx], W, base.bias, output_size)
+            if out is None: out = y.new_empty((len(x), *y.shape[1:]))
+            out[idx] = y
+        return out
+
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         self._check_forward_args(x, *args, **kwargs)
-        if kwargs.pop('adapter_names', None) is not None:
-            raise ValueError("SaharankLoraLayer does not support adapter_names (mixed adapters in one batch)")
+        adapter_names = kwargs.pop('adapter_names', None)
         base = self.get_base_layer()
         if self.disable_adapters:
             if self.merged: self.unmerge()
             return base(x, *args, **kwargs)
+        if adapter_names is not None: return self._mixed_batch_forward(x, *args, adapter_names=adapter_names, **kwargs)
         active = [a for a in self.active_adapters if a in self.lora_saharank]
         if self.merged or not active: return base(x, *args, **kwargs)
         output_size = kwargs.get('output_size', args[0] if args else None)
-        W = self.adapted_weight(active)
         drop = [self.lora_dropout[a] for a in active if isinstance(self.lora_dropout[a], nn.Dropout)]   # the first one's p
         if self.training and drop:
-            return (_layer_op(base, x, base.weight, base.bias, output_size)
-                    + _layer_op(base, drop[0](x), W - base.weight, None, output_size))
-        return _layer_op(base, x, W, base.bias, output_size)
+            W0 = base.weight
+            delta = (self.adapted_weight(active, cast=False) - W0).to(W0.dtype)
+            return (_layer_op(base, x, W0, base.bias, output_size)
+                    + _layer_op(base, drop[0](x), delta, None, output_size))
+        return _layer_op(base, x, self.adapted_weight(active), base.bias, output_size)
 
     def __repr__(self) -> str:
         return "saharank." + super().__repr__()
@@ -255,16 +336,134 @@ def save_pretrained(peft_model: PeftModel, directory, **kwargs) -> Path:
     return Path(directory)
 
 
+def _saved_method(directory: Path, method: str | None, adapter: str) -> str:
+    "The saharank method of the adapter saved in `directory`: `method`, checked against `saharank_peft.json`, or read from it."
+    saved = json.loads((directory / SIDECAR).read_text())['method'] if (directory / SIDECAR).is_file() else None
+    if method is None and saved is None:
+        raise ValueError(f"adapter {adapter!r} in {directory}: no {SIDECAR}, so its saharank method is unknown; pass the method "
+                         f"the adapter was trained with (method=...)")
+    if method is not None and saved is not None and get_method(method).key != saved:
+        raise ValueError(f"adapter {adapter!r} in {directory}: saved with saharank method {saved!r}, not {get_method(method).key!r}")
+    return method or saved
+
+
 def from_pretrained(model: nn.Module, directory, method: str | None = None, layer_types=None, **kwargs) -> PeftModel:
     """Load an adapter saved by PEFT's `save_pretrained` (or `save_pretrained` above) onto the base `model`, as PEFT's
     docs say for custom modules: `LoraConfig.from_pretrained`, `register` again, `PeftModel.from_pretrained(model,
-    directory, config=config, **kwargs)` (e.g. `is_trainable=True`). `method`: saharank's method; None reads it
-    from `saharank_peft.json`. ValueError if neither gives a method, or if `method` contradicts the saved one."""
+    directory, config=config, **kwargs)` (e.g. `is_trainable=True`, `autocast_adapter_dtype=False`). `method`:
+    saharank's method; None reads it from `saharank_peft.json`. ValueError naming the adapter if neither gives a
+    method, or if `method` contradicts the saved one."""
     d = Path(directory)
-    saved = json.loads((d / SIDECAR).read_text())['method'] if (d / SIDECAR).is_file() else None
-    if method is None and saved is None:
-        raise ValueError(f"{d}: no {SIDECAR}; pass the saharank method the adapter was trained with (method=...)")
-    if method is not None and saved is not None and get_method(method).key != saved:
-        raise ValueError(f"{d}: the adapter was saved with saharank method {saved!r}, not {get_method(method).key!r}")
-    config = register(LoraConfig.from_pretrained(str(d)), method or saved, layer_types)
+    name = kwargs.get('adapter_name', 'default')
+    config = register(LoraConfig.from_pretrained(str(d)), _saved_method(d, method, name), layer_types)
     return PeftModel.from_pretrained(model, str(d), config=config, **kwargs)
+
+
+def load_adapter(peft_model: PeftModel, directory, adapter_name: str, method: str | None = None, layer_types=None,
+                 is_trainable: bool = False, autocast_adapter_dtype: bool = True, low_cpu_mem_usage: bool = False, **kwargs):
+    """`peft_model.load_adapter(directory, adapter_name, ...)` for an adapter saved through the bridge: the config is
+    read with `LoraConfig.from_pretrained`, registered with the method of `saharank_peft.json` (or `method`, checked
+    against it), added with `add_adapter` (trainable if `is_trainable`), then PEFT loads the weights. PEFT's own
+    `load_adapter` cannot do this (it builds a fresh, unregistered config, which `SaharankLoraLayer` refuses).
+    Returns PEFT's load result. ValueError naming the adapter if it exists already, if no method is known, or if
+    `method` contradicts the saved one."""
+    d = Path(directory)
+    if adapter_name in peft_model.peft_config: raise ValueError(f"adapter {adapter_name!r} already exists in the model")
+    config = register(LoraConfig.from_pretrained(str(d)), _saved_method(d, method, adapter_name), layer_types)
+    config.inference_mode = not is_trainable
+    peft_model.add_adapter(adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype)
+    if is_trainable: peft_model.set_requires_grad(adapter_name)
+    return peft_model.load_adapter(str(d), adapter_name, is_trainable=is_trainable, autocast_adapter_dtype=autocast_adapter_dtype,
+                                   low_cpu_mem_usage=low_cpu_mem_usage, **kwargs)
+
+
+def _rank_axis(spec, c_out: int, c_in: int, kernel, name: str) -> int:
+    "The axis of factor `name` whose length is the rank (the one that changes from rank 1 to rank 2)."
+    s1, s2 = spec.shapes(c_out, c_in, kernel, 1)[name], spec.shapes(c_out, c_in, kernel, 2)[name]
+    axes = [i for i, (a, b) in enumerate(zip(s1, s2)) if a != b]
+    if len(axes) != 1: raise ValueError(f"method {spec.key!r}: factor {name!r} has no single rank axis ({s1} at rank 1, {s2} at rank 2)")
+    return axes[0]
+
+
+def add_weighted_adapter(peft_model: PeftModel, adapters: list[str], weights: list[float], adapter_name: str,
+                         combination_type: str = 'cat') -> None:
+    """Add `adapter_name` whose update is exactly sum_i weights[i] * dW_i (dW_i: the scaled update of `adapters[i]`),
+    for adapters of one saharank LoRA method (LoRA-C, convLoRA, CP-LoRA, and methods added with `register_method`
+    whose update is a sum of rank-one terms): PEFT's `combination_type='cat'`, the rank-R terms of all adapters side by
+    side (rank sum(R_i)), the first factor of each (A for LoRA-C/convLoRA, cp_out for CP-LoRA) times
+    weights[i] * s_i / s_new. Layers with PEFT's own LoRA (Linear/conv targets outside the bridge) get PEFT's 'cat'
+    (A_i times the same number, B_i side by side). Each layer's result is checked against sum_i w_i dW_i (relative
+    max error 1e-5, 1e-2 in half precision); a method whose update is not a sum over its rank axis fails that check.
+    The new adapter is not active (as PEFT's).
+
+    ValueError (the model unchanged) for another `combination_type` (PEFT's 'svd', 'linear', 'ties', 'dare_*',
+    'magnitude_prune*' truncate or average factors, which CP and LoRA-C factors do not allow), DoRA methods (W = m V /
+    ||V|| is not linear in the update: a weighted sum of DoRA adapters is no DoRA adapter), adapters of different
+    methods, different `target_modules`, `rank_pattern`/`alpha_pattern`, embedding or DoRA layers of PEFT's own LoRA,
+    an unknown or existing `adapter_name`, or `len(weights) != len(adapters)`."""
+    import dataclasses
+    if combination_type != 'cat':
+        raise ValueError(f"saharank.peft.add_weighted_adapter: combination_type={combination_type!r} is not defined for saharank's "
+                         f"factors; only 'cat' (the adapters' rank-one terms side by side, exact) is")
+    adapters = list(adapters); weights = [float(w) for w in weights]
+    if not adapters or len(adapters) != len(weights):
+        raise ValueError(f"add_weighted_adapter needs one weight per adapter, got {len(adapters)} adapters and {len(weights)} weights")
+    configs = peft_model.peft_config
+    unknown = [a for a in adapters if a not in configs]
+    if unknown: raise ValueError(f"add_weighted_adapter: adapter(s) {unknown} do not exist")
+    if adapter_name in configs: raise ValueError(f"add_weighted_adapter: adapter {adapter_name!r} already exists")
+    methods = {a: getattr(configs[a], '_saharank_method', None) for a in adapters}
+    if None in methods.values():
+        raise ValueError(f"add_weighted_adapter: adapter(s) {[a for a, m in methods.items() if m is None]} were not added through "
+                         f"saharank.peft (no saharank method); use PEFT's own add_weighted_adapter for them")
+    if len(set(methods.values())) > 1:
+        raise ValueError(f"add_weighted_adapter: the adapters have different saharank methods {methods}; a weighted sum is defined "
+                         f"for adapters of one method")
+    spec = get_method(next(iter(methods.values())))
+    if spec.is_dora:
+        raise ValueError(f"add_weighted_adapter: {spec.display} is a DoRA method: W = m V/||V|| is not linear in the update, so a "
+                         f"weighted sum of DoRA adapters is no DoRA adapter; supported: the LoRA methods "
+                         f"({', '.join(m.display for m in METHOD_REGISTRY.values() if not m.is_dora)})")
+    cfgs = [configs[a] for a in adapters]
+    if any(c.rank_pattern or c.alpha_pattern for c in cfgs):
+        raise ValueError("add_weighted_adapter: adapters with rank_pattern or alpha_pattern are not supported")
+    norm = lambda t: sorted(t) if isinstance(t, (set, list, tuple)) else t
+    if len({repr(norm(c.target_modules)) for c in cfgs}) > 1:
+        raise ValueError(f"add_weighted_adapter: the adapters target different modules {[norm(c.target_modules) for c in cfgs]}")
+    for m in peft_model.modules():
+        if isinstance(m, LoraLayer) and not isinstance(m, SaharankLoraLayer):
+            if any(a in m.lora_embedding_A or m.use_dora.get(a, False) for a in adapters) or \
+               any(a in m.lora_A and not isinstance(m.lora_A[a], (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) for a in adapters):
+                raise ValueError(f"add_weighted_adapter: layer {type(m).__name__} has an embedding, DoRA or other non-Linear/conv "
+                                 f"PEFT LoRA adapter among {adapters}")
+    new = dataclasses.replace(cfgs[0], r=sum(c.r for c in cfgs), lora_alpha=sum(c.r for c in cfgs))
+    new._saharank_method = spec.key                                     # dataclasses.replace drops the registration
+    new._register_custom_module(dict(cfgs[0]._custom_modules))
+    peft_model.add_adapter(adapter_name, new)
+    try:
+        with torch.no_grad():
+            for m in peft_model.modules():
+                if isinstance(m, SaharankLoraLayer) and adapter_name in m.lora_saharank:
+                    c_in, c_out, kernel, groups = _geometry(m.get_base_layer())
+                    names = list(spec.shapes(c_out, c_in // groups, kernel, 1))
+                    for k in names:
+                        axis = _rank_axis(spec, c_out, c_in // groups, kernel, k)
+                        parts = [m.lora_saharank[a][_safe_name(k)] * (w * m.scaling[a] / m.scaling[adapter_name] if k == names[0] else 1)
+                                 for a, w in zip(adapters, weights)]
+                        m.lora_saharank[adapter_name][_safe_name(k)].copy_(torch.cat(parts, dim=axis))
+                elif isinstance(m, LoraLayer) and adapter_name in m.lora_A:
+                    s = m.scaling[adapter_name]
+                    m.lora_A[adapter_name].weight.copy_(torch.cat([m.lora_A[a].weight * (w * m.scaling[a] / s) for a, w in zip(adapters, weights)], 0))
+                    m.lora_B[adapter_name].weight.copy_(torch.cat([m.lora_B[a].weight for a in adapters], 1))
+                else: continue
+                want = sum(w * m.get_delta_weight(a).double() for a, w in zip(adapters, weights))
+                got = m.get_delta_weight(adapter_name).double()
+                tol = 1e-2 if m.get_base_layer().weight.dtype in (torch.float16, torch.bfloat16) else 1e-5
+                err = (got - want).abs().max() / want.abs().max().clamp_min(1e-30)
+                if err > tol and (got - want).abs().max() > 1e-12:
+                    raise ValueError(f"add_weighted_adapter: method {spec.key!r} on {type(m.get_base_layer()).__name__}: the concatenated "
+                                     f"factors give an update off the weighted sum by {err:.1e} (relative): its update is not a sum over the rank axis")
+    except Exception:
+        peft_model.delete_adapter(adapter_name)
+        raise
+

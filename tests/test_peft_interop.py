@@ -2,12 +2,29 @@
 the same factors give the same outputs; on a dilated conv (the multi-view Unet's M2 blocks) PEFT's LoRA
 branch ignores the dilation and fails, ours does not."""
 import copy
+import importlib
+import os
 
 import pytest
 import torch
 from torch import nn
 
-peft = pytest.importorskip("peft")
+
+def import_or_skip(name: str):
+    """`name` imported; otherwise a skip that says why (the import error, and the usual cause), or, in CI (env
+    CI=true), a failure: CI must run these tests, not skip them."""
+    try:
+        return importlib.import_module(name)
+    except Exception as e:          # ImportError, or a broken dependency: PyPI's CUDA torchvision beside a CPU torch
+        why = (f"{name} cannot be imported ({type(e).__name__}: {e}). PEFT is a test dependency (pip install -e '.[dev]'); "
+               f"if the error comes from torchvision (through transformers), uninstall it or install the torchvision "
+               f"build that matches torch")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{why}. CI=true: the PEFT interoperability tests must run, not be skipped", pytrace=False)
+        pytest.skip(why, allow_module_level=True)
+
+
+peft = import_or_skip("peft")
 from peft import LoraConfig, get_peft_model  # noqa: E402
 
 from saharank.adapters import add_adapters, adapter_layers  # noqa: E402
@@ -67,7 +84,7 @@ def test_dilated_conv_breaks_peft_not_ours():
 # -- saharank.peft: our weight-space layers inside get_peft_model -------------------------------------------------
 
 def _bridge():
-    return pytest.importorskip("saharank.peft", exc_type=ImportError)
+    return import_or_skip("saharank.peft")
 
 
 def same_dilated():
@@ -131,3 +148,14 @@ def test_bridge_refuses_unsupported_peft_versions():
         sp.check_peft_version("0.13.0")
     with pytest.raises(ImportError, match=rf"installed peft {hi}\.0\. Install a supported release"):
         sp.check_peft_version(f"{hi}.0")
+
+
+def test_import_or_skip_says_why_and_fails_in_ci(monkeypatch):
+    """A missing or broken import is a skip with the reason outside CI, a failure in CI (CI=true)."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"no_such_module_x cannot be imported \(ModuleNotFoundError: No module named"):
+        import_or_skip("no_such_module_x")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: the PEFT interoperability tests must run"):
+        import_or_skip("no_such_module_x")
+    assert import_or_skip("peft") is peft
