@@ -48,6 +48,15 @@ amp = none
 channels_last = false
 seeds = 1
 deterministic = true
+tbi_institutions = 3
+intensity_augmentation = true
+intensity_probability = 0.5
+intensity_hu_shift = 10
+intensity_hu_scale = 0.05
+intensity_noise_hu = 8
+intensity_blur_px = 0.5, 1.0
+intensity_bias_hu = 5
+intensity_gamma = 0.8, 1.25
 
 [tiny]
 """
