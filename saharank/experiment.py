@@ -522,6 +522,7 @@ def _cq500_check(models_dir, names, device) -> list[dict]:
     """Each deployable model of `names` on the real CQ500 slice 693_UNCR.dcm of pydicom-data (a head CT without
     hemorrhage: CQ500 case 693): predicted mL and `physics_qc`. [] when pydicom-data is not installed."""
     import shutil, tempfile
+    from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.predict import load_model, physics_qc, read_ct, segment_volume
     try:
         from pydicom.data import get_testdata_file
@@ -535,7 +536,6 @@ def _cq500_check(models_dir, names, device) -> list[dict]:
         for n in names:
             model, meta = load_model(Path(models_dir) / n, device=device)
             mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device)
-            from saharank.data import mask_volume_ml, voxel_spacing
             q = physics_qc(hu, mask, (meta.get('model_card') or {}).get('qc', {}).get('brain_median_hu_range'))
             out.append(dict(model=n, scan='CQ500 693_UNCR.dcm (pydicom-data; no hemorrhage)', predicted_ml=round(mask_volume_ml(mask, voxel_spacing(affine)), 2),
                             blood_median_hu=q['blood_median_hu'], blood_below_40hu=q['blood_below_40hu'], brain_median_hu=q['brain_median_hu'],
