@@ -29,10 +29,11 @@ import pandas as pd
 from .core import WINDOWS as WINDOWS, atomic_path as atomic_path, sha256_file as sha256_file   # re-exported
 
 # %% auto #0
-__all__ = ['DEFLATE_MAX_RATIO', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL',
-           'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX', 'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE',
-           'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION', 'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR',
-           'voxel_spacing', 'check_nifti_header', 'load_nifti', 'save_nifti', 'hu_window', 'voxel_volume_ml',
+__all__ = ['DEFLATE_MAX_RATIO', 'BRAIN_SOFT_HU', 'BRAIN_BONE_HU', 'BRAIN_NOMINAL_HU', 'MANIFEST_COLUMNS', 'CRANIUM_PACKAGE',
+           'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL', 'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX',
+           'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE', 'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION',
+           'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR', 'voxel_spacing', 'check_nifti_header',
+           'load_nifti', 'save_nifti', 'hu_window', 'brain_reference_hu', 'calibrate_hu', 'voxel_volume_ml',
            'mask_volume_ml', 'case_paths', 'write_case', 'load_case', 'manifest_path', 'write_manifest',
            'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium',
            'load_cranium']
@@ -188,6 +189,58 @@ def hu_window(hu, level: float, width: float) -> np.ndarray:
         raise ValueError(f"window width must be > 0 HU, got {width}")
     hu = np.asarray(hu, dtype=np.float32)
     return np.clip((hu - np.float32(level - width / 2)) / np.float32(width), 0, 1).astype(np.float32, copy=False)
+
+# %% ../nbs/00_data.ipynb #66d41d60
+BRAIN_SOFT_HU = (0., 80.)   # brain 20-45 HU, CSF 0-15 HU, acute blood 50-90 HU; fat and air are outside
+BRAIN_BONE_HU = 300.        # cortical bone > ~700 HU; 300 keeps thin, partial-volume skull closed
+BRAIN_NOMINAL_HU = 30.      # parenchyma, grey and white matter together, on a calibrated scanner
+
+def _enclosed(hu, bone_hu):
+    "Voxels each axial slice of `hu` (X, Y, Z) encloses inside bone (> `bone_hu`), bone excluded (bool, same shape)."
+    from scipy import ndimage as ndi
+    bone = hu > bone_hu
+    inside = np.zeros(hu.shape, bool)
+    for k in range(hu.shape[2]):
+        if bone[:, :, k].any(): inside[:, :, k] = ndi.binary_fill_holes(bone[:, :, k]) & ~bone[:, :, k]
+    return inside
+
+def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU, half_width_hu: float = 20.,
+                       nominal_hu: float = BRAIN_NOMINAL_HU, max_iter: int = 50) -> float | None:
+    """The density of the brain parenchyma of a head CT `hu` (X, Y, Z; axial slices along the last axis; or one slice
+    (X, Y)), in HU: among the voxels each axial slice encloses inside bone (> `bone_hu`, holes filled with scipy), the
+    median of those within `soft_hu`, then the mean of those within `half_width_hu` of the estimate, iterated to a
+    fixed point (the densest tissue class: parenchyma, not CSF or blood). Two passes: the second moves `soft_hu` and
+    `bone_hu` by (first estimate - `nominal_hu`), so that every threshold moves with the scan and a global offset of
+    `hu` moves the result by exactly that offset. Returns None when no slice encloses a soft-tissue voxel (no closed
+    skull). Raises ValueError for an array that is not 2-D or 3-D. Source: ours; HU of tissues, Radiopaedia
+    "Hounsfield unit"."""
+    hu = np.asarray(hu, np.float32)
+    if hu.ndim == 2: hu = hu[:, :, None]
+    if hu.ndim != 3: raise ValueError(f"brain_reference_hu: expected a 2-D slice or 3-D volume, got shape {hu.shape}")
+    shift = 0.
+    for _ in range(2):
+        v = hu[_enclosed(hu, bone_hu + shift)]
+        soft = v[(v >= soft_hu[0] + shift) & (v <= soft_hu[1] + shift)]
+        if not soft.size: return None
+        m = float(np.median(soft))
+        for _ in range(max_iter):
+            near = v[np.abs(v - m) <= half_width_hu]
+            m, last = float(near.mean(dtype=np.float64)), m
+            if abs(m - last) < 1e-4: break
+        shift = m - nominal_hu
+    return m
+
+def calibrate_hu(hu, reference_hu: float | None, name: str = 'the image') -> np.ndarray:
+    """`hu` (any float array of a head CT, HU; 2-D slice or 3-D volume) shifted so that its brain (`brain_reference_hu`)
+    lies at `reference_hu` HU, as float32; `hu` itself (as float32) when `reference_hu` is None (no calibration, the
+    paper's protocol). Raises ValueError naming `name` when the scan has no brain enclosed by bone to calibrate on."""
+    hu = np.asarray(hu, np.float32)
+    if reference_hu is None: return hu
+    r = brain_reference_hu(hu)
+    if r is None:
+        raise ValueError(f"{name}: cannot calibrate to the brain: no axial slice encloses soft tissue ({BRAIN_SOFT_HU[0]:g}-"
+                         f"{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
+    return hu + np.float32(reference_hu - r)
 
 # %% ../nbs/00_data.ipynb #ff11ad05
 def voxel_volume_ml(spacing) -> float:

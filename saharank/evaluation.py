@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .core import SAH_BIN_EDGES_ML
 from .data import load_case, mask_volume_ml, voxel_spacing
-from .training import predict_volume
+from .training import hyperdense_mask, predict_volume
 
 # %% ../nbs/06_evaluation.ipynb #d96c40ca
 def dice_score(pred, target, empty: float = 1.0) -> float:
@@ -51,17 +51,21 @@ def surface_distances(pred, target, spacing) -> dict:
                 assd_mm=float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size)))
 
 # %% ../nbs/06_evaluation.ipynb #ef0d29d9
-def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None, **labels) -> pd.DataFrame:
+def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None,
+                      brain_reference_hu: float | None = None, min_blood_median_hu: float | None = None, **labels) -> pd.DataFrame:
     """Evaluate the network `net` (logits (N, 2, H, W)): one row per patient of `ids` in the cohort at `root`: id, dice,
     annotated_ml, predicted_ml, volume_difference_ml (predicted - annotated), hd95_mm and assd_mm
     (`surface_distances`, with the NIfTI voxel spacing), plus the constant columns given as keyword `labels`
     (e.g. model='Decoding', fold=1). `save_to`: a folder where each predicted mask is written as `<id>.nii.gz`
-    (uint8, the image's affine)."""
+    (uint8, the image's affine). `brain_reference_hu`: the calibration the network was trained with
+    (`saharank.data.calibrate_hu`; None: absolute HU); `min_blood_median_hu`: predicted components whose median HU is
+    lower are dropped (`saharank.training.hyperdense_mask`; None: the threshold only, the paper)."""
     from saharank.data import save_nifti
     rows = []
     for i in ids:
         hu, mask, affine = load_case(root, i)
-        pred = predict_volume(net, hu, window, device=device) >= threshold
+        pred = predict_volume(net, hu, window, device=device, brain_reference_hu=brain_reference_hu) >= threshold
+        pred = hyperdense_mask(pred, hu, min_blood_median_hu, brain_reference_hu)
         if save_to is not None: save_nifti(pred.astype(np.uint8), affine, Path(save_to) / f'{i}.nii.gz', dtype=np.uint8)
         sp = voxel_spacing(affine)
         ann, prd = mask_volume_ml(mask, sp), mask_volume_ml(pred, sp)

@@ -22,7 +22,7 @@ from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
-from .training import intensity_augmentation, slice_headroom_hu
+from .training import hyperdense_mask, intensity_augmentation, slice_headroom_hu
 from .evaluation import best_rank_per_method, evaluate_patients
 from .predict import cohort_brain_range
 from .report import markdown_table, seed_tables
@@ -125,11 +125,13 @@ def _pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, dead
     t = time.time()
     state = Path(ckpt_dir).parent / 'state' / f"pretrain_{name}{'' if replicate == 0 else f'-seed{replicate}'}-{hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]}.safetensors"
     try:
-        hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg), slice_headroom_hu(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], rs, device),
+        hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg), slice_headroom_hu(cfg), _reference(cfg)), **_train_kw(cfg, cfg['pretrain_epochs'], rs, device),
                            progress=progress, desc=f'pre-train {name}', state_path=state, on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
-    val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device)
-    info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm,
+    val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device,
+                            brain_reference_hu=_reference(cfg), min_blood_median_hu=_gate(cfg))
+    info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm, brain_reference_hu=_reference(cfg),
+                blood_min_median_hu=_gate(cfg),
                 settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()), validation_dice_injured=float(val[val.annotated_ml > 0].dice.mean()))
     save_checkpoint(model, ckpt, info)
@@ -137,6 +139,8 @@ def _pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, dead
     return info
 
 def _window(cfg): return cfg.window
+def _reference(cfg): return cfg.get('brain_reference_hu')   # None: absolute HU (the paper)
+def _gate(cfg): return cfg.get('blood_min_median_hu')       # None: the probability threshold only (the paper)
 
 # %% ../nbs/07_experiment.ipynb #ex0a0010
 def _record_call(out, t0, status, jobs, dev, **extra) -> list:
@@ -231,7 +235,8 @@ def _fold_model(task: dict, resumable: bool = True):
         _set_seed(_run_seed(rs, task['method'], task['rank'], task['fold']), cfg)
         model = add_adapters(copy.deepcopy(base), task['method'], task['rank'], alpha=cfg['alpha_factor'] * task['rank'],
                              layer_types=DEFAULT_LAYER_TYPES)    # the paper's layers: convs (the up-sampling stays frozen)
-    data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg), slice_headroom_hu(cfg)), lambda: load_slices(sah_root, task['train_ids'], _window(cfg), slice_headroom_hu(cfg)))
+    data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg), slice_headroom_hu(cfg), _reference(cfg)),
+                   lambda: load_slices(sah_root, task['train_ids'], _window(cfg), slice_headroom_hu(cfg), _reference(cfg)))
     try:
         train_model(model, data, **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(rs, task['name'], task['fold']), dev),
                     progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'] if resumable else None,
@@ -252,6 +257,7 @@ def _finetune(task: dict) -> tuple[str, float] | None:
     model = _fold_model(task)
     if model is None: return None
     res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev, save_to=predictions_dir(out, task['name'], task.get('replicate', 0)),
+                            brain_reference_hu=_reference(cfg), min_blood_median_hu=_gate(cfg),
                             experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
                             trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))
     write_text_atomic(done, res.to_csv(index=False))
@@ -476,11 +482,11 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
         model = apply_strategy(copy.deepcopy(base), config['strategy'])
     ids = list(read_manifest(sah_root).id)
     try:
-        hist = train_model(model, load_slices(sah_root, ids, _window(cfg), slice_headroom_hu(cfg)), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], 'deploy', name, 'train'), dev),
+        hist = train_model(model, load_slices(sah_root, ids, _window(cfg), slice_headroom_hu(cfg), _reference(cfg)), **_train_kw(cfg, cfg['finetune_epochs'], _run_seed(cfg['seed'], 'deploy', name, 'train'), dev),
                            progress=progress, desc=f'deploy {name}', state_path=RunLayout(out).state / f'deploy-{name}-{key[:16]}.safetensors',
                            on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
-    describe = {k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')}
+    describe = {k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')} | {k: pre_meta.get(k) for k in ('brain_reference_hu', 'blood_min_median_hu')}
     card = dict(name=name, key=key, saharank=saharank.__version__, intended_use=MODEL_INTENDED_USE,
                 configuration=config | ({'alpha': cfg['alpha_factor'] * config['rank'], 'method_name': METHOD_NAMES[config['method']]}
                                         if config['kind'] == 'adapter' else {}),
@@ -491,7 +497,9 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                 protocol=dict(epochs=cfg['finetune_epochs'], learning_rate=cfg['learning_rate'], batch_size=cfg['batch_size'],
                               contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                               flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
-                              window=describe['window'], pixel_mm=describe['pixel_mm'], threshold=cfg['threshold'], seed=cfg['seed'],
+                              window=describe['window'], pixel_mm=describe['pixel_mm'], brain_reference_hu=describe['brain_reference_hu'],
+                              blood_min_median_hu=describe['blood_min_median_hu'],
+                              threshold=cfg['threshold'], seed=cfg['seed'],
                               loss=hist),
                 base=dict(file='base.safetensors', pretrained_checkpoint=ck.name, pretrained_sha256=ck_sha,
                           pretrained_on='the TBI cohort of the same run (OUT/cohorts/tbi)'),
@@ -535,9 +543,13 @@ def _cq500_check(models_dir, names, device) -> list[dict]:
         hu, affine, _, _ = read_ct(d)
         for n in names:
             model, meta = load_model(Path(models_dir) / n, device=device)
-            mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device)
+            raw, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device,
+                                    brain_reference_hu=meta.get('brain_reference_hu'), name='693_UNCR.dcm')
+            mask = hyperdense_mask(raw, hu, meta.get('blood_min_median_hu'), meta.get('brain_reference_hu')).astype(np.uint8)
             q = physics_qc(hu, mask, (meta.get('model_card') or {}).get('qc', {}).get('brain_median_hu_range'))
-            out.append(dict(model=n, scan='CQ500 693_UNCR.dcm (pydicom-data; no hemorrhage)', predicted_ml=round(mask_volume_ml(mask, voxel_spacing(affine)), 2),
+            sp = voxel_spacing(affine)
+            out.append(dict(model=n, scan='CQ500 693_UNCR.dcm (pydicom-data; no hemorrhage)', network_ml=round(mask_volume_ml(raw, sp), 2),
+                            predicted_ml=round(mask_volume_ml(mask, sp), 2),
                             blood_median_hu=q['blood_median_hu'], blood_below_40hu=q['blood_below_40hu'], brain_median_hu=q['brain_median_hu'],
                             qc_flags=' | '.join(q['flags'])))
     return out
@@ -561,7 +573,8 @@ def robustness_report(out, cfg, per: pd.DataFrame, device, models=(), log=print)
         label = f"{c['network']}-{c['name']}"
         for task in (t for t in tasks if t['name'] == c['name']):
             model = _fold_model(task, resumable=False)
-            meta = dict(window=list(_window(cfg)), pixel_mm=float(np.linalg.norm(cases[task['test_ids'][0]][3][:3, 0])))   # the cohort's grid
+            meta = dict(window=list(_window(cfg)), pixel_mm=float(np.linalg.norm(cases[task['test_ids'][0]][3][:3, 0])),   # the cohort's grid
+                        brain_reference_hu=_reference(cfg), blood_min_median_hu=_gate(cfg))
             rows.append(robustness_rows(model, meta, [cases[i] for i in task['test_ids']], threshold=cfg['threshold'], device=dev,
                                         model=label, evaluation='cross-validation test folds', fold=task['fold']))
         log(f"robustness: {label} (cross-validation folds) done")
@@ -584,12 +597,21 @@ def robustness_report(out, cfg, per: pd.DataFrame, device, models=(), log=print)
           "Volume error: |predicted / annotated - 1|; volume change: |predicted / unperturbed prediction - 1|; medians over "
           "patients, in %. Cross-validation rows are out-of-sample (each fold's model on its test patients); deployable "
           "rows are in-sample (trained on these patients), so read their changes, not their Dice.", '',
+          (f"The models calibrate every scan to its brain (`brain_reference_hu = {_reference(cfg):g}` HU, `saharank.data.calibrate_hu`): "
+           "a global HU offset cancels before the network sees the scan, so the HU rows measure what is left (the offset moves "
+           "no threshold of the calibration); a change of the HU scale, noise or resolution does not cancel."
+           if _reference(cfg) is not None else
+           "The models read absolute HU (`brain_reference_hu = none`, the paper's protocol): a global HU offset reaches the network."), '',
+          *([f"Predicted components whose median HU (calibrated) is below {_gate(cfg):g} HU are dropped (`blood_min_median_hu`, "
+             "`saharank.training.hyperdense_mask`), in the tables and here alike.", '']
+            if _gate(cfg) is not None else []),
           markdown_table(show.rename(columns={'median_abs_volume_error': 'median |volume error| %', 'median_abs_volume_change': 'median |volume change| %'})), '',
           "Goal (issue: median relative volume change at +-8 HU <= 5 %): " + '; '.join(
               f"{m} ({e}): {100 * v:.1f} % {'(holds)' if v <= 0.05 else '(does not hold)'}" for (e, m), v in shifts.items()), '']
     if cq:
         md += ["## A real head CT without hemorrhage: the CQ500 slice", '',
-               "Any predicted blood here is a false positive; `blood_median_hu` below 50 HU means normal-density tissue was called blood.", '',
+               "Any predicted blood here is a false positive; `blood_median_hu` below 50 HU means normal-density tissue was called blood. "
+               "`network_ml`: the network's mask alone; `predicted_ml`: after `blood_min_median_hu` (the same when it is none).", '',
                markdown_table(pd.DataFrame(cq)), '']
     write_text_atomic(L.report / 'robustness.md', '\n'.join(md))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))

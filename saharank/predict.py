@@ -15,9 +15,9 @@ import numpy as np
 import nibabel as nib
 from scipy import ndimage as ndi
 from .core import one_line
-from .data import WINDOWS, hu_window, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
+from .data import WINDOWS, calibrate_hu, hu_window, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
 from .models import build_model
-from .training import load_checkpoint, predict_volume, select_device
+from .training import hyperdense_mask, load_checkpoint, predict_volume, select_device
 
 # %% ../nbs/10_predict.ipynb #5a0fd73b
 HEAD_CT_LIMITS = dict(air_hu=-500., air_min=0.05, soft_hu=(0., 100.), soft_min=0.05, bone_hu=300., bone_min=0.002)
@@ -146,15 +146,30 @@ def model_identity(checkpoint, adapter=None) -> dict:
     return ident
 
 # %% ../nbs/10_predict.ipynb #a9df0226
-def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16):
+def _resample_slices(can, zoom):
+    """`can` (X, Y, Z) HU resampled in-plane by `zoom` (x, y, 1) (scipy, linear). Toward a coarser grid the slices are
+    first low-pass filtered (Gaussian, SD (1 / zoom - 1) / 2 pixels, as skimage.transform.resize's anti-aliasing), so that
+    a model pixel averages the area it covers, as a scanner's pixel does: without it, linear interpolation picks a few
+    fine pixels and keeps their noise (a 0.45 mm scan read at 3.75 mm keeps its full noise)."""
+    if np.allclose(zoom, 1): return can
+    sigma = [max(0., (1 / z - 1) / 2) for z in zoom]
+    if any(s > 0 for s in sigma): can = ndi.gaussian_filter(np.asarray(can, np.float32), sigma, mode='nearest')
+    return ndi.zoom(can, zoom, order=1, mode='nearest', grid_mode=True)
+
+def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16, brain_reference_hu=None,
+                   name: str = 'the scan', min_blood_median_hu=None):
     """Binary mask (uint8, same shape and voxel order as `hu`) and foreground probability (float32) of a CT
     volume `hu` (X, Y, Z) HU with `affine`, for a 2-D `model` trained on axial slices of `pixel_mm` mm.
-    `multiple`: slices are padded (with air, -1024 HU) to a multiple of it."""
+    `multiple`: slices are padded (with air, -1024 HU) to a multiple of it. `brain_reference_hu`: the scan is first
+    calibrated to it, as the model was trained (`saharank.data.calibrate_hu`; None: absolute HU; ValueError when
+    the scan has no brain enclosed by bone, naming `name`). `min_blood_median_hu`: components of the mask whose median
+    (calibrated) HU is lower are dropped (`saharank.training.hyperdense_mask`; the probability is left as it is)."""
+    hu = calibrate_hu(hu, brain_reference_hu, name)
     ornt = nib.orientations.io_orientation(affine)
     can = nib.orientations.apply_orientation(hu, ornt)
     sp = np.asarray(voxel_spacing(affine))[ornt[:, 0].astype(int)]
     zoom = (sp[0] / pixel_mm, sp[1] / pixel_mm, 1.0)
-    small = ndi.zoom(can, zoom, order=1, mode='nearest', grid_mode=True) if not np.allclose(zoom, 1) else can
+    small = _resample_slices(can, zoom)
     nx, ny = small.shape[:2]
     px, py = (-nx) % multiple, (-ny) % multiple
     padded = np.pad(small, ((px // 2, px - px // 2), (py // 2, py - py // 2), (0, 0)), constant_values=-1024)
@@ -163,7 +178,7 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
         prob = ndi.zoom(prob, [a / b for a, b in zip(can.shape, prob.shape)], order=1, mode='nearest', grid_mode=True)
     back = nib.orientations.apply_orientation(prob, nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt))
     back = np.ascontiguousarray(back, dtype=np.float32)
-    return (back >= threshold).astype(np.uint8), back
+    return hyperdense_mask(back >= threshold, hu, min_blood_median_hu).astype(np.uint8), back
 
 # %% ../nbs/10_predict.ipynb #324bd6a2
 BLOOD_QC = dict(hyperdense_hu=50., partial_volume_hu=40.)   # acute blood 50-90 HU; partial-volume edges reach 40 HU
@@ -255,13 +270,17 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
     hu, affine, in_sha, info = read_ct(input_path, tilt, assume_ct)
     model, meta = loaded if loaded is not None else load_model(checkpoint, adapter, dev)
     ident = model_identity(checkpoint, adapter)
-    mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev)
+    mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev,
+                             brain_reference_hu=meta.get('brain_reference_hu'), name=str(input_path),
+                             min_blood_median_hu=meta.get('blood_min_median_hu'))
     sp = voxel_spacing(affine)
     report = dict(input=Path(input_path).name, input_sha256=in_sha, input_kind=info['kind'], shape=list(hu.shape),
                   spacing_mm=[round(s, 6) for s in sp], volume_ml=round(mask_volume_ml(mask, sp), 4), voxels=int(mask.sum()),
                   slices=[int(k) for k in np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(0))],
                   model=dict(name=ident['name'], file=ident['file'], sha256=ident['sha256'], model=meta['model'], kwargs=meta['kwargs'],
-                             window=meta['window'], pixel_mm=meta['pixel_mm'], card=ident.get('card')),
+                             window=meta['window'], pixel_mm=meta['pixel_mm'], brain_reference_hu=meta.get('brain_reference_hu'),
+                             blood_min_median_hu=meta.get('blood_min_median_hu'),
+                             card=ident.get('card')),
                   adapter=ident['adapter'], threshold=threshold, tilt_correction=info['tilt_correction'], notes=info['notes'],
                   caveats=info['caveats'], input_hu=info['hu'],
                   qc=physics_qc(hu, mask, ((meta.get('model_card') or {}).get('qc') or {}).get('brain_median_hu_range')),

@@ -65,14 +65,16 @@ def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, thresho
     (`perturb`, seeded by the case's position): columns `labels` (constants, e.g. model=...), id, perturbation, dice,
     annotated_ml, predicted_ml, rel_volume_error (predicted / annotated - 1; NaN for an empty annotation) and
     rel_change (predicted / the unperturbed predicted - 1; NaN when that is 0 mL). The network `net` and `meta` (window,
-    pixel_mm) as `saharank.predict.load_model` returns them; 'none' is always evaluated first."""
+    pixel_mm, brain_reference_hu, blood_min_median_hu) as `saharank.predict.load_model` returns them; 'none' is always evaluated first."""
     names = ['none'] + [p for p in perturbations if p != 'none']
     rows = []
     for k, (cid, hu, mask, affine) in enumerate(cases):
         base = None
         for name in names:
             h, m, a = perturb(name, hu, mask, affine, seed=k)
-            pred, _ = segment_volume(net, h, a, tuple(meta['window']), float(meta['pixel_mm']), threshold, device)
+            pred, _ = segment_volume(net, h, a, tuple(meta['window']), float(meta['pixel_mm']), threshold, device,
+                                     brain_reference_hu=meta.get('brain_reference_hu'), name=f'{cid} ({name})',
+                                     min_blood_median_hu=meta.get('blood_min_median_hu'))
             sp = voxel_spacing(a)
             ann, prd = mask_volume_ml(m, sp), mask_volume_ml(pred, sp)
             base = prd if name == 'none' else base

@@ -15,7 +15,7 @@ import saharank
 __all__ = ['KINDS', 'RUN_KEY_KINDS', 'SETTINGS_FILE', 'setting', 'Settings', 'load_settings', 'paper_protocol', 'deviations']
 
 # %% ../nbs/00b_settings.ipynb #se7t0005
-KINDS = ('int', 'float', 'ints', 'floats', 'strs', 'bool', 'str?')
+KINDS = ('int', 'float', 'ints', 'floats', 'strs', 'bool', 'str?', 'float?')
 RUN_KEY_KINDS = ('cohort', 'pretrain', 'finetune')
 
 def setting(kind: str, unit: str = '', paper: str = 'ours', keys=()):
@@ -78,6 +78,10 @@ class Settings:
     intensity_blur_px: list = setting('floats', 'pixels', 'nnU-Net: Gaussian blur SD 0.5-1 pixel', _PF)
     intensity_bias_hu: float = setting('float', 'HU', 'ours: ACR CT uniformity, centre-edge within +- 5 HU', _PF)
     intensity_gamma: list = setting('floats', '', 'nnU-Net: 0.7-1.5; ours narrower (40 HU moves <= 10 HU)', _PF)
+    brain_reference_hu: float | None = setting('float?', 'HU', 'section 3: absolute HU (none); ours: each scan shifted so that its '
+                                               'brain lies at this value (saharank.data.calibrate_hu)', _PF)
+    blood_min_median_hu: float | None = setting('float?', 'HU', 'section 3: threshold 0.5 only (none); ours: predicted components whose '
+                                                'median HU (calibrated) is lower are dropped (saharank.training.hyperdense_mask)', _PF)
     # transfer (Tables 1-3)
     strategies: list = setting('strs', '', 'Table 1')
     adapter_methods: list = setting('strs', '', 'Table 3')
@@ -130,6 +134,7 @@ def _parse(kind: str, raw: str, sec, key):
     if kind == 'ints': return [int(v) for v in raw.split(',')]
     if kind == 'strs': return [v.strip() for v in raw.split(',') if v.strip()]
     if kind == 'bool': return sec.getboolean(key)
+    if kind == 'float?': return None if raw.lower() in ('none', '') else float(raw)
     return None if raw.lower() in ('none', '') else raw
 
 def load_settings(profile: str = 'smoke', path=None) -> Settings:

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['ENGINE_VERSION', 'set_seed', 'select_device', 'Slices', 'load_slices', 'intensity_augmentation', 'slice_headroom_hu',
-           'DeviceSlices', 'TrainStep', 'train_model', 'predict_volume', 'save_checkpoint', 'load_checkpoint']
+           'DeviceSlices', 'TrainStep', 'train_model', 'predict_volume', 'hyperdense_mask', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #1708e716
 import json, os, random
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import tensor_fingerprint
-from .data import atomic_path, hu_window, load_case
+from .data import atomic_path, calibrate_hu, hu_window, load_case
 from .losses import augment_batch, intensity_headroom_hu, mixed_loss
 
 # bumped whenever a change of the training code changes what a run learns (enters every pre-training and fine-tuning key)
@@ -43,30 +44,35 @@ def select_device(name: str = 'auto') -> torch.device:
 class Slices:
     """Axial slices of several patients: images (S, 1, H, W) float32 in [0, 1], masks (S, H, W) uint8, patient (S,) int,
     ids; `window` (level, width) HU and `headroom_hu`: the images are that window widened by `headroom_hu` on each side
-    (0: the network's window itself; > 0: room for the intensity augmentation, `saharank.losses.augment_intensity`)."""
+    (0: the network's window itself; > 0: room for the intensity augmentation, `saharank.losses.augment_intensity`);
+    `brain_reference_hu`: each patient's volume was shifted so that its brain lies there (`saharank.data.calibrate_hu`;
+    None: absolute HU)."""
     images: np.ndarray
     masks: np.ndarray
     patient: np.ndarray
     ids: list
     window: tuple = (40., 120.)
     headroom_hu: float = 0.
+    brain_reference_hu: float | None = None
 
     def __len__(self): return len(self.images)
 
-def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0.) -> Slices:
+def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0., brain_reference_hu: float | None = None) -> Slices:
     """Slices of the patients `ids` of the cohort at `root`, windowed with `window` = (level, width) HU, widened by
-    `headroom_hu` HU on each side (0: the window itself; see `slice_headroom_hu` for the intensity augmentation).
+    `headroom_hu` HU on each side (0: the window itself; see `slice_headroom_hu` for the intensity augmentation),
+    after each volume is calibrated to `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU).
     Volumes (X, Y, Z) give slices [:, :, k] of shape (H, W) = (X, Y). Raises what `load_case` raises for
     missing or inconsistent files, ValueError for a negative headroom."""
     if headroom_hu < 0: raise ValueError(f"headroom_hu must be >= 0, got {headroom_hu}")
     imgs, masks, pat = [], [], []
     for p, i in enumerate(ids):
         hu, mask, _ = load_case(root, i)
+        hu = calibrate_hu(hu, brain_reference_hu, f"{root}/{i}")
         imgs.append(np.moveaxis(hu_window(hu, window[0], window[1] + 2 * headroom_hu), -1, 0)[:, None]); masks.append(np.moveaxis(mask, -1, 0))
         pat.append(np.full(hu.shape[-1], p))
     if not imgs: raise ValueError(f"no patient ids given for cohort {root}")
     return Slices(np.concatenate(imgs).astype(np.float32), np.concatenate(masks).astype(np.uint8), np.concatenate(pat), list(ids),
-                  (float(window[0]), float(window[1])), float(headroom_hu))
+                  (float(window[0]), float(window[1])), float(headroom_hu), brain_reference_hu)
 
 def intensity_augmentation(cfg) -> dict | None:
     """The ranges of `saharank.losses.augment_intensity` from the settings `cfg` (a `Settings` or dict): None when
@@ -297,14 +303,31 @@ def _load_train_state(path, model, opt, rng, signature, gen=None):
 
 # %% ../nbs/05_training.ipynb #74563445
 @torch.no_grad()
-def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16) -> np.ndarray:
+def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16, brain_reference_hu: float | None = None) -> np.ndarray:
     """Foreground probability (X, Y, Z) float32 for a CT volume `hu` (X, Y, Z) in HU, slice by slice
-    (softmax over the model's 2 output channels, channel 1)."""
+    (softmax over the model's 2 output channels, channel 1), after calibrating `hu` to `brain_reference_hu`
+    (`saharank.data.calibrate_hu`, as the model was trained; None: absolute HU)."""
     if np.ndim(hu) != 3: raise ValueError(f"predict_volume: expected a 3-D volume (X, Y, Z), got shape {np.shape(hu)}")
+    hu = calibrate_hu(hu, brain_reference_hu)
     model.eval().to(device)
     x = torch.from_numpy(np.moveaxis(hu_window(hu, *window), -1, 0)[:, None].astype(np.float32))
     out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu() for i in range(0, len(x), batch_size)]
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
+
+# %% ../nbs/05_training.ipynb #8179dd1a
+def hyperdense_mask(mask, hu, min_median_hu: float | None, brain_reference_hu: float | None = None) -> np.ndarray:
+    """`mask` (X, Y, Z) bool/0-1, a prediction on the CT `hu` (same shape, HU), without its connected components
+    (scipy.ndimage.label, face connectivity) whose median HU is below `min_median_hu`; HU after calibrating `hu` to
+    `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU). `min_median_hu` None: `mask` unchanged.
+    Returns a bool array. Raises ValueError for shapes that differ. Source: ours; acute blood 50-90 HU, partial
+    volume to ~40 HU (Radiopaedia, "Intracranial haemorrhage")."""
+    from scipy import ndimage as ndi
+    m = np.asarray(mask).astype(bool)
+    if m.shape != np.shape(hu): raise ValueError(f"hyperdense_mask: mask shape {m.shape} != CT shape {np.shape(hu)}")
+    if min_median_hu is None or not m.any(): return m
+    lab, n = ndi.label(m)
+    med = np.asarray(ndi.median(calibrate_hu(hu, brain_reference_hu), lab, index=np.arange(1, n + 1)))
+    return np.isin(lab, 1 + np.flatnonzero(med >= min_median_hu))
 
 # %% ../nbs/05_training.ipynb #0eb89fea
 def save_checkpoint(model, path, meta: dict | None = None) -> Path:

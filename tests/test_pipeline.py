@@ -57,6 +57,8 @@ intensity_noise_hu = 8
 intensity_blur_px = 0.5, 1.0
 intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
+brain_reference_hu = 30
+blood_min_median_hu = 40
 
 [tiny]
 """
