@@ -13,11 +13,15 @@ def test_wheel_ships_settings_and_pipeline_notebooks(tmp_path):
     whl = next((tmp_path / "whl").glob("saharank-*.whl"))
     names = zipfile.ZipFile(whl).namelist()
     for n in ("saharank/settings.ini", "saharank/pipeline/01_tables.ipynb", "saharank/pipeline/02_figures.ipynb",
-              "saharank/pipeline/03_findings.ipynb", "saharank/__main__.py", "saharank/reference/paper_table2_finetuning.csv"):
+              "saharank/pipeline/03_findings.ipynb", "saharank/__main__.py", "saharank/reference/paper_table2_finetuning.csv",
+              # saharank.baselines' vendored LiteMedSAM network and the licences it comes under
+              "saharank/_vendor/litemedsam/tiny_vit.py", "saharank/_vendor/litemedsam/LICENSE-Apache-2.0",
+              "saharank/_vendor/litemedsam/LICENSE-MIT-TinyViT"):
         assert n in names, n
     site = tmp_path / "site"
     zipfile.ZipFile(whl).extractall(site)
-    code = "import saharank.experiment as e, saharank.settings as s; print(e.pipeline_dir()); print(s.SETTINGS_FILE.exists())"
+    code = ("import saharank.experiment as e, saharank.settings as s, saharank.baselines as b; b.build_litemedsam(); "
+            "print(e.pipeline_dir()); print(s.SETTINGS_FILE.exists())")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert r.returncode == 0, r.stderr
