@@ -9,9 +9,10 @@ PKG = Path(__file__).resolve().parents[1] / "saharank"
 
 # lowest first; a module may import only modules of a strictly lower layer
 LAYERS = [
-    ("core",),                                           # foundation: atomic I/O, fingerprints, vocabulary, provenance, executor, run layout
+    ("core", "_vendor"),                                 # foundation: atomic I/O, fingerprints, vocabulary, provenance, executor, run layout;
+                                                         # vendored third-party networks (saharank/_vendor: imports nothing of ours)
     ("settings", "data"),                                # typed settings; NIfTI I/O, HU, the real CT
-    ("dicom", "models", "adapters", "losses"),           # DICOM reader; networks; conv adapters; losses and augmentation
+    ("dicom", "models", "adapters", "losses", "baselines"),  # DICOM reader; networks; conv adapters; losses and augmentation; LiteMedSAM, SAMIHS
     ("cohort", "datasets", "training", "peft"),          # cohorts; public datasets; training loop; PEFT bridge
     ("evaluation",),                                     # metrics, per-patient evaluation, tables, best rank
     ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables and figures
@@ -69,3 +70,8 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("import os\ndef f():\n    from saharank.experiment import reproduce\n    from .core import atomic_path\n")
     assert imports_of(f) == {"experiment", "core"}
+
+
+def test_vendored_code_imports_nothing_of_ours():
+    for f in (PKG / "_vendor").rglob("*.py"):
+        assert not any(m != "_vendor" for m in imports_of(f) if (PKG / f"{m}.py").exists()), f
