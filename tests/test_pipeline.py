@@ -174,7 +174,7 @@ def test_cli_unknown_profile(tmp_path):
 
 def write_bhsd(root: Path, n_sah=6, n_other=6):
     """A tiny BHSD copy in its nnU-Net layout (imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz; labels
-    1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH)."""
+    1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH): brain at 30 HU inside a skull, hematomas at 70 HU."""
     import nibabel as nib
     import numpy as np
     rng = np.random.default_rng(0)
@@ -187,6 +187,7 @@ def write_bhsd(root: Path, n_sah=6, n_other=6):
         lab[r:r + 8, c:c + 8, 2:4] = 4 if i < n_sah else rng.choice([1, 2, 5])
         if i < n_sah and i % 2: lab[2:5, 2:5, 1] = 2             # an IPH beside the SAH: stays unlabelled in the SAH cohort
         img[lab > 0] = 70
+        img[:2] = img[-2:] = img[:, :2] = img[:, -2:] = 1000    # a (square) skull around the brain: what calibration reads
         nib.save(nib.Nifti1Image(img, aff), root / "imagesTr" / f"ID_{i:03d}_0000.nii.gz")
         nib.save(nib.Nifti1Image(lab, aff), root / "labelsTr" / f"ID_{i:03d}.nii.gz")
     return root
