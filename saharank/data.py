@@ -33,10 +33,10 @@ __all__ = ['DEFLATE_MAX_RATIO', 'BRAIN_SOFT_HU', 'BRAIN_BONE_HU', 'BRAIN_NOMINAL
            'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL', 'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX',
            'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE', 'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION',
            'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR', 'voxel_spacing', 'check_nifti_header',
-           'load_nifti', 'save_nifti', 'hu_window', 'brain_reference_hu', 'calibrate_hu', 'voxel_volume_ml',
-           'mask_volume_ml', 'case_paths', 'write_case', 'load_case', 'manifest_path', 'write_manifest',
-           'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium',
-           'load_cranium']
+           'load_nifti', 'save_nifti', 'hu_window', 'enclosed_by_bone', 'brain_reference_hu', 'calibrate_hu',
+           'voxel_volume_ml', 'mask_volume_ml', 'case_paths', 'write_case', 'load_case', 'manifest_path',
+           'write_manifest', 'read_manifest', 'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir',
+           'fetch_cranium', 'load_cranium']
 
 # %% ../nbs/00_data.ipynb #c9ed4a54
 def voxel_spacing(affine) -> tuple[float, float, float]:
@@ -195,7 +195,7 @@ BRAIN_SOFT_HU = (0., 80.)   # brain 20-45 HU, CSF 0-15 HU, acute blood 50-90 HU;
 BRAIN_BONE_HU = 300.        # cortical bone > ~700 HU; 300 keeps thin, partial-volume skull closed
 BRAIN_NOMINAL_HU = 30.      # parenchyma, grey and white matter together, on a calibrated scanner
 
-def _enclosed(hu, bone_hu):
+def enclosed_by_bone(hu, bone_hu: float = BRAIN_BONE_HU) -> np.ndarray:
     "Voxels each axial slice of `hu` (X, Y, Z) encloses inside bone (> `bone_hu`), bone excluded (bool, same shape)."
     from scipy import ndimage as ndi
     bone = hu > bone_hu
@@ -219,7 +219,7 @@ def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU
     if hu.ndim != 3: raise ValueError(f"brain_reference_hu: expected a 2-D slice or 3-D volume, got shape {hu.shape}")
     shift = 0.
     for _ in range(2):
-        v = hu[_enclosed(hu, bone_hu + shift)]
+        v = hu[enclosed_by_bone(hu, bone_hu + shift)]
         soft = v[(v >= soft_hu[0] + shift) & (v <= soft_hu[1] + shift)]
         if not soft.size: return None
         m = float(np.median(soft))

@@ -15,7 +15,7 @@ import numpy as np
 import nibabel as nib
 from scipy import ndimage as ndi
 from .core import one_line
-from .data import WINDOWS, calibrate_hu, hu_window, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
+from .data import WINDOWS, calibrate_hu, enclosed_by_bone, hu_window, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
 from .models import build_model
 from .training import hyperdense_mask, load_checkpoint, predict_volume, select_device
 
@@ -188,11 +188,7 @@ def brain_median_hu(hu, soft_hu=(0., 80.), bone_hu=300.) -> float | None:
     `soft_hu` that each axial slice encloses inside bone (> `bone_hu`, holes filled with scipy). None when no
     slice has an enclosed soft-tissue voxel (no closed skull in the volume). Source: HU of brain 20-45, CSF 0-15."""
     hu = np.asarray(hu, np.float32)
-    bone = hu > bone_hu
-    inside = np.zeros(hu.shape, bool)
-    for k in range(hu.shape[2]):
-        if bone[:, :, k].any(): inside[:, :, k] = ndi.binary_fill_holes(bone[:, :, k]) & ~bone[:, :, k]
-    v = hu[inside & (hu >= soft_hu[0]) & (hu <= soft_hu[1])]
+    v = hu[enclosed_by_bone(hu, bone_hu) & (hu >= soft_hu[0]) & (hu <= soft_hu[1])]
     return round(float(np.median(v)), 1) if v.size else None
 
 def physics_qc(hu, mask, brain_range=None) -> dict:
