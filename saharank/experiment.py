@@ -22,10 +22,11 @@ from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_slices, select_device, set_seed, train_model, save_checkpoint, load_checkpoint
-from .training import hyperdense_mask, intensity_augmentation, slice_headroom_hu
+from .training import hyperdense_mask, slice_headroom_hu, train_settings
 from .evaluation import best_rank_per_method, evaluate_patients
 from .predict import cohort_brain_range
 from .report import markdown_table, seed_tables
+from .bench import baseline_runs, run_bench
 
 METHOD_NAMES = {k: m.display for k, m in METHOD_REGISTRY.items()}   # key -> the paper's spelling, from the one registry
 
@@ -70,14 +71,8 @@ def _bin_counts(manifest, edges):
     return {f'({lo:g}, {hi:g}]': int(counts.get(f'({lo:g}, {hi:g}]', 0)) for lo, hi in zip(edges[:-1], edges[1:])}
 
 def _train_kw(cfg, epochs, seed, device):
-    px = cfg['field_of_view_mm'] / cfg['image_size']
-    return dict(epochs=epochs, lr=cfg['learning_rate'], batch_size=cfg['batch_size'], seed=seed,
-                contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
-                flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
-                elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device,
-                intensity=intensity_augmentation(cfg),                      # saharank.training: None unless the setting is on
-                amp=cfg['amp'], channels_last=cfg['channels_last'],
-                deterministic=cfg['deterministic'])          # cuDNN algorithms on CUDA (saharank.training.set_seed)
+    "`saharank.training.train_settings`: the keyword arguments of `train_model` from the settings."
+    return train_settings(cfg, epochs, seed, device)
 
 # %% ../nbs/07_experiment.ipynb #ex0a0004
 def pretrained_path(ckpt_dir, name: str, replicate: int = 0) -> Path:
@@ -143,6 +138,15 @@ def _reference(cfg): return cfg.get('brain_reference_hu')   # None: absolute HU 
 def _gate(cfg): return cfg.get('blood_min_median_hu')       # None: the probability threshold only (the paper)
 
 # %% ../nbs/07_experiment.ipynb #ex0a0010
+def _record_run_seconds(out, seconds: dict) -> dict:
+    """Merge {run id: wall seconds} of the runs trained in this call into OUT/run_seconds.json (atomically) and return
+    the whole record: the bench (`saharank.bench.unet_rows`) reports each row's cost from it."""
+    p = Path(out) / 'run_seconds.json'
+    rec = json.loads(p.read_text()) if p.exists() else {}
+    rec |= {k: float(v) for k, v in seconds.items()}
+    if seconds: write_text_atomic(p, json.dumps(rec, indent=1, sort_keys=True) + '\n')
+    return rec
+
 def _record_call(out, t0, status, jobs, dev, **extra) -> list:
     """Append this call of `reproduce` (start, seconds, status, jobs, device, finished runs, and `extra`, e.g.
     `complete_replicates`) to OUT/calls.json and return every call so far: a reproduction split across sessions
@@ -641,7 +645,12 @@ def list_runs(cfg, folds) -> list[str]:
     fine-tuning runs replicate after replicate."""
     n = cfg['seeds']
     return ([run_id(p, None, k, n) for k in range(n) for p in PRETRAIN_RUNS]
-            + [run_id(m, f, k, n) for k in range(n) for m in finetune_names(cfg) for f in folds])
+            + [run_id(m, f, k, n) for k in range(n) for m in finetune_names(cfg) for f in folds]
+            + baseline_runs(cfg, folds))
+
+def _is_bench(rid: str) -> bool:
+    "Whether `rid` is a run of the bench (`saharank.bench.baseline_runs`): ids that start with a bench family."
+    return rid.startswith(('litemedsam-', 'samihs-', 'swinunetr-', 'pretrain-swinunetr'))
 
 def _is_pretrain(rid: str) -> bool: return rid.split('-seed')[0] in PRETRAIN_RUNS
 
@@ -667,7 +676,7 @@ def select_runs(ids: list[str], only=None, shard=None) -> list[str] | None:
         pick |= {r for rs in every.values() for r in rs}
     if shard is not None:
         i, n = shard
-        pick |= {r for k, r in enumerate([r for r in ids if not _is_pretrain(r)]) if k % n == i}
+        pick |= {r for k, r in enumerate([r for r in ids if not _is_pretrain(r) and not _is_bench(r)]) if k % n == i}
     return [r for r in ids if r in pick]
 
 def sah_folds(cfg, out=None, dataset=None) -> list[str]:
@@ -683,7 +692,7 @@ def sah_folds(cfg, out=None, dataset=None) -> list[str]:
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
               progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True,
               jobs: int = 1, time_limit: float | None = None, deploy: bool = True, only=None, shard=None, seeds: int | None = None,
-              robustness: bool = True) -> dict:
+              robustness: bool = True, bench: bool = True) -> dict:
     """Run the paper's experiment with the settings of `profile` and write into `out`: table2.csv/.md
     (strategies, multi-view Unet), table3.csv/.md (best rank per adapter method, classic Unet),
     per_patient.csv, pretraining.json, provenance.json, cohorts/, checkpoints/ and predictions/<model>/<id>.nii.gz
@@ -702,6 +711,8 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     again resumes. `deploy`: train the configurations the tables select on all SAH patients and keep them in
     OUT/models/ (`deploy_model`). `only` (run ids of `list_runs`) or `shard` ((I, N)): do only those runs of the
     grid (`select_runs`) and return {'runs': [...]} without writing tables; a later call without them assembles.
+    `bench`: run the bench of the seeds' systems when the profile lists `baselines` (`saharank.bench.run_bench`:
+    OUT/baselines.*, after the grid, which its cascade needs; False skips it, e.g. to have the grid's tables first).
     `seeds` (None: the profile's setting) training replicates: the training grid (pre-training, fine-tuning, per-patient
     predictions) repeated on the same cohorts, replicate k seeded from `replicate_seed(seed, k)` (k = 0: `seed`, as a
     1-seed run); per_patient.csv gains the replicate in its 'seed' column, the tables give the mean over replicates
@@ -715,6 +726,9 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1: raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
         cfg = cfg.replace(seeds=seeds)
+    if only is not None and any(_is_bench(r) for r in only):     # before anything is made or written
+        raise ValueError(f"--only: {', '.join(r for r in only if _is_bench(r))} are runs of the bench, which needs the whole grid "
+                         "(its best Unet prompts the cascade): they run in the call without --only/--shard")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     dev = select_device(device)
     stages = {}
@@ -781,6 +795,7 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
                     f"models and report from them without training again")
         raise Stopped(msg)
     stages['finetune_s'] = round(time.time() - t, 1)
+    _record_run_seconds(out, {task['run_id']: r[1] for r, task in zip(results, tasks) if r is not None and r[1] > 0})
     if subset is not None:
         _record_call(out, t0, 'partial', jobs, dev)
         log(f"{len(subset)} run(s) of the grid done in {time.time() - t0:.0f} s; run `saharank reproduce` with the same settings and "
@@ -808,6 +823,15 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
             log(f"deployable model {RunLayout(out).models / card['name']}: {card['configuration']['name']} trained on {card['training_cohort']['patients']} SAH patients "
                 f"(cross-validated Dice {card['cross_validated_dice']['All']['mean']:.3f})")
         stages['deploy_s'] = round(time.time() - t, 1)
+    if cfg['baselines'] and bench:
+        t = time.time()
+        log(f"bench of the seeds' systems: {len(baseline_runs(cfg, sorted(sah.split.unique())))} runs")
+        try: bench = run_bench(out, cfg, per, dev, log=log, deadline=deadline)
+        except TimeoutError:
+            _record_call(out, t0, 'stopped', jobs, dev)
+            raise Stopped(_stopped_message(out, 'the bench', time.time() - t0)) from None
+        stages['bench_s'] = round(time.time() - t, 1)
+        log(f"bench: {out / 'baselines.md'}  [{stages['bench_s']} s]\n" + bench['table'][['model', 'prompt', 'trainable', 'seconds', 'dice']].round(3).to_string(index=False))
     if robustness:
         t = time.time()
         robustness_report(out, cfg, per, dev, models, log=log)

@@ -90,6 +90,27 @@ class Settings:
     empty_slice_fraction: float = setting('float', '', 'ours (1 keeps every slice, as the paper)', _PF)
     amp: str | None = setting('str?', '', 'ours (GPU speed)', _PF)
     channels_last: bool = setting('bool', '', 'ours (GPU speed)', _PF)
+    # the bench of the seeds' other systems (issue #21, saharank.bench); none is the paper's: seeds 002 (LiteMedSAM with
+    # rsLoRA), SAMIHS and 003 (Swin UNETR); enter no key of the grid (the bench keys its own runs)
+    baselines: list = setting('strs', 'rows', "ours: the seeds' systems on the bench (saharank.bench.BASELINE_ROWS); empty: no bench")
+    baseline_adapter_methods: list = setting('strs', '', 'ours: the paper\'s adapters (Table 3) on LiteMedSAM and Swin UNETR')
+    baseline_rank: int = setting('int', 'rank', 'seed 002: r = 64 (rsLoRA; also our adapters on LiteMedSAM)')
+    baseline_alpha: float = setting('float', '', 'seed 002: alpha = 128 (rsLoRA, gamma = alpha / sqrt(r))')
+    baseline_dropout: float = setting('float', 'probability', 'seed 002: dropout 0.1 (rsLoRA)')
+    baseline_adapter_scaling: str | None = setting('str?', '', "ours: our adapters on LiteMedSAM scaled 'lora' (alpha/R, the paper) or 'rslora' (alpha/sqrt(R))")
+    litemedsam_image_size: int = setting('int', 'pixels', 'seed 002: slices resized to 256 x 256')
+    litemedsam_window_hu: list = setting('floats', 'HU', 'seed 002: intensities clipped to 30-100 HU (W 70, L 65), min-max scaled')
+    litemedsam_epochs: int = setting('int', 'epochs', 'seed 002: best checkpoint at epoch 24; SAMIHS: 200 epochs')
+    litemedsam_batch_size: int = setting('int', 'slices', 'seed 002: 8 (with 8 gradient-accumulation steps); SAMIHS: 2')
+    litemedsam_learning_rate: float = setting('float', '', 'seed 002: 5e-4 (AdamW, cosine); SAMIHS: 5e-4 (Adam)')
+    litemedsam_weight_decay: float = setting('float', '', 'seed 002: 0.01 (AdamW)')
+    litemedsam_train_slices: int = setting('int', 'slices', 'ours: at most this many annotated slices per epoch (0: all, as the seeds)')
+    litemedsam_adapter_scope: str | None = setting('str?', '', "ours: our adapters on the mask decoder ('decoder') or on encoder and decoder ('all')")
+    samihs_bottleneck: int = setting('int', 'channels', "ours: SAMIHS's PR adapters' bottleneck (not stated in the seed)")
+    swinunetr_feature_size: int = setting('int', 'channels', 'seed 003 / MONAI SwinUNETR: 24')
+    swinunetr_rank: int = setting('int', 'rank', 'ours: our adapters on Swin UNETR')
+    swinunetr_adapter_methods: list = setting('strs', '', 'ours: the paper\'s adapters (Table 3) on the TBI-pre-trained Swin UNETR')
+    litemedsam_loss: str | None = setting('str?', '', "seed 002: 'bce' (binary cross-entropy); MedSAM's: 'dice+bce'")
     pixel_mm: float | None = field(default=None, metadata=dict(kind='float', unit='mm', paper='derived: field_of_view_mm / image_size unless a dataset sets it', keys=_PF))
 
     def __getitem__(self, key: str):
@@ -167,7 +188,7 @@ def paper_protocol(path=None) -> Settings:
 
 def _shown_value(v) -> str:
     "A setting's value as settings.ini spells it: lists comma-separated, None as 'none', floats without a trailing '.0'."
-    if isinstance(v, (list, tuple)): return ', '.join(_shown_value(x) for x in v)
+    if isinstance(v, (list, tuple)): return ', '.join(_shown_value(x) for x in v) or 'none'
     if v is None: return 'none'
     if isinstance(v, bool): return str(v).lower()
     if isinstance(v, float): return f'{v:g}'

@@ -17,6 +17,7 @@ LAYERS = [
     ("evaluation",),                                     # metrics, per-patient evaluation, tables, best rank
     ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables and figures
     ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size, thickness)
+    ("bench",),                                          # the seeds' systems beside the Unets (issue #21)
     ("experiment",),                                     # run layout use, the grid, pre-train / fine-tune / deploy / reproduce
     ("cli",),                                            # the thin command line
     ("cluster", "__main__"),                             # SLURM job arrays over the CLI; python -m saharank

@@ -59,6 +59,25 @@ intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
 brain_reference_hu = 30
 blood_min_median_hu = 40
+baselines =
+baseline_adapter_methods = lora-c, cp-dora
+baseline_rank = 4
+baseline_alpha = 8
+baseline_dropout = 0.1
+baseline_adapter_scaling = lora
+litemedsam_image_size = 64
+litemedsam_window_hu = 30, 100
+litemedsam_epochs = 1
+litemedsam_batch_size = 4
+litemedsam_learning_rate = 0.0005
+litemedsam_weight_decay = 0.01
+litemedsam_train_slices = 8
+litemedsam_adapter_scope = decoder
+litemedsam_loss = dice+bce
+samihs_bottleneck = 8
+swinunetr_feature_size = 12
+swinunetr_rank = 2
+swinunetr_adapter_methods = lora-c
 
 [tiny]
 """
@@ -315,7 +334,8 @@ def test_list_runs_only_and_shards_give_the_single_process_results(tiny_settings
 
 # the packaged [gpu] profile at the size of TINY: its own settings (replicates, deterministic, amp, loss, empty
 # slices) on TINY's cohorts, networks and epochs; the grid's size settings of [gpu] are left to TINY
-GPU_SIZES = ("image_size", "unet_width", "unet_depth", "multiview_width", "pretrain_epochs", "finetune_epochs", "batch_size")
+GPU_SIZES = ("image_size", "unet_width", "unet_depth", "multiview_width", "pretrain_epochs", "finetune_epochs", "batch_size",
+             "baselines", "litemedsam_epochs")      # the bench's rows: tests/test_bench_rows.py
 
 
 def gpu_at_tiny_size() -> str:
@@ -339,6 +359,8 @@ def test_gpu_profile_is_the_whole_grid():
         assert gpu[k] == full[k], k
     assert len(gpu.strategies) == 6 and len(gpu.adapter_methods) == 6 and gpu.ranks == [2, 4, 8, 16, 32, 64, 96, 128]
     assert gpu.seeds >= 1 and gpu.deterministic is False and full.deterministic is False
+    from saharank.bench import BASELINE_ROWS
+    assert gpu.baselines == list(BASELINE_ROWS) and full.baselines == []       # the gpu profile includes the bench's rows
 
 
 def test_reproduce_gpu_profile_with_two_seeds(tmp_path):

