@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from saharank.settings import load_settings
-from saharank.experiment import _train_kw
+from saharank.training import train_settings
 from saharank.models import build_model, apply_strategy
 from saharank.adapters import DEFAULT_LAYER_TYPES, add_adapters
 from saharank.training import Slices, set_seed, slice_headroom_hu, train_model, select_device
@@ -45,7 +45,7 @@ def seconds_per_slice(kind, cfg, device, n_slices, threads=None, barrier=None, g
     mask = (img[:, 0] > 0.9).astype(np.uint8)
     room = dict(window=tuple(cfg.window), headroom_hu=slice_headroom_hu(cfg))   # as load_slices gives them for the profile
     data = Slices(img, mask, np.zeros(n_slices, int), ['synthetic'], **room)
-    kw = _train_kw(cfg, 1, 0, device) | dict(empty_slice_fraction=1.0, cuda_graph=graph)
+    kw = train_settings(cfg, 1, 0, device) | dict(empty_slice_fraction=1.0, cuda_graph=graph)
     train_model(model, Slices(img[:2 * cfg['batch_size']], mask[:2 * cfg['batch_size']], np.zeros(2 * cfg['batch_size'], int), ['w'], **room),
                 progress=False, **kw)
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()

@@ -11,7 +11,9 @@ from pathlib import Path
 import saharank
 from .core import one_line
 from .settings import load_settings
-from .experiment import Stopped, list_runs, parse_shard, reproduce, run_report, sah_folds
+from .experiment import reproduce
+from .grid import Stopped, list_runs, parse_shard, sah_folds
+from .report import run_report
 
 # %% ../nbs/17_cli.ipynb #6c5ec2b6
 def _warning_line(message, category, filename, lineno, file=None, line=None):
@@ -101,7 +103,7 @@ def _main(argv=None) -> int:
                 print(f"saharank: {failed} of {len(rows)} scans failed (see {Path(a.out) / 'volumes.csv'})", file=sys.stderr)
                 return 2
         else:
-            from saharank.data import fetch_cranium
+            from saharank.cranium import fetch_cranium
             print(fetch_cranium(a.cache_dir))
     except Stopped as e:
         print(f"saharank: {one_line(e)}", file=sys.stderr)

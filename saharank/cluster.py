@@ -90,7 +90,7 @@ def submit_shards(reproduce_args: list[str], shards: int, folder, partition: str
     try: import submitit
     except ImportError as e:
         raise ImportError('saharank.cluster needs submitit: pip install "saharank[cluster]" (or submitit)') from e
-    from saharank.experiment import PRETRAIN_RUNS
+    from saharank.grid import PRETRAIN_RUNS
     base = calls[0][:-2]                                      # reproduce_args, 'reproduce' first
     ex = submitit.AutoExecutor(folder=Path(folder).absolute(), cluster=cluster)
     ex.update_parameters(name=name, timeout_min=timeout_min, cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node or None,

@@ -578,9 +578,9 @@ GENERATOR_VERSION = 3   # bump when the cohort algorithm changes: cached cohorts
 
 def cranium_anatomy(cache_dir=None, allow_download=True):
     """The real head CT `Cranium.inv3` (InVesalius examples, CTI Renato Archer, GPL-2; see
-    `saharank.data.load_cranium`) as an `Anatomy`: tissue labels by `segment_tissues` and the SAH seed
+    `saharank.cranium.load_cranium`) as an `Anatomy`: tissue labels by `segment_tissues` and the SAH seed
     in the suprasellar cistern (voxel (128, 118, 38) of the original volume, found by inspection)."""
-    from saharank.data import load_cranium
+    from saharank.cranium import load_cranium
     hu, affine, info = load_cranium(cache_dir=cache_dir, allow_download=allow_download)
     labels = segment_tissues(hu, np.linalg.norm(affine[:3, :3], axis=0))
     seed = tuple((affine @ np.array([128., 118., 38., 1.]))[:3])

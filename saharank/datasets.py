@@ -6,6 +6,8 @@ as saharank cohorts: the public analogue of the paper's TBI -> aneurysmal SAH tr
 # %% ../nbs/09_datasets.ipynb #61a85044
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -14,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import (load_nifti, mask_volume_ml, read_manifest, sha256_file,
+import saharank
+from .data import (load_case, load_nifti, mask_volume_ml, read_manifest, sha256_file,
                            voxel_spacing, write_case, write_manifest)
-from .core import SAH_BIN_EDGES_ML, bin_label, volume_bin
+from .core import SAH_BIN_EDGES_ML, bin_label, volume_bin, write_text_atomic
 
 # %% auto #0
 __all__ = ['DATASETS', 'HEMORRHAGE_TYPES', 'BHSD_LABELS', 'BHSD_TBI_CLASSES', 'BHSD_SAH_CLASSES', 'CT_ICH_CSV', 'CT_ICH_COLUMNS',
            'CT_ICH_TYPE_COLUMNS', 'LABEL_SETS', 'LAYOUTS', 'SAH_IMPORT_BIN_EDGES_ML', 'Case', 'list_cases',
-           'load_case_arrays', 'import_cohort', 'bhsd_transfer_cohorts']
+           'load_case_arrays', 'import_cohort', 'bhsd_transfer_cohorts', 'resample_cohort', 'public_cohorts']
 
 # %% ../nbs/09_datasets.ipynb #91c2dfb6
 DATASETS = ('ct-ich', 'bhsd', 'instance')
@@ -379,3 +382,58 @@ def bhsd_transfer_cohorts(root, out, seed: int = 0, n_validation: int | None = N
     t = _import_cases(tbi, root, out / 'tbi', 'tbi', BHSD_TBI_CLASSES, seed, n_validation, n_folds, progress)
     s = _import_cases(sah, root, out / 'sah', 'sah', BHSD_SAH_CLASSES, seed, None, n_folds, progress)
     return t, s
+
+# %% ../nbs/09_datasets.ipynb #ex0a0016
+def resample_cohort(src, dst, size: int, progress: bool = False) -> pd.DataFrame:
+    """Copy the cohort at `src` to `dst` with every axial slice resampled to `size` x `size` voxels (scipy
+    zoom: linear for the image, linear then >= 0.5 for the mask; slices untouched), the affine updated to
+    the new voxel spacing, and the manifest's volume_ml, spacing_mm, shape (and bin) recomputed.
+    Lets the 2-D networks train in batches on datasets whose scans differ in size. Returns the manifest."""
+    from scipy import ndimage as ndi
+    src, dst = Path(src), Path(dst)
+    man = read_manifest(src)
+    rows = []
+    for r in man.to_dict('records'):
+        hu, mask, aff = load_case(src, r['id'])
+        z = (size / hu.shape[0], size / hu.shape[1], 1.0)
+        hu2 = ndi.zoom(hu, z, order=1, mode='nearest', grid_mode=True)
+        m2 = (ndi.zoom(mask.astype(np.float32), z, order=1, mode='nearest', grid_mode=True) >= 0.5).astype(np.uint8)
+        scale = np.diag([1 / z[0], 1 / z[1], 1.0, 1.0]); scale[:2, 3] = [(1 / z[0] - 1) / 2, (1 / z[1] - 1) / 2]
+        aff2 = aff @ scale
+        w = write_case(dst, r['id'], np.clip(np.rint(hu2), -32768, 32767).astype(np.int16), m2, aff2)
+        r = dict(r, volume_ml=round(float(w['volume_ml']), 4), spacing_mm='x'.join(f'{v:g}' for v in voxel_spacing(aff2)),
+                 shape='x'.join(map(str, hu2.shape)))
+        if 'bin' in r and r['volume_ml'] > 0:
+            r['bin'] = volume_bin(r['volume_ml'], SAH_BIN_EDGES_ML + (float('inf'),))
+        rows.append(r)
+    write_manifest(dst, rows)
+    return read_manifest(dst)
+
+def public_cohorts(dataset, root, cohorts, cfg, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """TBI and SAH cohorts from the public `dataset` at `root` (only 'bhsd' has both SAH and other hematoma labels:
+    `bhsd_transfer_cohorts`) in the folder `cohorts` (OUT/cohorts), every slice resampled to `cfg.image_size` pixels
+    (`resample_cohort`), imported once: a later call (another shard, the assembling call) with the same dataset folder
+    and settings (`cfg`: image_size, seed, folds) reuses them (stamp COHORTS/DATASET.json, written last), so shards
+    never rewrite cohorts under each other. Returns (tbi manifest, sah manifest without the cases that lost every
+    SAH voxel, source: dict(source=..., sha256=... of the cases' checksums)). ValueError for another dataset, no
+    `root`, or no SAH left."""
+    if dataset != 'bhsd':
+        raise ValueError(f"--dataset {dataset}: only 'bhsd' labels SAH apart from the other hematoma types, which the "
+                         "TBI -> SAH transfer needs (CT-ICH and INSTANCE masks do not separate types)")
+    if root is None: raise ValueError("--dataset bhsd needs --root, the folder holding the BHSD files")
+    raw, cohorts = Path(cohorts) / 'bhsd-imported', Path(cohorts)
+    stamp = cohorts / f'{dataset}.json'
+    key = dict(dataset=dataset, root=str(Path(root).resolve()), image_size=cfg['image_size'], seed=cfg['seed'], folds=cfg['folds'],
+               saharank=saharank.__version__)
+    if stamp.exists() and json.loads(stamp.read_text()) == key and all((cohorts / k / 'manifest.csv').exists() for k in ('tbi', 'sah')):
+        tbi, sah = read_manifest(cohorts / 'tbi'), read_manifest(cohorts / 'sah')
+    else:
+        stamp.unlink(missing_ok=True)
+        bhsd_transfer_cohorts(root, raw, seed=cfg['seed'], n_folds=cfg['folds'], progress=progress)
+        tbi = resample_cohort(raw / 'tbi', cohorts / 'tbi', cfg['image_size'], progress)
+        sah = resample_cohort(raw / 'sah', cohorts / 'sah', cfg['image_size'], progress)
+        write_text_atomic(stamp, json.dumps(key, indent=1))
+    sah = sah[sah.volume_ml > 0]
+    if sah.empty: raise ValueError(f"{root}: no BHSD case keeps SAH voxels after resampling to {cfg['image_size']} pixels")
+    return tbi, sah, dict(source=f'BHSD ({Path(root).name})',
+                          sha256=hashlib.sha256(''.join(sorted(tbi.anatomy_sha256) + sorted(sah.anatomy_sha256)).encode()).hexdigest())

@@ -4,25 +4,27 @@
 
 # %% auto #0
 __all__ = ['METHODS', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', 'PAPER', 'VERDICTS', 'CLAIMS', 'FINDINGS_COLUMNS',
-           'SEED_FINDINGS_COLUMNS', 'RUN_INPUTS', 'read_numeric', 'run_settings', 'run_edges', 'parse_model',
-           'best_model', 'resolve_model', 'reference_path', 'paper_table', 'side_by_side', 'seeds_of', 'replicate_rows',
-           'seed_bin_table', 'seed_tables', 'deviations_table', 'table1_frame', 'parameter_table', 'unet_parameters',
-           'fig_overlays', 'image_attribution', 'volume_agreement', 'fig_volumes', 'fig_dice_vs_rank',
-           'FindingsContext', 'findings_context', 'claim_strategies_beat_none', 'claim_adapters_beat_best_strategy',
-           'claim_adapters_beat_strategies_on_average', 'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume',
-           'claim_high_ranks_beat_low', 'claim_cp_lora_comparable', 'claim_cp_dora_comparable',
-           'claim_dora_helps_small_volumes', 'claim_dora_c_best', 'findings', 'seed_verdict', 'save_figure',
-           'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums',
-           'PER_PATIENT_COLUMNS', 'read_per_patient']
+           'SEED_FINDINGS_COLUMNS', 'RUN_INPUTS', 'PIPELINE_NOTEBOOKS', 'REPORT_EXTRA', 'read_numeric', 'run_settings',
+           'run_edges', 'parse_model', 'best_model', 'resolve_model', 'reference_path', 'paper_table', 'side_by_side',
+           'seeds_of', 'replicate_rows', 'seed_bin_table', 'seed_tables', 'deviations_table', 'table1_frame',
+           'parameter_table', 'unet_parameters', 'fig_overlays', 'image_attribution', 'volume_agreement', 'fig_volumes',
+           'fig_dice_vs_rank', 'FindingsContext', 'findings_context', 'claim_strategies_beat_none',
+           'claim_adapters_beat_best_strategy', 'claim_adapters_beat_strategies_on_average',
+           'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume', 'claim_high_ranks_beat_low',
+           'claim_cp_lora_comparable', 'claim_cp_dora_comparable', 'claim_dora_helps_small_volumes',
+           'claim_dora_c_best', 'findings', 'seed_verdict', 'save_figure', 'markdown_table', 'save_table',
+           'report_versions', 'write_provenance', 'output_checksums', 'pipeline_dir', 'report_unavailable',
+           'run_report', 'PER_PATIENT_COLUMNS', 'read_per_patient']
 
 # %% ../nbs/13_report.ipynb #f66c7623
-import json, math, warnings
+import json, math, time, warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import saharank
+from .core import RunLayout
 from .data import atomic_path, sha256_file
 from .evaluation import BIN_EDGES_ML, _typed, best_rank_per_method, volume_bins
 
@@ -372,7 +374,7 @@ def fig_overlays(run_dir, model: str = 'best', n_per_bin: int = 1, per_patient: 
 
 def image_attribution(run_dir) -> str:
     "Credit line for figures that render a run's CT images: the source named in the run's provenance.json."
-    from saharank.data import CRANIUM_ATTRIBUTION
+    from saharank.cranium import CRANIUM_ATTRIBUTION
     p = Path(run_dir) / 'provenance.json'
     src = (json.loads(p.read_text()).get('anatomy') or {}).get('source', '') if p.is_file() else ''
     if 'invesalius' in src.lower() or 'cranium' in src.lower():
@@ -836,3 +838,54 @@ def write_provenance(out_dir, run_dir, extra: dict | None = None, step: str | No
 def output_checksums(paths) -> dict:
     "{file name: SHA-256} of written files (for `write_provenance(extra=...)`)."
     return {Path(p).name: sha256_file(p) for p in paths}
+
+# %% ../nbs/13_report.ipynb #ex0a0021
+PIPELINE_NOTEBOOKS = ('01_tables.ipynb', '02_figures.ipynb', '03_findings.ipynb')
+
+def _shown(path) -> str:
+    "`path` relative to the working directory when it lies inside it (so records name no machine folders), else absolute."
+    p = Path(path).resolve()
+    try: return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError: return str(p)
+
+def pipeline_dir() -> Path | None:
+    """The folder of the papermill notebooks: `saharank/pipeline` of an installed package (package data), else
+    `pipeline/` of a source checkout; None when neither holds them."""
+    for d in (Path(saharank.__file__).resolve().parent / 'pipeline', Path(saharank.__file__).resolve().parent.parent / 'pipeline'):
+        if all((d / n).exists() for n in PIPELINE_NOTEBOOKS): return d
+    return None
+
+REPORT_EXTRA = "pip install 'saharank[report]'"
+
+def report_unavailable() -> str | None:
+    """Why the report cannot run here, on one line naming the extra that installs it, or None when it can: papermill
+    missing, no Jupyter kernel named python3 (ipykernel), or no pipeline notebooks (`pipeline_dir`)."""
+    try: import papermill  # noqa: F401
+    except ImportError: return f"papermill is not installed ({REPORT_EXTRA})"
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+        try: KernelSpecManager().get_kernel_spec('python3')
+        except NoSuchKernel: return f"no Jupyter kernel named python3: ipykernel is not installed ({REPORT_EXTRA})"
+    except ImportError: return f"jupyter_client is not installed ({REPORT_EXTRA})"
+    if pipeline_dir() is None: return "the pipeline notebooks are missing from this installation of saharank (reinstall it)"
+    return None
+
+def run_report(run_dir, out_dir=None, log=print) -> Path | None:
+    """Regenerate every table and figure of the paper from the run in `run_dir` by executing the papermill
+    notebooks of `pipeline/` in order (parameters run_dir, out_dir; default out_dir = run_dir/report); each
+    executed notebook is saved beside the outputs. Returns out_dir, or None (with a one-line message naming what to
+    install) when papermill, a python3 Jupyter kernel (ipykernel) or the notebooks are not available."""
+    why = report_unavailable()
+    if why:
+        log(f"report skipped: {why}")
+        return None
+    import papermill as pm
+    nbs = pipeline_dir()
+    run_dir = Path(run_dir); out_dir = Path(out_dir) if out_dir else RunLayout(run_dir).report
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for n in PIPELINE_NOTEBOOKS:
+        t = time.time()
+        pm.execute_notebook(str(nbs / n), str(out_dir / n), parameters=dict(run_dir=_shown(run_dir), out_dir=_shown(out_dir)),
+                            cwd=str(Path.cwd()), progress_bar=False, kernel_name='python3')
+        log(f"  report {n}: {time.time() - t:.1f} s")
+    return out_dir

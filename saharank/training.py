@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ENGINE_VERSION', 'set_seed', 'select_device', 'Slices', 'load_slices', 'intensity_augmentation', 'train_settings',
-           'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model', 'predict_volume', 'hyperdense_mask',
-           'save_checkpoint', 'load_checkpoint']
+           'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model', 'trainable_state', 'predict_volume',
+           'hyperdense_mask', 'save_checkpoint', 'load_checkpoint', 'save_trainable', 'load_trainable']
 
 # %% ../nbs/05_training.ipynb #1708e716
 import json, os, random
@@ -271,14 +271,27 @@ def _frozen_checksum(model) -> str:
     sd = model.state_dict()
     return tensor_fingerprint({k: sd[k] for k in _frozen_keys(model)})
 
+def trainable_state(model) -> dict:
+    """The entries of `model.state_dict()` that training changes (name -> tensor, detached, on the CPU, contiguous):
+    every parameter with requires_grad and every buffer. What a run's training state and its saved weights hold."""
+    frozen = set(_frozen_keys(model))
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in frozen}
+
+def _load_trainable_part(model, saved: dict, path) -> None:
+    "Load `saved` (a `trainable_state` of a model built as `model`) into `model`; ValueError naming `path` when it does not fit."
+    try: missing, unexpected = model.load_state_dict(saved, strict=False)
+    except RuntimeError as e: raise ValueError(f"{path}: the saved weights do not fit the model: {str(e).splitlines()[0]}") from None
+    if unexpected or set(missing) != set(_frozen_keys(model)):
+        raise ValueError(f"{path}: the saved weights do not fit the model (missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+
 def _save_train_state(path, model, opt, rng, signature, epoch, history, gen=None):
     """Everything needed to resume: trainable parameters, buffers, optimiser moments and random generators in
     safetensors, the rest as its string metadata. Frozen parameters are not stored, only their checksum: a
     fine-tuning run with adapters saves megabytes, not the whole pre-trained network, every epoch."""
     from safetensors.torch import save_file
     st = opt.state_dict()
-    frozen = set(_frozen_keys(model))
-    tensors = {f'model.{k}': v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in frozen}
+    tensors = {f'model.{k}': v for k, v in trainable_state(model).items()}
     for i, s in st['state'].items():
         for name, v in s.items(): tensors[f'opt.{i}.{name}'] = v.detach().cpu().contiguous().reshape(v.shape)
     tensors['torch_rng'] = torch.get_rng_state()
@@ -300,10 +313,7 @@ def _load_train_state(path, model, opt, rng, signature, gen=None):
         raise ValueError(f"{path}: training state of another run (saved {meta.get('signature')}, now {json.dumps(signature, sort_keys=True)}); remove it to start afresh")
     if meta.get('frozen_sha256') != _frozen_checksum(model):
         raise ValueError(f"{path}: training state saved on other frozen (pre-trained) weights than this model's; remove it to start afresh")
-    saved = {k[6:]: v for k, v in tensors.items() if k.startswith('model.')}
-    missing, unexpected = model.load_state_dict(saved, strict=False)
-    if unexpected or set(missing) != set(_frozen_keys(model)):
-        raise ValueError(f"{path}: training state does not fit the model (missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, unexpected {unexpected[:3]})")
+    _load_trainable_part(model, {k[6:]: v for k, v in tensors.items() if k.startswith('model.')}, path)
     state = {}
     for k, v in tensors.items():
         if k.startswith('opt.'):
@@ -367,3 +377,29 @@ def load_checkpoint(model, path, strict: bool = True):
     meta_file = path.with_suffix(path.suffix + '.json')
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     return model, meta
+
+# %% ../nbs/05_training.ipynb #trn00001
+def save_trainable(model, path) -> Path:
+    """Save what training changed in `model` (`trainable_state`: the adapters, or the layers a fine-tuning strategy
+    unfreezes, and the buffers) to `path` (.safetensors, atomically), with the fingerprint of the frozen weights they
+    belong to. A fine-tuning run's weights (`saharank.grid.finetune`): kilobytes to megabytes, not the whole network.
+    Returns `path`."""
+    from safetensors.torch import save_file
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: save_file(trainable_state(model), str(tmp), metadata=dict(frozen_sha256=_frozen_checksum(model)))
+    return path
+
+def load_trainable(model, path):
+    """Load a `save_trainable` file into `model` (in place), which must be built as the saved model was: the same
+    pre-trained weights with the same strategy or adapters. Returns `model`. FileNotFoundError naming a missing file;
+    ValueError naming the file when it is not readable, was saved on other frozen weights, or does not fit."""
+    from safetensors import safe_open
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"trained weights {path} do not exist")
+    try:
+        with safe_open(str(path), framework='pt') as f: meta, saved = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e: raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    if meta.get('frozen_sha256') != _frozen_checksum(model):
+        raise ValueError(f"{path}: trained weights saved on other frozen (pre-trained) weights than this model's")
+    _load_trainable_part(model, saved, path)
+    return model

@@ -14,10 +14,12 @@ import pytest
 
 from saharank.bench import BASELINE_ROWS, baseline_runs
 from saharank.cohort import phantom_anatomy
-from saharank.experiment import reproduce, select_runs
+from saharank.experiment import reproduce
+from saharank.grid import select_runs
 from saharank.settings import load_settings
 from test_baselines import checkpoint_or_skip  # noqa: E402  (pytest puts tests/ on sys.path)
 from test_pipeline import TINY  # noqa: E402
+from required import import_or_skip  # noqa: E402
 
 ALL_ROWS = ", ".join(BASELINE_ROWS)
 
@@ -66,7 +68,7 @@ def test_no_bench_without_rows():
 
 def test_bench_end_to_end_on_the_phantom(bench_settings, tmp_path):
     checkpoint_or_skip()
-    pytest.importorskip("monai"); pytest.importorskip("einops")
+    for name in ("monai", "einops"): import_or_skip(name, "the bench's Swin UNETR rows", "it is in the baselines extra (pip install -e '.[dev]')")
     out = tmp_path / "o"
     kw = dict(settings=bench_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False,
               deploy=False, robustness=False)

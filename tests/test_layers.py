@@ -11,31 +11,43 @@ PKG = Path(__file__).resolve().parents[1] / "saharank"
 LAYERS = [
     ("core", "_vendor"),                                 # foundation: atomic I/O, fingerprints, vocabulary, provenance, executor, run layout;
                                                          # vendored third-party networks (saharank/_vendor: imports nothing of ours)
-    ("settings", "data"),                                # typed settings; NIfTI I/O, HU, the real CT
-    ("dicom", "models", "adapters", "losses", "baselines"),  # DICOM reader; networks; conv adapters; losses and augmentation; LiteMedSAM, SAMIHS
+    ("settings", "data"),                                # typed settings; NIfTI I/O, HU, calibration, the cohort layout
+    ("dicom", "models", "adapters", "losses", "baselines", "cranium"),  # DICOM reader; networks; conv adapters; losses and
+                                                         # augmentation; LiteMedSAM, SAMIHS; the real head CT (fetched, checked, cached)
     ("cohort", "datasets", "training", "peft"),          # cohorts; public datasets; training loop; PEFT bridge
     ("evaluation",),                                     # metrics, per-patient evaluation, tables, best rank
-    ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables and figures
-    ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size, thickness)
+    ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables, figures, report notebooks
+    ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size, thickness) and their report
     ("bench",),                                          # the seeds' systems beside the Unets (issue #21)
-    ("experiment",),                                     # run layout use, the grid, pre-train / fine-tune / deploy / reproduce
+    ("grid",),                                           # the runs: pre-training, fine-tuning, their seeds, keys, ids and fold models
+    ("deploy",),                                         # deployable models of the configurations the tables select
+    ("experiment",),                                     # reproduce: the stages in order, timed; results and provenance
     ("cli",),                                            # the thin command line
     ("cluster", "__main__"),                             # SLURM job arrays over the CLI; python -m saharank
 ]
 LAYER = {m: i for i, names in enumerate(LAYERS) for m in names}
 
 
-def imports_of(path: Path) -> set[str]:
-    "The saharank modules imported anywhere in `path` (relative or absolute imports)."
-    out = set()
+def _package(path: Path) -> tuple[str, ...]:
+    "The package `path` lies in, e.g. ('saharank', '_vendor', 'litemedsam'); a file outside saharank/ counts as in 'saharank'."
+    try: return ("saharank", *path.resolve().parent.relative_to(PKG).parts)
+    except ValueError: return ("saharank",)
+
+
+def imports_of(path: Path, package: tuple[str, ...] | None = None) -> set[str]:
+    """The saharank modules imported anywhere in `path` (absolute imports, and relative ones of any depth, resolved
+    against the package `path` lies in, or `package`): the top-level module of each, e.g. '_vendor' or 'core'."""
+    pkg, out = package or _package(path), set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level == 1: full = mod
-            elif mod == "saharank" or mod.startswith("saharank."): full = mod[len("saharank."):] if "." in mod else ""
-            else: continue
-            if full: out.add(full.split(".")[0])
-            else: out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists()}   # from saharank import x
+            if node.level:                              # from .x / ..x / ...x: up level - 1 packages from pkg
+                if node.level > len(pkg): continue      # beyond the top: not ours (Python refuses it anyway)
+                full = [*pkg[:len(pkg) - node.level + 1], *(node.module.split(".") if node.module else [])]
+            else:
+                full = (node.module or "").split(".")
+            if full[0] != "saharank": continue
+            if len(full) > 1: out.add(full[1])
+            else: out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists() or (PKG / a.name).is_dir()}   # from saharank import x
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.startswith("saharank."): out.add(a.name.split(".")[1])
@@ -71,6 +83,16 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("import os\ndef f():\n    from saharank.experiment import reproduce\n    from .core import atomic_path\n")
     assert imports_of(f) == {"experiment", "core"}
+
+
+def test_the_checker_resolves_relative_imports_of_any_depth(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from ...core import atomic_path\nfrom ..other import y\nfrom . import tiny_vit\nfrom .tiny_vit import z\n"
+                 "from .... import beyond\n")
+    assert imports_of(f, package=("saharank", "_vendor", "litemedsam")) == {"core", "_vendor"}
+    assert imports_of(f, package=("saharank", "_vendor")) == {"other", "_vendor"}  # one package up: ..other is saharank.other; ...core is above saharank
+    vendored = next((PKG / "_vendor").rglob("*.py"))
+    assert _package(vendored)[:2] == ("saharank", "_vendor")
 
 
 def test_vendored_code_imports_nothing_of_ours():

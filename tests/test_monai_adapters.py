@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-monai_nets = pytest.importorskip("monai.networks.nets")
+from required import import_or_skip  # noqa: E402  (pytest puts tests/ on sys.path)
+
+monai_nets = import_or_skip("monai.networks.nets", "the MONAI adapter tests", "MONAI is in the baselines extra (pip install -e '.[dev]')")
 
 from saharank.adapters import (METHODS, adapter_layers, add_adapters, load_adapters, merge_adapters,  # noqa: E402
                                parameter_table, save_adapters, trainable_parameters, unmerge_adapters)

@@ -20,7 +20,7 @@ def test_wheel_ships_settings_and_pipeline_notebooks(tmp_path):
         assert n in names, n
     site = tmp_path / "site"
     zipfile.ZipFile(whl).extractall(site)
-    code = ("import saharank.experiment as e, saharank.settings as s, saharank.baselines as b; b.build_litemedsam(); "
+    code = ("import saharank.report as e, saharank.settings as s, saharank.baselines as b; b.build_litemedsam(); "
             "print(e.pipeline_dir()); print(s.SETTINGS_FILE.exists())")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=300)

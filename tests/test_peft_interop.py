@@ -2,26 +2,20 @@
 the same factors give the same outputs; on a dilated conv (the multi-view Unet's M2 blocks) PEFT's LoRA
 branch ignores the dilation and fails, ours does not."""
 import copy
-import importlib
-import os
 
 import pytest
 import torch
 from torch import nn
 
+import required  # noqa: E402  (pytest puts tests/ on sys.path)
+
 
 def import_or_skip(name: str):
     """`name` imported; otherwise a skip that says why (the import error, and the usual cause), or, in CI (env
     CI=true), a failure: CI must run these tests, not skip them."""
-    try:
-        return importlib.import_module(name)
-    except Exception as e:          # ImportError, or a broken dependency: PyPI's CUDA torchvision beside a CPU torch
-        why = (f"{name} cannot be imported ({type(e).__name__}: {e}). PEFT is a test dependency (pip install -e '.[dev]'); "
-               f"if the error comes from torchvision (through transformers), uninstall it or install the torchvision "
-               f"build that matches torch")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{why}. CI=true: the PEFT interoperability tests must run, not be skipped", pytrace=False)
-        pytest.skip(why, allow_module_level=True)
+    return required.import_or_skip(name, "the PEFT interoperability tests",
+                                   "PEFT is a test dependency (pip install -e '.[dev]'); if the error comes from torchvision (through "
+                                   "transformers), uninstall it or install the torchvision build that matches torch")
 
 
 peft = import_or_skip("peft")

@@ -239,7 +239,7 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
     with the files of one uninterrupted serial run. Threads: 1 per process in all three, as on the CPU the thread
     count changes the order of sums."""
     import torch
-    from saharank.experiment import Stopped
+    from saharank.grid import Stopped
     anatomy = phantom_anatomy()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -277,7 +277,7 @@ def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(t
     calls.json), and the same call with --seeds 1 then writes the tables from replicate 0 without training again:
     those of a 1-seed run, byte for byte. This is what tools/device/gpu_profile.sh does when one device call cannot
     finish every seed of the gpu profile."""
-    from saharank.experiment import Stopped, list_runs
+    from saharank.grid import Stopped, list_runs
     kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False, deploy=False)
     reproduce("tiny", tmp_path / "one", **kw)
     out = tmp_path / "two"

