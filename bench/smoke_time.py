@@ -103,6 +103,8 @@ def profile_run(out: Path, run_id: str) -> dict:
         else: owner = importlib.import_module(mod)
         if hasattr(owner, name): wrap(label, owner, name)
     cfg = load_settings('smoke')
+    threads = json.loads((out / 'provenance.json').read_text()).get('threads')
+    if threads: torch.set_num_threads(int(threads))         # as each run of the smoke run computed
     sah = read_manifest(out / 'cohorts' / 'sah')
     task = next((t for t in tasks_of(cfg, out, sah, torch.device('cpu')) if t.get('run_id', f"{t['name']}-{t['fold']}") == run_id), None)
     if task is None: sys.exit(f"{run_id}: not a fine-tuning run of the smoke grid (see saharank reproduce --list-runs)")
@@ -111,7 +113,7 @@ def profile_run(out: Path, run_id: str) -> dict:
         shutil.copytree(out / 'cohorts', Path(d) / 'out' / 'cohorts')       # predictions are written under the copy
         t = time.perf_counter(); run_one(task); total = time.perf_counter() - t
     inner = sum(v for k, v in seconds.items() if not k.startswith('  '))
-    return dict(run=run_id, imports_s=round(imports, 2), run_s=round(total, 2),
+    return dict(run=run_id, threads=torch.get_num_threads(), imports_s=round(imports, 2), run_s=round(total, 2),
                 parts_s={k: round(v, 2) for k, v in seconds.items()}, other_s=round(total - inner, 2))
 
 
@@ -134,7 +136,7 @@ def show(now: dict, ref: dict | None, ref_name: str | None):
               f"{ratio((ref or {}).get('wall_s'), now['wall_s']):>10}")
     p, rp = now.get('profile'), (ref or {}).get('profile') or {}
     if p:
-        print(f"\none fine-tuning run, {p['run']}, in a fresh process (seconds)")
+        print(f"\none fine-tuning run, {p['run']}, in a fresh process, {p.get('threads', '?')} thread(s) (seconds)")
         print(f"{'part':<44}{'now':>8}{'ref':>8}{'speed-up':>10}")
         rows = [('imports', p['imports_s'], rp.get('imports_s'))] + [(k, v, rp.get('parts_s', {}).get(k)) for k, v in p['parts_s'].items()]
         rows += [('the rest of the run (model, seeds, ...)', p['other_s'], rp.get('other_s')), ('the whole run', p['run_s'], rp.get('run_s'))]

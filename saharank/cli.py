@@ -52,7 +52,8 @@ def _main(argv=None) -> int:
                    'the pre-trained checkpoints must exist); no tables: a last call without --shard assembles them')
     r.add_argument('--seeds', type=int, default=None, metavar='N', help="training replicates: repeat the training grid with N seeds on the same "
                    "cohorts (default: the profile's 'seeds'); run ids gain '-seedK' when N > 1")
-    r.add_argument('--jobs', type=int, default=1, help='runs trained at once in worker processes (default 1; e.g. 8 on one GPU)')
+    r.add_argument('--jobs', type=int, default=None, help='runs trained at once in worker processes (default: one per CPU core, at most 8, '
+                   'each with one thread; 1 on a GPU, e.g. 8 there)')
     r.add_argument('--time-limit', type=float, default=None, metavar='SECONDS',
                    help='stop cleanly after this many seconds (exit code 75); the same command again resumes')
     g = sub.add_parser('report', help="regenerate the paper's tables, figures and findings from a finished run (papermill)")

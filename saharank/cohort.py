@@ -576,13 +576,26 @@ def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
 GENERATOR_VERSION = 3   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes)
 
+def _labels_key(sha256: str) -> str:
+    "The key of a CT's cached tissue labels: its checksum and the source code of `segment_tissues` (a changed segmentation is not reused)."
+    import hashlib, inspect
+    return hashlib.sha256((sha256 + inspect.getsource(segment_tissues)).encode()).hexdigest()[:16]
+
 def cranium_anatomy(cache_dir=None, allow_download=True):
     """The real head CT `Cranium.inv3` (InVesalius examples, CTI Renato Archer, GPL-2; see
     `saharank.cranium.load_cranium`) as an `Anatomy`: tissue labels by `segment_tissues` and the SAH seed
-    in the suprasellar cistern (voxel (128, 118, 38) of the original volume, found by inspection)."""
-    from saharank.cranium import load_cranium
+    in the suprasellar cistern (voxel (128, 118, 38) of the original volume, found by inspection). The labels are
+    cached beside the CT (`cranium_labels-KEY.nii.gz` in `saharank.cranium.anatomy_cache_dir`; KEY from the CT's
+    checksum and `segment_tissues`' source), so that every process of a reproduction (shards, workers, calls) reads
+    them instead of segmenting the CT again (about 4 s)."""
+    from saharank.cranium import anatomy_cache_dir, load_cranium
+    from saharank.data import load_nifti, save_nifti
     hu, affine, info = load_cranium(cache_dir=cache_dir, allow_download=allow_download)
-    labels = segment_tissues(hu, np.linalg.norm(affine[:3, :3], axis=0))
+    cached = anatomy_cache_dir(cache_dir) / f"cranium_labels-{_labels_key(info['sha256'])}.nii.gz"
+    if cached.exists(): labels = load_nifti(cached, dtype=np.uint8)[0]
+    else:
+        labels = segment_tissues(hu, np.linalg.norm(affine[:3, :3], axis=0))
+        save_nifti(labels, affine, cached, dtype=np.uint8)
     seed = tuple((affine @ np.array([128., 118., 38., 1.]))[:3])
     return Anatomy(hu.astype(np.float32), affine, labels, seed, source=info['source'], sha256=info['sha256'])
 

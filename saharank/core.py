@@ -54,12 +54,12 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 # %% ../nbs/00a_core.ipynb #c0re0008
 def tensor_fingerprint(tensors) -> str:
     """sha256 (hex) of the named tensors `tensors` (a mapping name -> torch.Tensor, any device): for each name in
-    sorted order, 'name|shape|dtype|' then the tensor's bytes (a copy on the CPU, contiguous)."""
+    sorted order, 'name|shape|dtype|' then the tensor's bytes (a copy on the CPU, contiguous, in C order whatever its memory format)."""
     import torch
     h = hashlib.sha256()
     for k, v in sorted(tensors.items()):
         t = v.detach().cpu().contiguous()
-        h.update(f'{k}|{tuple(t.shape)}|{t.dtype}|'.encode()); h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+        h.update(f'{k}|{tuple(t.shape)}|{t.dtype}|'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')   # flat: strides of size-1 dims may be any
     return h.hexdigest()
 
 # %% ../nbs/00a_core.ipynb #c0re0011
@@ -142,30 +142,46 @@ def git_commit(path='.') -> str | None:
     except (OSError, subprocess.SubprocessError): return None
 
 # %% ../nbs/00a_core.ipynb #c0re0017
+def _start_worker(threads, initializer, initargs):
+    "A worker's start: its torch threads, then the caller's `initializer`."
+    import torch
+    torch.set_num_threads(threads)
+    if initializer is not None: initializer(*initargs)
+
 class Executor:
     """fn(*args) for each args tuple, here (`jobs` = 1) or in `jobs` spawned worker processes. `threads`: the torch
-    threads each worker should use (this process's threads shared out; None when running here). `initializer` /
-    `initargs` run once in each worker (e.g. to hand it large read-only data). Use as a context manager or call `close`."""
-    def __init__(self, jobs: int = 1, initializer=None, initargs=()):
+    threads of every call (set once in each worker, or around each call made here); None: the workers share this
+    process's threads out and calls made here keep them (`self.threads` is then None for `jobs` = 1). `initializer` /
+    `initargs` run once in each worker (e.g. to hand it large read-only data). Use as a context manager or call
+    `close`. ValueError for `jobs` or `threads` < 1."""
+    def __init__(self, jobs: int = 1, initializer=None, initargs=(), threads: int | None = None):
         if jobs < 1: raise ValueError(f"jobs must be >= 1, got {jobs}")
+        if threads is not None and threads < 1: raise ValueError(f"threads must be >= 1, got {threads}")
         self.jobs, self.ex, self.initializer, self.initargs = jobs, None, initializer, initargs
-        if jobs == 1: self.threads = None
+        if jobs == 1: self.threads = threads
         else:
             import torch
-            self.threads = max(1, torch.get_num_threads() // jobs)
+            self.threads = threads or max(1, torch.get_num_threads() // jobs)
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
-            self.ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=initializer, initargs=initargs)
+            import saharank.core    # the installed module's function: picklable by name (also from this notebook)
+            self.ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=saharank.core._start_worker,
+                                          initargs=(self.threads, initializer, initargs))
     def map(self, fn, args_list, progress=False, desc='') -> list:
         "fn(*args) for each args tuple of `args_list`; results in its order (a tqdm bar over finished calls when `progress` and `desc`)."
         from tqdm.auto import tqdm
         args_list = list(args_list)
         bar = tqdm(total=len(args_list), desc=desc, disable=not progress or not desc)
         if self.ex is None:
+            import torch
             if self.initializer is not None: self.initializer(*self.initargs); self.initializer = None
-            out = []
-            for a in args_list: out.append(fn(*a)); bar.update()
-            bar.close(); return out
+            out, before = [], torch.get_num_threads()
+            try:
+                for a in args_list:
+                    if self.threads: torch.set_num_threads(self.threads)
+                    out.append(fn(*a)); bar.update()
+            finally: torch.set_num_threads(before); bar.close()
+            return out
         from concurrent.futures import as_completed
         futs = {self.ex.submit(fn, *a): i for i, a in enumerate(args_list)}
         out = [None] * len(args_list)

@@ -85,13 +85,13 @@ def run_id(name: str, fold: str | None, replicate: int, seeds: int) -> str:
     base = name if fold is None else f'{name}-{fold}'
     return base if seeds == 1 else f'{base}-seed{replicate}'
 
-def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, threads=None, replicate: int = 0) -> dict | None:
+def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, replicate: int = 0) -> dict | None:
     """Pre-train model `name` ('multiview' or 'unet') on the TBI cohort at `tbi_root` in training replicate
     `replicate` (seeds from `replicate_seed(cfg.seed, replicate)`) and save it as `pretrained_path(ckpt_dir, name,
     replicate)` (reused when every setting of its key, `Settings.run_key('pretrain')`, its cohort, the replicate and the
     saharank and training-engine versions match). Returns its record (dict), or
-    None when `deadline` stopped it (its training state is saved). Runs in the caller or in a worker process."""
-    if threads: torch.set_num_threads(threads)
+    None when `deadline` stopped it (its training state is saved). Runs in the caller or in a worker process (with the
+    torch threads the caller set: `saharank.core.Executor`)."""
     device = torch.device(device)
     kw = dict(width=width, norm=cfg['norm']) | ({'depth': cfg['unet_depth']} if name == 'unet' else {})
     meta = dict(model=name, kwargs=kw, cohort=sha256_file(Path(tbi_root) / 'manifest.csv'), version=saharank.__version__,
@@ -137,7 +137,7 @@ def _cached(key, make):
         _TASK_CACHE[key] = make()
     return _TASK_CACHE[key]
 
-def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, threads=None, replicates=None) -> list[dict]:
+def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
     """The fine-tuning runs of the experiment, in table order: every strategy on the multi-view Unet, then
     every adapter method and rank on the classic Unet, each on every fold; this for each training replicate of
     `replicates` (default: all, `range(cfg.seeds)`; their pre-trained checkpoints must exist), replicate after
@@ -150,7 +150,7 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, threads=No
     ck = {(k, r): pretrained_path(RunLayout(out).checkpoints, k, r) for r in replicates for k in ('multiview', 'unet')}
     ck_sha = {k: sha256_file(p) for k, p in ck.items()}
     folds = sorted(sah.split.unique())
-    common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=progress, threads=threads)
+    common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=progress)
     specs = [dict(kind='strategy', name=s, strategy=s, base='multiview', labels=dict(method='', rank=0)) for s in cfg['strategies']]
     specs += [dict(kind='adapter', name=f'{METHOD_NAMES[m]}{r}', method=m, rank=r, base='unet', labels=dict(method=METHOD_NAMES[m], rank=r))
               for m in cfg['adapter_methods'] for r in cfg['ranks']]
@@ -208,7 +208,6 @@ def finetune(task: dict) -> tuple[str, float] | None:
     done, cfg = Path(task['done']), task['cfg']
     if done.exists(): return str(done), 0.0
     if task['deadline'] is not None and time.time() > task['deadline']: return None
-    if task['threads']: torch.set_num_threads(task['threads'])
     t, dev = time.time(), torch.device(task['device'])
     out = Path(task['out']); sah_root = RunLayout(out).cohort('sah')
     model = fold_model(task)

@@ -14,18 +14,28 @@ from collections import OrderedDict
 import pandas as pd
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['NORMS', 'STRATEGIES', 'MODELS', 'norm_layer', 'double_conv', 'UpBlock', 'init_foreground_prior', 'UNet',
-           'DilatedBlock', 'output_block', 'MultiViewUNet', 'paper_name', 'module_name', 'select_modules',
+__all__ = ['NORMS', 'STRATEGIES', 'MODELS', 'InstanceNorm2d', 'norm_layer', 'double_conv', 'UpBlock', 'init_foreground_prior',
+           'UNet', 'DilatedBlock', 'output_block', 'MultiViewUNet', 'paper_name', 'module_name', 'select_modules',
            'apply_strategy', 'count_parameters', 'table1', 'build_model', 'foreground_probability']
 
 # %% ../nbs/02_models.ipynb #35dfd0f2
 NORMS = ('instance', 'batch', None)
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """`torch.nn.InstanceNorm2d` (its parameters, state_dict and repr) whose forward on a batch (N, C, H, W) is
+    `F.group_norm` with C groups: per image and channel, (x - mean) / sqrt(biased variance + eps) * weight + bias,
+    the same function through faster kernels (see above). Unbatched input, or running statistics, take the parent's
+    path. Source: Ulyanov et al. 2016 (instance norm); Wu & He 2018 (group norm: C groups = instance norm)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or self.track_running_stats: return super().forward(x)
+        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
 def norm_layer(norm: str | None, channels: int) -> nn.Module:
-    "Normalisation module for `channels` feature maps: 'instance' -> `InstanceNorm2d(affine=True)`, 'batch' -> `BatchNorm2d`, None -> `Identity`. ValueError for anything else."
-    if norm == 'instance': return nn.InstanceNorm2d(channels, affine=True)
+    "Normalisation module for `channels` feature maps: 'instance' -> `InstanceNorm2d(affine=True)` (ours, group-norm kernels), 'batch' -> `BatchNorm2d`, None -> `Identity`. ValueError for anything else."
+    if norm == 'instance': return InstanceNorm2d(channels, affine=True)
     if norm == 'batch': return nn.BatchNorm2d(channels)
     if norm is None: return nn.Identity()
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")

@@ -126,34 +126,17 @@ def _cq500_check(folders, device) -> list[dict]:
     return out
 
 # %% ../nbs/18_robustness.ipynb #rbr00003
-def robustness_report(report_dir, cases, cv_models, deployable=(), threshold: float = 0.5, device='cpu', window=(40., 120.),
-                      brain_reference_hu: float | None = None, blood_min_median_hu: float | None = None, log=print) -> pd.DataFrame:
-    """The robustness report of a reproduction, written into `report_dir`: `cases` the SAH patients, (id, hu (X, Y, Z)
-    HU, mask (X, Y, Z) 0/1, affine 4x4) each; `cv_models` {label: iterable of (fold, model, test ids)}: each fold's model
-    of each selected configuration, evaluated on its own test patients (an iterable, so that the models can be loaded
-    one at a time), trained with
-    `window` (level, width) HU, `brain_reference_hu` and `blood_min_median_hu` on the cases' grid; `deployable` the
-    folders of the deployable models (`saharank.deploy.deploy_model`, which carry their own settings), evaluated on
-    every case; each under every perturbation of `PERTURBATIONS` (`robustness_rows`), and the deployable models on
-    the CQ500 slice (`_cq500_check`). Writes robustness_per_patient.csv, robustness.csv, robustness.md and
-    robustness.png (atomically) and returns the summary (`robustness_summary`)."""
+def robustness_report(report_dir, rows: pd.DataFrame, deployable=(), device='cpu', brain_reference_hu: float | None = None,
+                      blood_min_median_hu: float | None = None) -> pd.DataFrame:
+    """The robustness report of a reproduction, written into `report_dir` from `rows` (`robustness_rows` of each
+    selected model, with the columns evaluation, model, fold): the summary per evaluation, model and perturbation
+    (`robustness_summary`), the goal at +-8 HU, and the deployable models (their `folders`, `deployable`) on the CQ500
+    slice (`_cq500_check`, on `device`); `brain_reference_hu` and `blood_min_median_hu`: how the models read a scan,
+    for the text. Writes robustness_per_patient.csv, robustness.csv, robustness.md and robustness.png (atomically)
+    and returns the summary."""
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt, seaborn as sns
-    report_dir, cases = Path(report_dir), {c[0]: c for c in cases}
-    rows = []
-    for label, folds in cv_models.items():
-        for fold, model, test_ids in folds:
-            meta = dict(window=list(window), pixel_mm=float(np.linalg.norm(cases[test_ids[0]][3][:3, 0])),   # the cohort's grid
-                        brain_reference_hu=brain_reference_hu, blood_min_median_hu=blood_min_median_hu)
-            rows.append(robustness_rows(model, meta, [cases[i] for i in test_ids], threshold=threshold, device=device,
-                                        model=label, evaluation='cross-validation test folds', fold=fold))
-        log(f"robustness: {label} (cross-validation folds) done")
-    for folder in map(Path, deployable):
-        model, meta = load_model(folder, device=device)
-        rows.append(robustness_rows(model, meta, list(cases.values()), threshold=threshold, device=device,
-                                    model=folder.name, evaluation='deployable, in-sample', fold=''))
-        log(f"robustness: deployable {folder.name} done")
-    rows = pd.concat(rows, ignore_index=True)
+    report_dir = Path(report_dir)
     summary = robustness_summary(rows, by=('evaluation', 'model'))
     cq = _cq500_check([Path(f) for f in deployable], device)
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,7 @@ class Settings:
     alpha_factor: float = setting('float', '', 'section 2.2: alpha = 2R', _F)
     empty_slice_fraction: float = setting('float', '', 'ours (1 keeps every slice, as the paper)', _PF)
     amp: str | None = setting('str?', '', 'ours (GPU speed)', _PF)
-    channels_last: bool = setting('bool', '', 'ours (GPU speed)', _PF)
+    channels_last: bool = setting('bool', '', 'ours (speed: channels-last memory while training, on the GPU and the CPU)', _PF)
     # the bench of the seeds' other systems (issue #21, saharank.bench); none is the paper's: seeds 002 (LiteMedSAM with
     # rsLoRA), SAMIHS and 003 (Swin UNETR); enter no key of the grid (the bench keys its own runs)
     baselines: list = setting('strs', 'rows', "ours: the seeds' systems on the bench (saharank.bench.BASELINE_ROWS); empty: no bench")

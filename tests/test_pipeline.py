@@ -235,30 +235,28 @@ def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
 
 
 def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings, tmp_path):
-    """--jobs 2 (worker processes) and a reproduction cut by --time-limit and resumed, call after call, each end
-    with the files of one uninterrupted serial run. Threads: 1 per process in all three, as on the CPU the thread
-    count changes the order of sums."""
+    """One run at a time (--jobs 1, in this process), two at once (--jobs 2, worker processes) and a reproduction cut
+    by --time-limit and resumed, call after call, end with the same files byte for byte: on the CPU every run
+    computes with one thread whatever --jobs is (a thread count changes the order of sums), so the tables do not
+    depend on --jobs; this process keeps its own threads."""
     import torch
     from saharank.grid import Stopped
     anatomy = phantom_anatomy()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
-        reproduce("tiny", tmp_path / "serial", **kw)
-        reproduce("tiny", tmp_path / "jobs2", jobs=2, **kw)
-        stops = 0
-        for _ in range(60):                    # each call finishes at least one epoch before its limit is checked
-            try:
-                reproduce("tiny", tmp_path / "cut", time_limit=0.5 if stops else 0.0, **kw)
-                break
-            except Stopped as e:
-                stops += 1
-                assert "run the same command again to resume" in str(e)
-        else:
-            raise AssertionError("the time-limited reproduction never finished")
-    finally:
-        torch.set_num_threads(threads)
+    kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
+    reproduce("tiny", tmp_path / "serial", jobs=1, **kw)
+    assert torch.get_num_threads() == threads
+    reproduce("tiny", tmp_path / "jobs2", jobs=2, **kw)
+    stops = 0
+    for _ in range(60):                    # each call finishes at least one epoch before its limit is checked
+        try:
+            reproduce("tiny", tmp_path / "cut", jobs=1, time_limit=0.5 if stops else 0.0, **kw)
+            break
+        except Stopped as e:
+            stops += 1
+            assert "run the same command again to resume" in str(e)
+    else:
+        raise AssertionError("the time-limited reproduction never finished")
     assert stops >= 2                          # it really was cut, more than once
     for name in ("per_patient.csv", "table2.csv", "table3_numeric.csv"):
         ref = (tmp_path / "serial" / name).read_bytes()

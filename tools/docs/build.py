@@ -1,6 +1,11 @@
 """Build the documentation site offline: execute the notebooks (cached), assemble the Sphinx source, run Sphinx.
 
     python tools/docs/build.py [--out _docs] [--workers 2] [--no-cache]
+    python tools/docs/build.py --execute-only --refresh     # the notebook tests of .ci/test: every notebook run, cached
+
+With `--execute-only` it stops after step 1: every notebook executed as `nbdev-test` executes it, exit 1 naming each
+notebook that failed; `--refresh` runs every notebook even when the cache holds it, and stores the results, so that
+a site built afterwards (`.ci/docs`) takes them from the cache instead of running the notebooks a second time.
 
 Steps (see docs/README.md for the why):
 1. every `nbs/*.ipynb` is executed as `nbdev-test` runs it (nbdev's own cell selection: cells flagged with
@@ -71,14 +76,15 @@ def execute_one(src: str, dest: str, threads: int) -> tuple[str, bool, float, st
     return src.name, True, time.time() - t0, ''
 
 
-def execute_all(out: Path, cache: Path | None, workers: int) -> dict:
-    "Execute (or take from the cache) every notebook of nbs/ into out/; returns {name: seconds or 'cached'}."
+def execute_all(out: Path, cache: Path | None, workers: int, refresh: bool = False) -> dict:
+    """Execute (or take from the cache) every notebook of nbs/ into out/; returns {name: seconds or 'cached'}.
+    `refresh`: execute every notebook, and store the results in the cache."""
     out.mkdir(parents=True, exist_ok=True)
     todo, timing = [], {}
     for nb in sorted(NBS.glob('*.ipynb')):
         dest = out / nb.name
         hit = cache / f"{nb.stem}-{cache_key(nb)}.ipynb" if cache else None
-        if hit is not None and hit.is_file():
+        if hit is not None and hit.is_file() and not refresh:
             shutil.copyfile(hit, dest); timing[nb.name] = 'cached'
         else: todo.append((nb, dest, hit))
     todo.sort(key=lambda t: -t[0].stat().st_size)          # the big notebooks first
@@ -190,15 +196,19 @@ def main(argv=None):
     ap.add_argument('--out', default=str(ROOT / '_docs'), help='build folder (default _docs/)')
     ap.add_argument('--workers', type=int, default=2, help='notebooks executed at once (default 2)')
     ap.add_argument('--no-cache', action='store_true', help='execute every notebook, ignoring .docs-cache/')
+    ap.add_argument('--refresh', action='store_true', help='execute every notebook and store the results in .docs-cache/')
+    ap.add_argument('--execute-only', action='store_true', help='only execute the notebooks (the tests of .ci/test): no site')
     a = ap.parse_args(argv)
     out = Path(a.out)
     t0 = time.time()
-    print(f"== docs: executing the notebooks ({a.workers} at once; cache {'off' if a.no_cache else '.docs-cache/'})", flush=True)
-    timing = execute_all(out / 'executed', None if a.no_cache else ROOT / '.docs-cache', a.workers)
+    cache = 'off' if a.no_cache else '.docs-cache/' + (', refreshed' if a.refresh else '')
+    print(f"== docs: executing the notebooks ({a.workers} at once; cache {cache})", flush=True)
+    timing = execute_all(out / 'executed', None if a.no_cache else ROOT / '.docs-cache', a.workers, a.refresh)
     t1 = time.time()
     n_cached = sum(v == 'cached' for v in timing.values())
     print(f"   {len(timing)} notebooks in {t1 - t0:.0f} s ({n_cached} from the cache)", flush=True)
     (out / 'execution_times.json').write_text(json.dumps(timing, indent=1))
+    if a.execute_only: return
     assemble(out / 'executed', out / 'src')
     print("== docs: sphinx-build", flush=True)
     site = out / 'site'
