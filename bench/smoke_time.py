@@ -86,7 +86,7 @@ def profile_run(out: Path, run_id: str) -> dict:
     try: grid = importlib.import_module('saharank.grid'); tasks_of, run_one = grid.finetune_tasks, grid.finetune
     except ImportError:                                  # before saharank.grid (the reference run's code)
         grid = importlib.import_module('saharank.experiment'); tasks_of, run_one = grid._finetune_tasks, grid._finetune
-    from saharank.settings import load_settings
+    from saharank.settings import Settings
     from saharank.data import read_manifest
     imports = time.perf_counter() - t0
     seconds = {k: 0.0 for k in PARTS}
@@ -102,12 +102,13 @@ def profile_run(out: Path, run_id: str) -> dict:
         elif mod == 'torch.optim.Adam': owner = torch.optim.Adam
         else: owner = importlib.import_module(mod)
         if hasattr(owner, name): wrap(label, owner, name)
-    cfg = load_settings('smoke')
-    threads = json.loads((out / 'provenance.json').read_text()).get('threads')
+    prov = json.loads((out / 'provenance.json').read_text())
+    cfg = Settings(**prov['settings'])                       # the run's own settings (its profile, from any settings file)
+    threads = prov.get('threads')
     if threads: torch.set_num_threads(int(threads))         # as each run of the smoke run computed
     sah = read_manifest(out / 'cohorts' / 'sah')
     task = next((t for t in tasks_of(cfg, out, sah, torch.device('cpu')) if t.get('run_id', f"{t['name']}-{t['fold']}") == run_id), None)
-    if task is None: sys.exit(f"{run_id}: not a fine-tuning run of the smoke grid (see saharank reproduce --list-runs)")
+    if task is None: sys.exit(f"{run_id}: not a fine-tuning run of the grid in {out} (see saharank reproduce --list-runs)")
     with tempfile.TemporaryDirectory() as d:
         task = dict(task, done=f'{d}/run.csv', state=f'{d}/state.safetensors', weights=f'{d}/run.safetensors', out=str(Path(d) / 'out'))
         shutil.copytree(out / 'cohorts', Path(d) / 'out' / 'cohorts')       # predictions are written under the copy
@@ -131,6 +132,8 @@ def show(now: dict, ref: dict | None, ref_name: str | None):
     for k in STAGES + ('total_s',):
         if k in now['stages'] or k in rs:
             print(f"{k[:-2]:<34}{now['stages'].get(k, float('nan')):>9.1f}{rs.get(k, float('nan')):>9.1f}{ratio(rs.get(k), now['stages'].get(k)):>10}")
+    tot = lambda st: st.get('total_s', 0) + st.get('report_s', 0) if 'total_s' in st else None
+    print(f"{'total with the report':<34}{tot(now['stages']):>9.1f}{(tot(rs) or float('nan')):>9.1f}{ratio(tot(rs), tot(now['stages'])):>10}")
     if 'wall_s' in now:
         print(f"{'the command, imports included':<34}{now['wall_s']:>9.1f}{(ref or {}).get('wall_s', float('nan')):>9.1f}"
               f"{ratio((ref or {}).get('wall_s'), now['wall_s']):>10}")
@@ -142,6 +145,9 @@ def show(now: dict, ref: dict | None, ref_name: str | None):
         rows += [('the rest of the run (model, seeds, ...)', p['other_s'], rp.get('other_s')), ('the whole run', p['run_s'], rp.get('run_s'))]
         for k, v, r in rows:
             print(f"{k:<44}{v:>8.2f}{(r if r is not None else float('nan')):>8.2f}{ratio(r, v):>10}")
+        if rp and rp.get('threads') != p.get('threads'):
+            print(f"(the reference's run computed with {rp.get('threads')} thread(s), this one with {p.get('threads')}: with one thread per run, "
+                  f"{now['stages'].get('jobs', 1)} runs train at once)")
 
 
 def main(argv=None):

@@ -355,21 +355,10 @@ def _results(run: Run) -> None:
                   models=run.models, threads=run.threads)
 
 def _report(run: Run) -> str | None:
-    """The report notebooks (`saharank.report.run_report`): the paper's tables, figures and findings in report/.
-    Reused when its key (the run's results, its robustness report, the notebooks, saharank's version) matches
-    report/report.json and every notebook's output exists."""
-    L, nbs = run.layout, [run.layout.report / n for n in ('01_tables.ipynb', '02_figures.ipynb', '03_findings.ipynb')]
-    inputs = [run.out / f for f in ('per_patient.csv', 'table2_numeric.csv', 'table3_numeric.csv', 'pretraining.json', 'cohorts/sah/manifest.csv')]
-    inputs += [L.report / f for f in ('robustness.csv', 'robustness.json')] + [run.out / 'baselines.csv']
-    key = hashlib.sha256(json.dumps([[(f.name, sha256_file(f)) for f in inputs if f.exists()], saharank.__version__,
-                                     sorted(str(p) for p in run.models)]).encode()).hexdigest()
-    stamp = L.report / 'report.json'
-    if stamp.exists() and json.loads(stamp.read_text()).get('key') == key and all(n.exists() for n in nbs):
-        return f"report: tables, figures and findings in {L.report} (reused)"
-    stamp.unlink(missing_ok=True)
+    """The report notebooks (`saharank.report.run_report`): the paper's tables, figures and findings in report/. Made
+    again by every call, even when nothing else changed: it records this call's provenance.json (and its checksum)."""
     if run_report(run.out, log=run.log) is None: return None
-    write_text_atomic(stamp, json.dumps(dict(key=key), indent=1))
-    return f"report: tables, figures and findings in {L.report}"
+    return f"report: tables, figures and findings in {run.layout.report}"
 
 STAGES = (Stage('cohorts', _cohorts), Stage('pretrain', _pretrain), Stage('finetune', _finetune), Stage('deploy', _deploy),
           Stage('bench', _bench), Stage('robustness', _robustness), Stage('results', _results), Stage('report', _report))

@@ -26,3 +26,27 @@ def test_full_cost_projects_the_smoke_profile():
     assert "projected training time" in out and "seeds 1" in out and "deployable models" in out
     for m in METHOD_REGISTRY:
         assert f"{m}:64:" in out
+
+
+def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
+    """bench/smoke_time.py --reuse on a finished (tiny) reproduction: every stage's seconds from its provenance and
+    calls.json, and the profile of one fine-tuning run trained again in a fresh process, whose parts add up."""
+    import json, re
+    from saharank.cohort import phantom_anatomy
+    from saharank.experiment import reproduce
+    from test_pipeline import TINY  # noqa: E402  (pytest puts tests/ on sys.path)
+    (tmp_path / "tiny.ini").write_text(TINY)
+    out = tmp_path / "run"
+    reproduce("tiny", out, settings=tmp_path / "tiny.ini", device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(),
+              report=False, deploy=False, robustness=False, jobs=1)
+    text = run("bench/smoke_time.py", "--out", str(out), "--reuse", "--run", "LoRA-C2-fold1")
+    stages = json.loads((out / "calls.json").read_text())[-1]["stages"]
+    for name in ("cohorts", "pretrain", "finetune", "results"):
+        shown = float(re.search(rf"^{name}\s+([\d.]+)", text, re.M).group(1))
+        assert abs(shown - stages[f"{name}_s"]) <= 0.05, (name, shown, stages)
+    assert "one fine-tuning run, LoRA-C2-fold1, in a fresh process, 1 thread(s)" in text
+    part = lambda label: float(re.search(rf"^{re.escape(label)}\s+([\d.]+)", text, re.M).group(1))
+    whole, training = part("the whole run"), part("training (train_model)")
+    assert 0 < training <= whole and part("  backward") + part("  forward and loss") <= training
+    assert abs(training + part("evaluation (evaluate_patients)") + part("load the training slices") + part("save the trained weights")
+               + part("the rest of the run (model, seeds, ...)") - whole) <= 0.05
