@@ -16,12 +16,13 @@ from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_checkpoint, load_slices, save_checkpoint, slice_headroom_hu, train_model, train_settings
 from .evaluation import best_rank_per_method
-from .predict import cohort_brain_range
+from .predict import INTENDED_USE, cohort_brain_range, cohort_noise_range
 from .grid import METHOD_NAMES, Stopped, _deadline_hook, _reference, _run_seed, _set_seed, _window
 
 # %% ../nbs/06b_deploy.ipynb #72cf9381
 MODEL_INTENDED_USE = ("Research only: for reproducing and studying the saharank experiment. Not a medical device; not validated "
-                      "for clinical use; not for diagnosis, triage or treatment decisions.")
+                      f"for clinical use; not for diagnosis, triage or treatment decisions. Made for {INTENDED_USE}: `saharank predict` "
+                      "warns on contrast, patients under 18 and noise beyond the training's.")
 
 def best_configurations(per: pd.DataFrame) -> list[dict]:
     """The configurations to deploy, from per-patient cross-validation results: the adapter method and rank
@@ -46,6 +47,11 @@ def _cv_dice(tables: dict, config: dict) -> dict:
     row = t.loc[config['name']]
     bins = list(dict.fromkeys(c for c, _ in t.columns))
     return {b: {s: (None if pd.isna(row[(b, s)]) else (int(row[(b, s)]) if s == 'n' else round(float(row[(b, s)]), 4))) for s in ('mean', 'sd', 'n')} for b in bins}
+
+def _noise_augmentation_hu(cfg) -> float:
+    "The largest noise SD (HU) the training's intensity augmentation adds (0 when it is off)."
+    d = cfg.as_dict() if hasattr(cfg, 'as_dict') else dict(cfg)
+    return float(d.get('intensity_noise_hu', 0.) or 0.) if d.get('intensity_augmentation', False) else 0.
 
 def _hu_shift_margin(cfg) -> float:
     "The largest global HU shift of the training's intensity augmentation (0 when it is off or the settings have none)."
@@ -110,8 +116,10 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                           pretrained_on='the TBI cohort of the same run (OUT/cohorts/tbi)'),
                 trainable_parameters=trainable_parameters(model) if config['kind'] == 'adapter' else count_parameters(model, True),
                 qc=dict(brain_median_hu_range=cohort_brain_range([RunLayout(out).cohort('tbi'), sah_root], margin_hu=_hu_shift_margin(cfg)),
-                        about="the brain's median HU (saharank.predict.brain_median_hu) over the pre-training and training cohorts, "
-                              "widened by the training's HU-shift augmentation; saharank predict flags scans outside it"),
+                        noise_hu_range=cohort_noise_range([RunLayout(out).cohort('tbi'), sah_root], augmentation_hu=_noise_augmentation_hu(cfg)),
+                        about="the brain's median HU (saharank.predict.brain_median_hu) and noise SD (saharank.predict.noise_sd_hu) over the "
+                              "pre-training and training cohorts, widened by the training's HU-shift and noise augmentation; saharank predict "
+                              "flags scans outside them"),
                 profile=cfg['profile'])
     RunLayout(out).models.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=RunLayout(out).models))

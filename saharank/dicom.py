@@ -17,7 +17,7 @@ from .data import atomic_path, save_nifti, voxel_spacing
 
 # %% auto #0
 __all__ = ['RESCALE_INTERCEPT', 'TILT_TOLERANCE_DEG', 'MISSING_GAP_FACTOR', 'SPACING_RTOL', 'SECONDARY_CAPTURE_UID',
-           'LOSSY_TRANSFER_SYNTAXES', 'write_dicom_series', 'read_dicom_series', 'dicom_to_nifti']
+           'LOSSY_TRANSFER_SYNTAXES', 'write_dicom_series', 'intended_use_notes', 'read_dicom_series', 'dicom_to_nifti']
 
 # %% ../nbs/08_dicom.ipynb #5a47fa1f
 _LPS_RAS = np.diag([-1.0, -1.0, 1.0])  # DICOM LPS <-> NIfTI RAS (its own inverse)
@@ -635,6 +635,50 @@ def _series_meta(ds0, uid: str, shape: tuple, affine: np.ndarray, iop: np.ndarra
                      f"{shape[0]} columns, voxel spacing {spacing[0]:.4g} x {spacing[1]:.4g} x {spacing[2]:.4g} mm"),
     )
 
+# %% ../nbs/08_dicom.ipynb #ius00002
+_NO_AGENT = {'', 'none', 'no', 'n', 'nil', '0', '-', 'non', 'without', 'nein', 'keine', 'kein', 'nativ', 'native', 'na', 'n/a'}
+_CONTRAST_WORDS = re.compile(r"(?<![a-z])(contrast|kontrast\w*|c\+|\+c|cta|angio\w*|enhanced|km|mit\s+km|with\s+iv|iv\s+contrast)(?![a-z])", re.I)
+_NO_CONTRAST = re.compile(r"(?<![a-z])(w/?o|without|non|no|sans|ohne|sin|unenhanced|plain|nativ|native|pre)[\s\-_]*(iv[\s\-_]*)?"
+                          r"(contrast|kontrast\w*|km|c\+|enhanced)|(?<![a-z])c-(?![a-z])|(?<![a-z])nativ(e)?(?![a-z])", re.I)
+
+def _age_years(ds) -> float | None:
+    "The patient's age in years from PatientAge ('nnnD/W/M/Y'), else from PatientBirthDate and the study date; None when neither says."
+    age = str(ds.get("PatientAge", "") or "").strip().upper()
+    if m := re.fullmatch(r"(\d{1,3})\s*([DWMY])", age):
+        return int(m.group(1)) / {'D': 365.25, 'W': 52.18, 'M': 12., 'Y': 1.}[m.group(2)]
+    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    when = next((str(ds.get(k)).strip() for k in ("StudyDate", "SeriesDate", "AcquisitionDate") if str(ds.get(k, "") or "").strip()), "")
+    if re.fullmatch(r"\d{8}", birth) and re.fullmatch(r"\d{8}", when):
+        from datetime import date
+        b, w = (date(int(s[:4]), int(s[4:6]), int(s[6:])) for s in (birth, when))
+        return (w - b).days / 365.25
+    return None
+
+def intended_use_notes(ds) -> list[str]:
+    """What the headers of the pydicom Dataset `ds` (a slice of the series) say that is outside saharank's intended
+    use (adults, non-contrast head CT): one line for contrast (the Contrast/Bolus module, or a description naming
+    contrast without denying it) and one for a patient under 18 years (`_age_years`). [] when nothing does.
+    Raises nothing: unreadable values count as absent. Source: DICOM PS3.3 C.7.6.4, C.7.1.3; PS3.5 6.2."""
+    out = []
+    agent = str(ds.get("ContrastBolusAgent", "") or "").strip()
+    route = str(ds.get("ContrastBolusRoute", "") or "").strip()
+    amount = [str(ds.get(k, "") or "").strip() for k in ("ContrastBolusVolume", "ContrastBolusTotalDose")]
+    descs = {k: str(ds.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "StudyDescription")}
+    said = [f"{k} {v!r}" for k, v in descs.items() if _CONTRAST_WORDS.search(v) and not _NO_CONTRAST.search(v)]
+    why = []
+    if agent.lower() not in _NO_AGENT: why.append(f"ContrastBolusAgent {agent!r}")
+    if route and route.lower() not in _NO_AGENT: why.append(f"ContrastBolusRoute {route!r}")
+    why += [f"{k} {v}" for k, v in zip(("ContrastBolusVolume", "ContrastBolusTotalDose"), amount) if re.fullmatch(r"\d*\.?\d+", v) and float(v) > 0]
+    if why or said:
+        out.append(f"contrast-enhanced CT ({'; '.join(why + said)}): outside the intended use (non-contrast head CT): enhancing "
+                   "vessels, sinuses and choroid plexus are as dense as blood, so the volume may count them")
+    years = _age_years(ds)
+    if years is not None and years < 18:
+        shown = f"{years:.1f}" if years < 2 else f"{int(years)}"
+        out.append(f"a patient of {shown} years (PatientAge {str(ds.get('PatientAge', '') or '').strip() or 'from the birth date'}): "
+                   "outside the intended use (adults): a child's skull, brain and CSF spaces differ from the adult heads of the training")
+    return out
+
 # %% ../nbs/08_dicom.ipynb #f2aa7714
 def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modality: str | None = "CT") -> tuple[np.ndarray, np.ndarray, dict]:
     """Read the head-CT DICOM series in the folder `directory` (one slice per file).
@@ -654,7 +698,8 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modali
       None if they vary between slices), `gantry_tilt_deg` (declared), `position_tilt_deg` (measured),
       `tilt_correction` ('none', 'none needed: ...' or 'resampled: ...'), `tilt_corrected` (bool: the volume was
       resampled), `notes` (list of str), `caveats` (the notes that question the HU: lossy compression,
-      assumed rescale) and `description` (one line).
+      assumed rescale), `outside_intended_use` (`intended_use_notes`: contrast, a patient under 18) and
+      `description` (one line).
 
     Files: every regular file of `directory` (not its subfolders) except hidden ones (name starting with '.')
     and `DICOMDIR`. `tilt`: 'refuse' (default) raises on a gantry-tilted series; 'correct' resamples it onto
@@ -672,7 +717,7 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modali
     a series that is not of `modality` ('CT'; None accepts any: `_check_modality`).
     Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_modality`, `_check_planes`,
     `_sort_along_normal` / `_offsets`, `_slice_spacing` (`_check_gaps`), `_gantry_tilt`, `_volume_hu`,
-    `_correct_tilt`, `_series_affine` / `_series_meta`.
+    `_correct_tilt`, `_series_affine` / `_series_meta`, `intended_use_notes`.
     Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image), C.11.1
     (Modality LUT)."""
     _pydicom()                      # a clear ImportError when pydicom is missing
@@ -701,6 +746,7 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modali
                         declared, position_tilt, correction, notes)
     meta["tilt_corrected"] = correction.startswith("resampled")
     meta["caveats"] = caveats
+    meta["outside_intended_use"] = intended_use_notes(items[0][1])                 # 9
     return hu, affine, meta
 
 # %% ../nbs/08_dicom.ipynb #66756725

@@ -117,7 +117,8 @@ def _cq500_check(folders, device) -> list[dict]:
             raw, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device,
                                     brain_reference_hu=meta.get('brain_reference_hu'), name='693_UNCR.dcm')
             mask = hyperdense_mask(raw, hu, meta.get('blood_min_median_hu'), meta.get('brain_reference_hu')).astype(np.uint8)
-            q = physics_qc(hu, mask, (meta.get('model_card') or {}).get('qc', {}).get('brain_median_hu_range'))
+            qc = (meta.get('model_card') or {}).get('qc', {})
+            q = physics_qc(hu, mask, qc.get('brain_median_hu_range'), qc.get('noise_hu_range'))
             sp = voxel_spacing(affine)
             out.append(dict(model=folder.name, scan='CQ500 693_UNCR.dcm (pydicom-data; no hemorrhage)', network_ml=round(mask_volume_ml(raw, sp), 2),
                             predicted_ml=round(mask_volume_ml(mask, sp), 2),

@@ -98,15 +98,17 @@ def dcm2niix_style(path: Path, hu: np.ndarray, affine: np.ndarray):
 def test_predict_accepts_real_ct_with_the_right_warnings(tmp_path, model):
     from saharank.dicom import read_dicom_series
     scans = tmp_path / "scans"
-    expected = {}                                       # scan name -> fragment of its warning, or None
-    for name, warn in (("693_UNCR.dcm", None), ("693_J2KR.dcm", None), ("CT_small.dcm", None),
-                       ("693_UNCI.dcm", "LossyImageCompression 01 (ratio 339:1"), ("693_J2KI.dcm", "LossyImageCompression 01")):
+    expected = {}                                       # scan name -> fragments of its warnings, a line each ((): none)
+    # pydicom's CT_small.dcm is a contrast study (ISOVUE300/100, IV) of a PatientAge 000Y: outside the intended use, twice
+    for name, warn in (("693_UNCR.dcm", ()), ("693_J2KR.dcm", ()),
+                       ("CT_small.dcm", ("contrast-enhanced CT (ContrastBolusAgent 'ISOVUE300/100'", "a patient of 0.0 years (PatientAge 000Y)")),
+                       ("693_UNCI.dcm", ("LossyImageCompression 01 (ratio 339:1",)), ("693_J2KI.dcm", ("LossyImageCompression 01",))):
         series(scans, name); expected[Path(name).stem] = warn
     def no_rescale(ds): del ds.RescaleSlope, ds.RescaleIntercept; ds.PixelRepresentation = 1
     series(tmp_path / "x", "693_UNCR.dcm", no_rescale).rename(scans / "693_no_rescale")
-    expected["693_no_rescale"] = "lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed"
+    expected["693_no_rescale"] = ("lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed",)
     hu, aff, _ = read_dicom_series(scans / "693_UNCR")
-    dcm2niix_style(scans / "cq500_dcm2niix.nii.gz", hu, aff); expected["cq500_dcm2niix"] = None
+    dcm2niix_style(scans / "cq500_dcm2niix.nii.gz", hu, aff); expected["cq500_dcm2niix"] = ()
     r = run("predict", scans, "--model", model, "--out", tmp_path / "out", "--device", "cpu")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     warnings = [l for l in r.stderr.splitlines() if l.strip()]
@@ -115,12 +117,10 @@ def test_predict_accepts_real_ct_with_the_right_warnings(tmp_path, model):
     assert set(rows) == set(expected), rows.keys()
     for scan, warn in expected.items():
         mine = [l for l in warnings if f"/{scan}" in l]
-        if warn is None:
-            assert mine == [] and rows[scan]["warnings"] == "", (scan, mine, rows[scan])
-        else:
-            assert len(mine) == 1 and warn in mine[0], (scan, warnings)
-            assert warn in rows[scan]["warnings"]
-            assert warn in json.loads((tmp_path / "out" / scan / "report.json").read_text())["caveats"][0]
+        assert len(mine) == len(warn) and all(w in m for w, m in zip(warn, mine)), (scan, warnings)    # one line each
+        caveats = json.loads((tmp_path / "out" / scan / "report.json").read_text())["caveats"]
+        assert len(caveats) == len(warn) and all(w in c for w, c in zip(warn, caveats)), caveats
+        assert all(w in rows[scan]["warnings"] for w in warn) and (rows[scan]["warnings"] == "") == (warn == ())
         assert rows[scan]["status"] == "ok" and rows[scan]["tilt_correction"] == ""
         assert (tmp_path / "out" / scan / "mask.nii.gz").exists()
     assert "tilt corrected" not in r.stdout
@@ -182,3 +182,39 @@ def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
     assert 20 < float(row["brain_median_hu"]) < 45 and "brain at a median" in row["qc_flags"], row
     qc = json.loads((tmp_path / "o" / "report.json").read_text())["qc"]
     assert qc["brain_range"] == [60.0, 70.0] and qc["flags"] == [f for f in row["qc_flags"].split(" | ") if f]
+
+
+def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
+    """A NIfTI has no headers: contrast is read from its physics (tissue at 130-300 HU inside the skull, away from bone)
+    and noise from the brain (above the model card's `qc.noise_hu_range`). Each is one warning line naming the scan, in
+    volumes.csv (`warnings`, `qc_flags`) and report.json; the clean head gets none. The card states the intended use."""
+    from saharank.cohort import phantom_anatomy
+    from saharank.data import save_nifti
+    from saharank.deploy import MODEL_INTENDED_USE
+    ph = phantom_anatomy()
+    folder = tmp_path / "models" / "sah-unet-tiny"; folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    save_checkpoint(build_model("unet", width=4, depth=2), folder / "base.safetensors",
+                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.5))
+    (folder / "model_card.json").write_text(json.dumps(dict(name=folder.name, intended_use=MODEL_INTENDED_USE,
+                                                            qc=dict(brain_median_hu_range=None, noise_hu_range=[0.0, 4.0]))))
+    assert "non-contrast head CT" in MODEL_INTENDED_USE and "adults" in MODEL_INTENDED_USE
+    scans = tmp_path / "scans"; scans.mkdir()
+    save_nifti(ph.hu, ph.affine, scans / "clean.nii.gz")
+    enhanced = ph.hu.copy(); enhanced[38:41, 45:48, 25:45] = 200.          # an enhancing vessel deep in the brain
+    save_nifti(enhanced, ph.affine, scans / "enhanced.nii.gz")
+    noisy = ph.hu + np.random.default_rng(0).normal(0, 10, ph.hu.shape).astype(np.float32)
+    save_nifti(noisy, ph.affine, scans / "noisy.nii.gz")
+    r = run("predict", scans, "--model", folder, "--out", tmp_path / "out", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    rows = {Path(x["scan"]).name: x for x in csv.DictReader((tmp_path / "out" / "volumes.csv").open())}
+    assert [l for l in lines if "clean" in l] == [] and rows["clean.nii.gz"]["warnings"] == rows["clean.nii.gz"]["qc_flags"] == ""
+    enh = [l for l in lines if "enhanced.nii.gz" in l]
+    assert len(enh) == 1 and "contrast enhancement suspected" in enh[0] and "outside the intended use" in enh[0], lines
+    assert "contrast enhancement suspected" in rows["enhanced.nii.gz"]["warnings"]
+    assert json.loads((tmp_path / "out" / "enhanced" / "report.json").read_text())["caveats"][0].startswith("contrast enhancement suspected")
+    noise = [l for l in lines if "noisy.nii.gz" in l and "noise SD" in l]
+    assert len(noise) == 1 and "above the 4 HU the training saw" in noise[0], lines
+    assert "noise SD" in rows["noisy.nii.gz"]["qc_flags"]
+    assert json.loads((tmp_path / "out" / "noisy" / "report.json").read_text())["qc"]["noise_sd_hu"] > 4
