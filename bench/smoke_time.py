@@ -71,7 +71,7 @@ PARTS = {  # label: (module, attribute) wrapped by a timer; nested parts are rep
     'evaluation (evaluate_patients)': ('GRID', 'evaluate_patients'),
     '  read NIfTI (load_case)': ('saharank.evaluation', 'load_case'),
     '  prediction (predict_volume)': ('saharank.evaluation', 'predict_volume'),
-    '  hyperdense gate': ('saharank.evaluation', 'hyperdense_mask'),
+    '  post-processing': ('saharank.evaluation', 'blood_mask'),
     '  write the predicted masks (save_nifti)': ('saharank.data', 'save_nifti'),
     '  HD95 and ASSD (surface_distances)': ('saharank.evaluation', 'surface_distances'),
 }

@@ -23,7 +23,7 @@ from .core import RunLayout, atomic_path, sha256_file, versions, write_text_atom
 from .data import calibrate_hu, load_case, read_manifest
 from .models import count_parameters
 from .adapters import METHOD_REGISTRY, add_adapters, trainable_parameters
-from .training import (hyperdense_mask, load_checkpoint, load_slices, predict_volume, save_checkpoint, set_seed,
+from .training import (blood_mask, load_checkpoint, load_slices, predict_volume, save_checkpoint, set_seed,
                        slice_headroom_hu, train_model, train_settings)
 from .evaluation import best_rank_per_method, patient_metrics
 from .baselines import (LITEMEDSAM_SHA256, litemedsam_pr_adapters, load_litemedsam, pr_parameters, samihs_loss)
@@ -357,12 +357,19 @@ class Bench:
         return list(m[m.split != fold].id), list(m[m.split == fold].id)
 
     def _rows(self, preds: dict, test_ids, name, fold, prompt, trainable, seconds) -> list[dict]:
-        "Per-patient rows; the Swin UNETR's masks pass the Unets' post-processing (`hyperdense_mask`), the prompted ones none (as their seeds)."
-        rows = []
+        """Per-patient rows; the Swin UNETR's masks pass the Unets' post-processing (`saharank.evaluation.postprocessing` of the
+        fold: `blood_mask` in the case's intracranial space), the prompted ones none (as their seeds)."""
+        from saharank.data import load_intracranial
+        from saharank.evaluation import postprocessing
+        rows, post = [], None
         for pid in test_ids:
             c = self.cases()[pid] if name.startswith(('litemedsam', 'samihs')) else None
             hu, mask, affine = (c.hu, c.mask, c.affine) if c is not None else load_case(self.sah, pid)
-            pred = preds[pid] if c is not None else hyperdense_mask(preds[pid], hu, self.cfg.get('blood_min_median_hu'), self.ref)
+            if c is None:
+                post = post or postprocessing(self.cfg, self.sah, self._fold(fold)[0], fold) or {}
+                space = load_intracranial(self.sah, pid, hu.shape) if post.get('intracranial') else None
+                pred = blood_mask(preds[pid], hu, post.get('blood_min_hu'), self.ref, space)
+            else: pred = preds[pid]
             rows.append(dict(model=row_label(name, self.cfg), run=name, prompt=prompt, fold=fold, id=pid,
                              trainable=int(trainable), seconds=seconds, **patient_metrics(pred, mask, affine)))
         return rows
@@ -514,8 +521,9 @@ def bench_markdown(table: pd.DataFrame, cascade: str) -> str:
             "oracle the Unets never get (seed 002 and SAMIHS prompt so). `(cascade: MODEL)`: fully automatic, the boxes or "
             f"points come from the cross-validated prediction of our best Unet ({cascade}); a cascade none of the seeds has. "
             "Slices without a prompt are predicted empty. `none`: the network segments the whole slice. Post-processing: the "
-            "Unets' and Swin UNETR's masks drop predicted components whose median HU is below `blood_min_median_hu` when it is "
-            "set (as Tables 2-3); the prompted models' masks are kept as thresholded (as their seeds evaluate them).\n\n")
+            "Unets' and Swin UNETR's masks are kept inside the intracranial space and at or above the HU bound chosen on "
+            "each fold's inner validation split when `postprocess = blood` (as Tables 2-3); the prompted models' masks are "
+            "kept as thresholded (as their seeds evaluate them).\n\n")
     cols = list(t.columns)
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     lines += ['| ' + ' | '.join(str(v) for v in r) + ' |' for r in t.itertuples(index=False)]

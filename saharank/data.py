@@ -17,10 +17,11 @@ import pandas as pd
 from .core import WINDOWS as WINDOWS, atomic_path as atomic_path, sha256_file as sha256_file   # re-exported
 
 # %% auto #0
-__all__ = ['DEFLATE_MAX_RATIO', 'BRAIN_SOFT_HU', 'BRAIN_BONE_HU', 'BRAIN_NOMINAL_HU', 'MANIFEST_COLUMNS', 'voxel_spacing',
-           'check_nifti_header', 'load_nifti', 'save_nifti', 'hu_window', 'enclosed_by_bone', 'brain_reference_hu',
-           'calibrate_hu', 'voxel_volume_ml', 'mask_volume_ml', 'case_paths', 'write_case', 'load_case',
-           'manifest_path', 'write_manifest', 'read_manifest']
+__all__ = ['DEFLATE_MAX_RATIO', 'BRAIN_SOFT_HU', 'BRAIN_BONE_HU', 'BRAIN_NOMINAL_HU', 'FORAMEN_MAGNUM_CM2', 'MANIFEST_COLUMNS',
+           'voxel_spacing', 'check_nifti_header', 'load_nifti', 'save_nifti', 'hu_window', 'enclosed_by_bone',
+           'brain_reference_hu', 'calibrate_hu', 'intracranial_space', 'voxel_volume_ml', 'mask_volume_ml',
+           'case_paths', 'write_case', 'load_case', 'load_intracranial', 'manifest_path', 'write_manifest',
+           'read_manifest']
 
 # %% ../nbs/00_data.ipynb #c9ed4a54
 def voxel_spacing(affine) -> tuple[float, float, float]:
@@ -226,6 +227,58 @@ def calibrate_hu(hu, reference_hu: float | None, name: str = 'the image') -> np.
                          f"{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
     return hu + np.float32(reference_hu - r)
 
+# %% ../nbs/00_data.ipynb #4e925d35
+FORAMEN_MAGNUM_CM2 = 12.   # ours: the foramen magnum encloses 8-10 cm2, the posterior fossa above it 30-60 cm2, the canal 2-4 cm2
+
+def _largest_component(mask) -> np.ndarray:
+    "The largest face-connected component of the bool array `mask` (all False when it has none)."
+    from scipy import ndimage as ndi
+    lab, n = ndi.label(mask)
+    return lab == 1 + int(np.argmax(np.bincount(lab.ravel())[1:])) if n else np.zeros(np.shape(mask), bool)
+
+def intracranial_space(hu, affine, bone_hu: float = 180., soft_hu=(-20., 100.), opening_mm: float = 5.,
+                       min_area_cm2: float = FORAMEN_MAGNUM_CM2) -> np.ndarray:
+    """The intracranial space of a head CT, as a bool (X, Y, Z) array (see above).
+
+    Args:
+        hu: (X, Y, Z) HU, axial slices along the last axis (one slice (X, Y, 1) works).
+        affine: 4 x 4 voxel -> world (RAS, mm); gives the spacing and which way is down.
+        bone_hu: bone threshold (HU) after a 1 mm in-plane Gaussian smoothing.
+        soft_hu: the (low, high) HU of soft tissue that can be intracranial.
+        opening_mm: in-plane opening radius (mm) that cuts the orbits, nasal cavity and ear canals off.
+        min_area_cm2: the foramen magnum: from the widest slice down, the first slice below this area and all under it
+            are left out.
+
+    All False when there is no skull. Raises ValueError for a volume that is not 3-D or an affine that is not 4 x 4.
+    Source: ours (see above)."""
+    from scipy import ndimage as ndi
+    from skimage.morphology import convex_hull_image
+    hu = np.asarray(hu, np.float32); affine = np.asarray(affine, float)
+    if hu.ndim != 3 or affine.shape != (4, 4):
+        raise ValueError(f"intracranial_space: expected a 3-D volume and a 4x4 affine, got shapes {hu.shape} and {affine.shape}")
+    sp = np.asarray(voxel_spacing(affine)); plane = np.ones((3, 3, 1), bool)
+    hs = ndi.gaussian_filter(hu, [1. / sp[0], 1. / sp[1], 0.])    # 1 mm, in-plane
+    bone = _largest_component(hs > bone_hu)          # the skull: not the head rest or the table
+    hull = np.zeros(hu.shape, bool)
+    for k in range(hu.shape[2]):
+        if bone[:, :, k].sum() * sp[0] * sp[1] > 100.: hull[:, :, k] = convex_hull_image(bone[:, :, k])
+    rim = ndi.binary_dilation(bone, structure=plane, iterations=int(round(1. / sp[0]))) if sp[0] < 2. else bone
+    cand = hull & ~rim & (hs > soft_hu[0]) & (hs < soft_hu[1])
+    r = max(1, int(round(opening_mm / sp[0])))
+    core = _largest_component(ndi.binary_opening(cand, structure=plane, iterations=r))
+    space = ndi.binary_dilation(core, structure=plane, iterations=r + 1) & cand
+    area = space.sum((0, 1)) * sp[0] * sp[1] / 100.                   # cm2 per slice
+    down = -1 if affine[2, 2] > 0 else 1                                # the slice index step toward the feet
+    k = int(np.argmax(area))
+    while 0 <= k + down < len(area) and area[k + down] >= min_area_cm2: k += down
+    cut = k + down                                                      # the first narrow slice under the widest
+    if 0 <= cut < len(area):
+        if down == 1: space[:, :, cut:] = False
+        else: space[:, :, :cut + 1] = False
+    for k in np.flatnonzero(space.any((0, 1))):                         # what it encloses (blood above 100 HU, a calcification)
+        space[:, :, k] = ndi.binary_fill_holes(space[:, :, k])
+    return space
+
 # %% ../nbs/00_data.ipynb #ff11ad05
 def voxel_volume_ml(spacing) -> float:
     """Volume of one voxel in mL: `prod(spacing) / 1000` for `spacing` = 3 voxel sizes in mm
@@ -275,10 +328,12 @@ def case_paths(root: str | os.PathLike, case_id: str) -> tuple[Path, Path]:
     _check_id(case_id)
     return root / "images" / f"{case_id}.nii.gz", root / "masks" / f"{case_id}.nii.gz"
 
-def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine) -> dict:
+def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine, intracranial=None) -> dict:
     """Write one case of a cohort: `image_hu` (i, j, k) in HU to `root/images/<id>.nii.gz` as int16
     (rounded; ValueError if outside the int16 range or not finite) and the binary `mask` (same shape) to
-    `root/masks/<id>.nii.gz` as uint8 0/1, both with `affine` (4x4, mm), each atomically.
+    `root/masks/<id>.nii.gz` as uint8 0/1, both with `affine` (4x4, mm), each atomically; `intracranial` (binary, same
+    shape, or None): the case's intracranial space, where its generator knows it exactly, to
+    `root/intracranial/<id>.nii.gz` (`load_intracranial`).
     Returns `{'image': 'images/<id>.nii.gz', 'mask': 'masks/<id>.nii.gz', 'volume_ml': float}` (paths
     relative to `root`, volume by `mask_volume_ml`). Raises ValueError for a bad id, mismatched shapes or
     a non-binary mask."""
@@ -290,6 +345,11 @@ def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine) ->
     vol = mask_volume_ml(mb, voxel_spacing(affine))
     save_nifti(image_hu, affine, img_path, dtype=np.int16)
     save_nifti(mb.astype(np.uint8), affine, mask_path, dtype=np.uint8)
+    if intracranial is not None:
+        if np.shape(intracranial) != image_hu.shape:
+            raise ValueError(f"case {case_id!r}: image shape {image_hu.shape} != intracranial shape {np.shape(intracranial)}")
+        ic = _binary(np.asarray(intracranial), f"case {case_id!r} intracranial space")
+        save_nifti(ic.astype(np.uint8), affine, Path(root) / "intracranial" / f"{case_id}.nii.gz", dtype=np.uint8)
     return {"image": f"images/{case_id}.nii.gz", "mask": f"masks/{case_id}.nii.gz", "volume_ml": vol}
 
 def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -305,6 +365,16 @@ def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.nda
     if not np.allclose(affine, maff, atol=1e-4):
         raise ValueError(f"{img_path} and {mask_path}: the affines differ:\n{affine}\nvs\n{maff}")
     return image, _binary(mask, f"{mask_path}").astype(np.uint8), affine
+
+def load_intracranial(root: str | os.PathLike, case_id: str, shape=None) -> np.ndarray | None:
+    """The intracranial space `write_case` stored for a case (`root/intracranial/<id>.nii.gz`), bool (i, j, k), or None
+    when the cohort has none (public datasets: `intracranial_space` finds it from the image). ValueError naming the file
+    when it is not binary or its shape is not `shape` (when given)."""
+    p = Path(root) / "intracranial" / f"{_check_id(case_id)}.nii.gz"
+    if not p.exists(): return None
+    ic = load_nifti(p, np.float32)[0]
+    if shape is not None and ic.shape != tuple(shape): raise ValueError(f"{p}: shape {ic.shape} != the image's {tuple(shape)}")
+    return _binary(ic, str(p))
 
 # %% ../nbs/00_data.ipynb #ef95b3c6
 def _join(v, sep: str) -> str:

@@ -15,7 +15,7 @@ from .core import RunLayout, data_statement, sha256_file
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_checkpoint, load_slices, save_checkpoint, slice_headroom_hu, train_model, train_settings
-from .evaluation import best_rank_per_method
+from .evaluation import best_rank_per_method, postprocessing
 from .predict import INTENDED_USE, cohort_brain_range, cohort_noise_range
 from .grid import METHOD_NAMES, Stopped, _deadline_hook, _reference, _run_seed, _set_seed, _window
 
@@ -97,7 +97,8 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                            progress=progress, desc=f'deploy {name}', state_path=RunLayout(out).state / f'deploy-{name}-{key[:16]}.safetensors',
                            on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
-    describe = {k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')} | {k: pre_meta.get(k) for k in ('brain_reference_hu', 'blood_min_median_hu')}
+    describe = ({k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')} | {'brain_reference_hu': pre_meta.get('brain_reference_hu')}
+                | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy')})    # chosen on an inner split of its training patients
     card = dict(name=name, key=key, saharank=saharank.__version__, intended_use=MODEL_INTENDED_USE,
                 configuration=config | ({'alpha': cfg['alpha_factor'] * config['rank'], 'method_name': METHOD_NAMES[config['method']]}
                                         if config['kind'] == 'adapter' else {}),
@@ -109,7 +110,7 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                               contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                               flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
                               window=describe['window'], pixel_mm=describe['pixel_mm'], brain_reference_hu=describe['brain_reference_hu'],
-                              blood_min_median_hu=describe['blood_min_median_hu'],
+                              postprocessing=describe['postprocessing'],
                               threshold=cfg['threshold'], seed=cfg['seed'],
                               loss=hist),
                 base=dict(file='base.safetensors', pretrained_checkpoint=ck.name, pretrained_sha256=ck_sha,

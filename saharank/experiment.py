@@ -16,17 +16,17 @@ import torch
 import saharank
 from .core import Executor, RunLayout, data_statement, device_name, git_commit, sha256_file, versions, write_text_atomic
 from .settings import deviations, load_settings, paper_protocol
-from .data import load_case
+from .data import load_case, load_intracranial
 from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
 from .report import markdown_table, run_report, seed_tables
 from .predict import load_model
-from .robustness import PERTURBATIONS, robustness_report, robustness_rows
+from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
-from .grid import (Stopped, _by_name, _complete_replicates, _gate, _is_bench, _is_pretrain, _record_run_seconds, _reference,
+from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds, _reference,
                            _window, _with_seed, finetune_names, finetune_tasks, fold_model, list_runs, pretrained_path, replicate_seed,
-                           run_id, select_runs)
+                           postprocessing, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
 
 # %% ../nbs/07_experiment.ipynb #36535139
@@ -309,13 +309,17 @@ def _robustness_rows(label: str, spec: dict, threshold: float, device) -> pd.Dat
     patients, or a deployable model (spec['folder'], `saharank.predict.load_model`) on every patient (spec['ids'])."""
     if 'task' in spec:
         t = spec['task']; cfg = t['cfg']
-        cases = [(cid, *load_case(RunLayout(t['out']).cohort('sah'), cid)) for cid in t['test_ids']]
+        root = RunLayout(t['out']).cohort('sah')
+        cases = [(cid, *load_case(root, cid)) for cid in t['test_ids']]
+        cases = [(*c, load_intracranial(root, c[0], c[1].shape)) for c in cases]
         meta = dict(window=list(_window(cfg)), pixel_mm=float(np.linalg.norm(cases[0][3][:3, 0])),   # the cohort's grid
-                    brain_reference_hu=_reference(cfg), blood_min_median_hu=_gate(cfg))
+                    brain_reference_hu=_reference(cfg), postprocessing=postprocessing(cfg, root, t['train_ids'], t['fold']))
         return robustness_rows(fold_model(t, resumable=False), meta, cases, threshold=threshold, device=device, model=label,
                                evaluation='cross-validation test folds', fold=t['fold'])
     model, meta = load_model(spec['folder'], device=device)
-    cases = [(cid, *load_case(Path(spec['folder']).parents[1] / 'cohorts' / 'sah', cid)) for cid in spec['ids']]
+    root = Path(spec['folder']).parents[1] / 'cohorts' / 'sah'
+    cases = [(cid, *load_case(root, cid)) for cid in spec['ids']]
+    cases = [(*c, load_intracranial(root, c[0], c[1].shape)) for c in cases]
     return robustness_rows(model, meta, cases, threshold=threshold, device=device, model=label, evaluation='deployable, in-sample', fold='')
 
 def _robustness(run: Run) -> str:
@@ -329,7 +333,7 @@ def _robustness(run: Run) -> str:
     tasks = [t for t in finetune_tasks(cfg, run.out, run.sah, run.dev, replicates=[0]) if t['name'] in {c['name'] for c in configs}]
     cards = [json.loads((L.models / n / 'model_card.json').read_text())['key'] for n in run.models]
     key = hashlib.sha256(json.dumps([[Path(t['done']).name for t in tasks], cards, cfg.run_key('finetune'), cfg['threshold'],
-                                     list(PERTURBATIONS), saharank.__version__], sort_keys=True, default=str).encode()).hexdigest()
+                                     list(PERTURBATIONS), ROBUSTNESS_VERSION, saharank.__version__], sort_keys=True, default=str).encode()).hexdigest()
     stamp, files = L.report / 'robustness.json', [L.report / f for f in ('robustness.md', 'robustness.csv', 'robustness_per_patient.csv')]
     if stamp.exists() and json.loads(stamp.read_text()).get('key') == key and all(f.exists() for f in files):
         return f"robustness: {L.report / 'robustness.md'} (reused)"
@@ -341,7 +345,7 @@ def _robustness(run: Run) -> str:
     for label in dict.fromkeys(label for label, _ in specs):
         run.log(f"robustness: {label} ({'deployable' if label in run.models else 'cross-validation folds'}) done")
     robustness_report(L.report, pd.concat(rows, ignore_index=True), [L.models / n for n in run.models], device=run.dev,
-                      brain_reference_hu=_reference(cfg), blood_min_median_hu=_gate(cfg))
+                      brain_reference_hu=_reference(cfg), postprocess=cfg.get('postprocess'))
     write_text_atomic(stamp, json.dumps(dict(key=key), indent=1))
     return f"robustness: {L.report / 'robustness.md'}"
 

@@ -19,7 +19,7 @@ from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import (ENGINE_VERSION, load_checkpoint, load_slices, load_trainable, save_checkpoint, save_trainable, set_seed,
                                slice_headroom_hu, train_model, train_settings)
-from .evaluation import evaluate_patients
+from .evaluation import evaluate_patients, postprocessing
 from .bench import baseline_runs
 
 METHOD_NAMES = {k: m.display for k, m in METHOD_REGISTRY.items()}   # key -> the paper's spelling, from the one registry
@@ -65,7 +65,6 @@ def _run_key(cfg, kind, name, fold, pretrained_sha, cohort_sha, replicate: int =
 
 def _window(cfg): return cfg.window
 def _reference(cfg): return cfg.get('brain_reference_hu')   # None: absolute HU (the paper)
-def _gate(cfg): return cfg.get('blood_min_median_hu')       # None: the probability threshold only (the paper)
 
 # %% ../nbs/06a_grid.ipynb #ca91d706
 def pretrained_path(ckpt_dir, name: str, replicate: int = 0) -> Path:
@@ -117,10 +116,11 @@ def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadl
                            **train_settings(cfg, cfg['pretrain_epochs'], rs, device),
                            progress=progress, desc=f'pre-train {name}', state_path=state, on_epoch_end=_deadline_hook(deadline))
     except Stopped: return None
+    post = postprocessing(cfg, tbi_root, train_ids, 'pretrain')
     val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg), cfg['threshold'], device,
-                            brain_reference_hu=_reference(cfg), min_blood_median_hu=_gate(cfg))
+                            brain_reference_hu=_reference(cfg), postprocessing=post)
     info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm, brain_reference_hu=_reference(cfg),
-                blood_min_median_hu=_gate(cfg),
+                postprocessing=post,
                 settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()), validation_dice_injured=float(val[val.annotated_ml > 0].dice.mean()))
     save_checkpoint(model, ckpt, info)
@@ -214,7 +214,7 @@ def finetune(task: dict) -> tuple[str, float] | None:
     if model is None: return None
     save_trainable(model, task['weights'])
     res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev, save_to=predictions_dir(out, task['name'], task.get('replicate', 0)),
-                            brain_reference_hu=_reference(cfg), min_blood_median_hu=_gate(cfg),
+                            brain_reference_hu=_reference(cfg), postprocessing=postprocessing(cfg, sah_root, task['train_ids'], task['fold']),
                             experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
                             trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))
     write_text_atomic(done, res.to_csv(index=False))

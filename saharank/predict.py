@@ -16,9 +16,9 @@ import numpy as np
 import nibabel as nib
 from scipy import ndimage as ndi
 from .core import one_line
-from .data import WINDOWS, calibrate_hu, enclosed_by_bone, hu_window, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
+from .data import WINDOWS, calibrate_hu, enclosed_by_bone, hu_window, intracranial_space, load_nifti, mask_volume_ml, save_nifti, sha256_file, voxel_spacing
 from .models import build_model
-from .training import hyperdense_mask, load_checkpoint, predict_volume, select_device
+from .training import blood_mask, load_checkpoint, predict_volume, select_device
 
 # %% ../nbs/10_predict.ipynb #5a0fd73b
 HEAD_CT_LIMITS = dict(air_hu=-500., air_min=0.05, soft_hu=(0., 100.), soft_min=0.05, bone_hu=300., bone_min=0.002)
@@ -188,13 +188,17 @@ def _resample_slices(can, zoom):
     return ndi.zoom(can, zoom, order=1, mode='nearest', grid_mode=True)
 
 def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16, brain_reference_hu=None,
-                   name: str = 'the scan', min_blood_median_hu=None):
+                   name: str = 'the scan', postprocessing: dict | None = None, intracranial=None, info: dict | None = None):
     """Binary mask (uint8, same shape and voxel order as `hu`) and foreground probability (float32) of a CT
     volume `hu` (X, Y, Z) HU with `affine`, for a 2-D `model` trained on axial slices of `pixel_mm` mm.
     `multiple`: slices are padded (with air, -1024 HU) to a multiple of it. `brain_reference_hu`: the scan is first
     calibrated to it, as the model was trained (`saharank.data.calibrate_hu`; None: absolute HU; ValueError when
-    the scan has no brain enclosed by bone, naming `name`). `min_blood_median_hu`: components of the mask whose median
-    (calibrated) HU is lower are dropped (`saharank.training.hyperdense_mask`; the probability is left as it is)."""
+    the scan has no brain enclosed by bone, naming `name`). `postprocessing`: None (the threshold only, the paper) or the
+    model's dict (`saharank.evaluation.postprocessing`: blood_min_hu, intracranial): the mask is then
+    `saharank.training.blood_mask` of the thresholded probability (the probability is left as it is), inside
+    `intracranial` (bool, the shape of `hu`) or, when that is None, the space `saharank.data.intracranial_space` finds in
+    the scan at its own resolution; a scan where it finds none is left unrestricted. `info`: a dict that receives
+    intracranial_ml (mL of the space used; 0.0 when none was found; None without the restriction)."""
     hu = calibrate_hu(hu, brain_reference_hu, name)
     ornt = nib.orientations.io_orientation(affine)
     can = nib.orientations.apply_orientation(hu, ornt)
@@ -209,7 +213,17 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
         prob = ndi.zoom(prob, [a / b for a, b in zip(can.shape, prob.shape)], order=1, mode='nearest', grid_mode=True)
     back = nib.orientations.apply_orientation(prob, nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt))
     back = np.ascontiguousarray(back, dtype=np.float32)
-    return hyperdense_mask(back >= threshold, hu, min_blood_median_hu).astype(np.uint8), back
+    post, space = postprocessing or {}, None
+    if post.get('intracranial'):
+        if intracranial is not None: space = np.asarray(intracranial, bool)
+        else:
+            csp = np.empty(3); csp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
+            found = intracranial_space(can, np.diag([*csp, 1.]))         # canonical RAS: the last axis points up
+            space = nib.orientations.apply_orientation(found, nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt))
+        if not space.any(): space = None                                 # no skull found: nothing to restrict to
+    if info is not None:
+        info['intracranial_ml'] = None if not post.get('intracranial') else 0.0 if space is None else mask_volume_ml(space, voxel_spacing(affine))
+    return blood_mask(back >= threshold, hu, post.get('blood_min_hu'), None, space).astype(np.uint8), back   # `hu` calibrated already
 
 # %% ../nbs/10_predict.ipynb #324bd6a2
 BLOOD_QC = dict(hyperdense_hu=50., partial_volume_hu=40.)   # acute blood 50-90 HU; partial-volume edges reach 40 HU
@@ -295,7 +309,8 @@ def qc_figure(hu, mask, affine, title=''):
 def _flat_report(report: dict) -> dict:
     "One CSV row of a scan's report."
     ad = report['adapter']
-    return dict(input=report['input'], input_sha256=report['input_sha256'], volume_ml=report['volume_ml'], voxels=report['voxels'],
+    return dict(input=report['input'], input_sha256=report['input_sha256'], volume_ml=report['volume_ml'],
+                network_volume_ml=report['network_volume_ml'], voxels=report['voxels'],
                 slices=' '.join(map(str, report['slices'])), model=report['model']['model'], model_name=report['model']['name'],
                 model_sha256=report['model']['sha256'], adapter=ad['method'] if ad else '', adapter_rank=ad['rank'] if ad else '',
                 threshold=report['threshold'], tilt_correction=report['tilt_correction'] or '', caveats=' | '.join(report['caveats']),
@@ -324,16 +339,20 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
     hu, affine, in_sha, info = read_ct(input_path, tilt, assume_ct)
     model, meta = loaded if loaded is not None else load_model(checkpoint, adapter, dev)
     ident = model_identity(checkpoint, adapter)
-    mask, _ = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev,
+    mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev,
                              brain_reference_hu=meta.get('brain_reference_hu'), name=str(input_path),
-                             min_blood_median_hu=meta.get('blood_min_median_hu'))
+                             postprocessing=meta.get('postprocessing'), info=(seg := {}))
     sp = voxel_spacing(affine)
+    if seg['intracranial_ml'] == 0.0:
+        info['caveats'].append("no intracranial space found in the scan (no closed skull): the prediction is not restricted to it")
     report = dict(input=Path(input_path).name, input_sha256=in_sha, input_kind=info['kind'], shape=list(hu.shape),
-                  spacing_mm=[round(s, 6) for s in sp], volume_ml=round(mask_volume_ml(mask, sp), 4), voxels=int(mask.sum()),
+                  spacing_mm=[round(s, 6) for s in sp], volume_ml=round(mask_volume_ml(mask, sp), 4),
+                  network_volume_ml=round(mask_volume_ml(prob >= threshold, sp), 4), voxels=int(mask.sum()),
+                  intracranial_ml=None if seg['intracranial_ml'] is None else round(seg['intracranial_ml'], 1),
                   slices=[int(k) for k in np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(0))],
                   model=dict(name=ident['name'], file=ident['file'], sha256=ident['sha256'], model=meta['model'], kwargs=meta['kwargs'],
                              window=meta['window'], pixel_mm=meta['pixel_mm'], brain_reference_hu=meta.get('brain_reference_hu'),
-                             blood_min_median_hu=meta.get('blood_min_median_hu'),
+                             postprocessing=meta.get('postprocessing'),
                              card=ident.get('card')),
                   adapter=ident['adapter'], threshold=threshold, tilt_correction=info['tilt_correction'], notes=info['notes'],
                   caveats=info['caveats'], input_hu=info['hu'],
@@ -359,7 +378,7 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
 
 # %% ../nbs/10_predict.ipynb #4297c9fe
 VOLUMES_CSV = 'volumes.csv'
-VOLUME_COLUMNS = ('scan', 'status', 'volume_ml', 'slices', 'voxels', 'model', 'seconds', 'tilt_correction', 'warnings',
+VOLUME_COLUMNS = ('scan', 'status', 'volume_ml', 'network_ml', 'slices', 'voxels', 'model', 'seconds', 'tilt_correction', 'warnings',
                   'blood_median_hu', 'blood_below_40hu', 'brain_median_hu', 'qc_flags', 'output', 'error')
 PREDICT_ERRORS = (FileNotFoundError, ValueError, OSError, RuntimeError)   # bad input; anything else is a bug
 
@@ -412,7 +431,7 @@ def predict_scans(inputs, model, out, adapter=None, device='auto', threshold=0.5
         try:
             r = predict_scan(s, model, dest, adapter, dev, threshold, tilt, loaded=loaded, assume_ct=assume_ct)
             for w in (r['caveats'] + r['qc']['flags']) if warn else (): warn(one_line(f"{s}: {w}"))      # a line each
-            rows.append(dict(scan=str(s), status='ok', volume_ml=r['volume_ml'], slices=len(r['slices']), voxels=r['voxels'],
+            rows.append(dict(scan=str(s), status='ok', volume_ml=r['volume_ml'], network_ml=r['network_volume_ml'], slices=len(r['slices']), voxels=r['voxels'],
                              model=r['model']['name'] + (f"+{r['adapter']['method']}{r['adapter']['rank']}" if r['adapter'] and not r['model']['card'] else ''),
                              seconds=r['seconds'], tilt_correction=r['tilt_correction'] or '', warnings=one_line(' | '.join(r['caveats'])),
                              **{k: '' if r['qc'][k] is None else r['qc'][k] for k in ('blood_median_hu', 'blood_below_40hu', 'brain_median_hu')},
@@ -421,7 +440,7 @@ def predict_scans(inputs, model, out, adapter=None, device='auto', threshold=0.5
             if single: raise
             msg = one_line(f"{s}: {e}" if str(s) not in str(e) else e)
             if log: log(msg)
-            rows.append(dict(scan=str(s), status='error', volume_ml='', slices='', voxels='', model=Path(model).name, seconds='',
+            rows.append(dict(scan=str(s), status='error', volume_ml='', network_ml='', slices='', voxels='', model=Path(model).name, seconds='',
                              tilt_correction='', warnings='', blood_median_hu='', blood_below_40hu='', brain_median_hu='', qc_flags='',
                              output='', error=msg))
     out.mkdir(parents=True, exist_ok=True)

@@ -80,8 +80,12 @@ class Settings:
     intensity_gamma: list = setting('floats', '', 'nnU-Net: 0.7-1.5; ours narrower (40 HU moves <= 10 HU)', _PF)
     brain_reference_hu: float | None = setting('float?', 'HU', 'section 3: absolute HU (none); ours: each scan shifted so that its '
                                                'brain lies at this value (saharank.data.calibrate_hu)', _PF)
-    blood_min_median_hu: float | None = setting('float?', 'HU', 'section 3: threshold 0.5 only (none); ours: predicted components whose '
-                                                'median HU (calibrated) is lower are dropped (saharank.training.hyperdense_mask)', _PF)
+    postprocess: str | None = setting('str?', '', 'section 3: threshold 0.5 only (none); ours: blood = kept inside the intracranial '
+                                      'space and at or above a HU bound chosen on the inner validation split (saharank.training.blood_mask)', _PF)
+    blood_keep_fraction: float = setting('float', 'fraction', "ours: the HU bound keeps this share of every inner-validation "
+                                         "patient's annotated blood (saharank.training.choose_blood_min_hu)", _PF)
+    inner_validation_fraction: float = setting('float', 'fraction', "ours: each training fold's inner validation split "
+                                               "(saharank.evaluation.inner_validation_ids)", _PF)
     # transfer (Tables 1-3)
     strategies: list = setting('strs', '', 'Table 1')
     adapter_methods: list = setting('strs', '', 'Table 3')

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ENGINE_VERSION', 'set_seed', 'select_device', 'Slices', 'load_slices', 'intensity_augmentation', 'train_settings',
            'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model', 'trainable_state', 'predict_volume',
-           'component_medians', 'hyperdense_mask', 'save_checkpoint', 'load_checkpoint', 'save_trainable',
+           'blood_mask', 'choose_blood_min_hu', 'save_checkpoint', 'load_checkpoint', 'save_trainable',
            'load_trainable']
 
 # %% ../nbs/05_training.ipynb #1708e716
@@ -348,32 +348,31 @@ def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int 
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
 
 # %% ../nbs/05_training.ipynb #8179dd1a
-def component_medians(values, labels, n: int) -> np.ndarray:
-    """The median of `values` over each component 1..`n` of `labels` (an int array of `values`' shape, 0 = background,
-    every label 1..n present: `scipy.ndimage.label`'s output), (n,) in `values`' dtype: the same numbers as
-    `scipy.ndimage.median(values, labels, index=range(1, n + 1))` (the mean of the two middle values), computed by
-    sorting the labelled voxels only, not the whole volume."""
-    on = labels > 0
-    v, lab = np.asarray(values)[on], np.asarray(labels)[on]
-    order = np.lexsort((v, lab)); v = v[order]
-    counts = np.bincount(lab, minlength=n + 1)[1:]
-    hi = np.cumsum(counts) - 1; lo = hi - counts + 1
-    step = (hi - lo) // 2
-    return (v[lo + step] + v[hi - step]) / 2.0
-
-def hyperdense_mask(mask, hu, min_median_hu: float | None, brain_reference_hu: float | None = None) -> np.ndarray:
-    """`mask` (X, Y, Z) bool/0-1, a prediction on the CT `hu` (same shape, HU), without its connected components
-    (scipy.ndimage.label, face connectivity) whose median HU is below `min_median_hu`; HU after calibrating `hu` to
-    `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU). `min_median_hu` None: `mask` unchanged.
-    Returns a bool array. Raises ValueError for shapes that differ. Source: ours; acute blood 50-90 HU, partial
-    volume to ~40 HU (Radiopaedia, "Intracranial haemorrhage")."""
-    from scipy import ndimage as ndi
+def blood_mask(mask, hu, blood_min_hu: float | None = None, brain_reference_hu: float | None = None, intracranial=None) -> np.ndarray:
+    """A prediction after post-processing, bool (X, Y, Z): the voxels of `mask` (X, Y, Z, bool/0-1, a prediction on the
+    CT `hu`, same shape, HU) inside `intracranial` (bool, same shape; None: everywhere) whose HU, after calibrating `hu`
+    to `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU), is at least `blood_min_hu` (None: no
+    bound). Voxel by voxel: no connected component is dropped whole. Raises ValueError for shapes that differ.
+    Source: ours; acute blood 50-90 HU (Radiopaedia, "Intracranial haemorrhage")."""
     m = np.asarray(mask).astype(bool)
-    if m.shape != np.shape(hu): raise ValueError(f"hyperdense_mask: mask shape {m.shape} != CT shape {np.shape(hu)}")
-    if min_median_hu is None or not m.any(): return m
-    lab, n = ndi.label(m)
-    med = component_medians(calibrate_hu(hu, brain_reference_hu), lab, n)
-    return np.isin(lab, 1 + np.flatnonzero(med >= min_median_hu))
+    if m.shape != np.shape(hu): raise ValueError(f"blood_mask: mask shape {m.shape} != CT shape {np.shape(hu)}")
+    if intracranial is not None:
+        if np.shape(intracranial) != m.shape: raise ValueError(f"blood_mask: intracranial shape {np.shape(intracranial)} != mask shape {m.shape}")
+        m = m & np.asarray(intracranial, bool)
+    if blood_min_hu is not None and m.any(): m = m & (calibrate_hu(hu, brain_reference_hu) >= blood_min_hu)
+    return m
+
+def choose_blood_min_hu(cases, brain_reference_hu: float | None = None, keep_fraction: float = 0.98) -> float:
+    """The post-processing's HU bound (`blood_mask`'s `blood_min_hu`): the largest whole HU that keeps at least
+    `keep_fraction` of the annotated voxels of every case, i.e. floor(min over cases of the (1 - `keep_fraction`)
+    quantile of its calibrated HU inside its annotation). `cases`: iterable of (hu (X, Y, Z) HU, mask (X, Y, Z) 0/1);
+    cases without annotated voxels are skipped. Raises ValueError when `keep_fraction` is not in (0, 1] or no case has
+    an annotated voxel. Source: ours (chosen on an inner validation split, see above)."""
+    if not 0 < keep_fraction <= 1: raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
+    q = [np.quantile(calibrate_hu(h, brain_reference_hu)[np.asarray(m, bool)], 1 - keep_fraction, method='lower')
+         for h, m in cases if np.any(m)]
+    if not q: raise ValueError("choose_blood_min_hu: no case has an annotated voxel to choose the bound on")
+    return float(np.floor(min(q)))
 
 # %% ../nbs/05_training.ipynb #0eb89fea
 def save_checkpoint(model, path, meta: dict | None = None) -> Path:

@@ -103,23 +103,30 @@ def test_settings_calibration_is_a_listed_deviation():
     assert calibrate_hu(np.zeros(3), None).dtype == np.float32
 
 
-def test_predict_cli_drops_components_that_are_not_hyperdense(tmp_path):
+def test_predict_cli_keeps_voxels_inside_the_skull_and_above_the_bound(tmp_path):
     """The real CQ500 slice (no hemorrhage) through `saharank predict` at threshold 0, where the network's mask is the
-    whole slice: without `blood_min_median_hu` that is the volume reported; with 40 HU the component's median (air and
-    brain) is far below it, so nothing is left, and report.json records the setting."""
+    whole slice: without post-processing that is the volume reported; with the model's `postprocessing` (a 40 HU bound,
+    the intracranial space) only voxels inside the space found in the slice and at or above 40 HU are left, voxel by
+    voxel, and report.json records both the setting and the space's volume."""
     import shutil
+    from saharank.predict import read_ct
     f = get_testdata_file("693_UNCR.dcm", download=False)
     assert f, "693_UNCR.dcm comes with pydicom-data (pip install pydicom-data)"
     (tmp_path / "in").mkdir(); shutil.copy(f, tmp_path / "in" / "693_UNCR.dcm")
-    vols = {}
-    for gate in (None, 40.0):
-        ck = save_checkpoint(net(), tmp_path / f"unet-{gate}.safetensors",
-                             dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0, blood_min_median_hu=gate))
-        out = tmp_path / f"o-{gate}"
+    reps = {}
+    for name, post in (("none", None), ("blood", dict(blood_min_hu=40.0, intracranial=True))):
+        ck = save_checkpoint(net(), tmp_path / f"unet-{name}.safetensors",
+                             dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0, postprocessing=post))
+        out = tmp_path / f"o-{name}"
         r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(tmp_path / "in"), "--model", str(ck), "--out", str(out),
                             "--device", "cpu", "--threshold", "0"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
-        rep = json.loads((out / "report.json").read_text())
-        assert rep["model"]["blood_min_median_hu"] == gate
-        vols[gate] = rep["volume_ml"]
-    assert vols[None] > 100 and vols[40.0] == 0, vols
+        reps[name] = json.loads((out / "report.json").read_text())
+        assert reps[name]["model"]["postprocessing"] == post
+    assert reps["none"]["intracranial_ml"] is None and reps["none"]["volume_ml"] == reps["none"]["network_volume_ml"] > 100
+    space_ml = reps["blood"]["intracranial_ml"]
+    assert 20 < space_ml < reps["none"]["volume_ml"], reps["blood"]       # the brain of one slice, not the air around it
+    assert 0 < reps["blood"]["volume_ml"] < space_ml
+    hu = read_ct(tmp_path / "in")[0]
+    mask = np.asarray(nib.load(tmp_path / "o-blood" / "mask.nii.gz").dataobj) > 0
+    assert mask.any() and hu[mask].min() >= 40.0
