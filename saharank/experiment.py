@@ -16,17 +16,17 @@ import torch
 import saharank
 from .core import Executor, RunLayout, data_statement, device_name, git_commit, sha256_file, versions, write_text_atomic
 from .settings import deviations, load_settings, paper_protocol
-from .data import load_case, load_intracranial
-from .cohort import build_cohort, cranium_anatomy, grid_for, plan_sah, plan_tbi
+from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
+from .cohort import assign_heads, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
 from .report import markdown_table, run_report, seed_tables
-from .predict import load_model
-from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, robustness_report, robustness_rows
+from .predict import load_model, segment_volume
+from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
 from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds, _reference,
-                           _window, _with_seed, finetune_names, finetune_tasks, fold_model, list_runs, pretrained_path, replicate_seed,
-                           postprocessing, run_id, select_runs)
+                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, leave_one_head_out_tasks, list_runs,
+                           postprocessing, pretrained_path, replicate_seed, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
 
 # %% ../nbs/07_experiment.ipynb #36535139
@@ -206,7 +206,7 @@ class Stage:
     def wanted(self, run: Run) -> bool:
         "Whether `run` runs this stage: its option is on, a partial call runs only the grid's stages, the bench needs `baselines`."
         if run.partial: return self.name in ('cohorts', 'pretrain', 'finetune')
-        if not run.options.get(self.name, True): return False
+        if not run.options.get('robustness' if self.name == 'generalization' else self.name, True): return False
         return bool(run.cfg['baselines']) if self.name == 'bench' else True
 
 def _bin_counts(manifest, edges):
@@ -215,7 +215,9 @@ def _bin_counts(manifest, edges):
     return {f'({lo:g}, {hi:g}]': int(counts.get(f'({lo:g}, {hi:g}]', 0)) for lo, hi in zip(edges[:-1], edges[1:])}
 
 def _cohorts(run: Run) -> str:
-    """The TBI and SAH cohorts: made from the real CT (or `run.anatomy`) on the profile's grid (`saharank.cohort`,
+    """The TBI and SAH cohorts: made from the real head CTs of the setting `heads` (`saharank.cohort.HEADS`, patients dealt
+    evenly within each split and bin by `assign_heads`; or from `run.anatomy` alone) on the profile's grid of each
+    head (`saharank.cohort`,
     reused when their settings match), or imported from a public dataset (`saharank.datasets.public_cohorts`); then
     the runs of `--only`/`--shard` among the grid's (`saharank.grid.select_runs`)."""
     cfg, L = run.cfg, run.layout
@@ -225,15 +227,19 @@ def _cohorts(run: Run) -> str:
         if run.sah.volume_ml.max() > cfg['sah_bin_edges_ml'][-1]: cfg = cfg.replace(sah_bin_edges_ml=cfg['sah_bin_edges_ml'] + [float('inf')])
         run.cfg, where = cfg, f"{run.dataset} at {Path(run.root).name} (resampled to {cfg['image_size']}x{cfg['image_size']} slices)"
     else:
-        anatomy = run.anatomy if run.anatomy is not None else cranium_anatomy(cache_dir=run.cache_dir)
-        grid = grid_for(anatomy, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
+        # the heads of the setting `heads` (`run.anatomy`, one head given by the caller, replaces them)
+        heads = {'given': run.anatomy} if run.anatomy is not None else load_heads(cfg['heads'], cache_dir=run.cache_dir)
+        grids = {h: grid_for(a, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm']) for h, a in heads.items()}
+        one = len(heads) == 1
+        anatomy, grid = (next(iter(heads.values())), next(iter(grids.values()))) if one else (heads, grids)
         tbi_plan = plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed'], cfg['tbi_institutions'])
-        run.tbi = build_cohort('tbi', L.cohort('tbi'), anatomy, grid, tbi_plan, cfg['seed'], run.progress, run.jobs)
         sah_plan = plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed'])
+        if not one: tbi_plan, sah_plan = (assign_heads(p, list(heads), cfg['seed']) for p in (tbi_plan, sah_plan))
+        run.tbi = build_cohort('tbi', L.cohort('tbi'), anatomy, grid, tbi_plan, cfg['seed'], run.progress, run.jobs)
         run.sah = build_cohort('sah', L.cohort('sah'), anatomy, grid, sah_plan, cfg['seed'], run.progress, run.jobs)
-        run.source = dict(source=anatomy.source, sha256=anatomy.sha256)
-        where = (f"a {grid.shape} grid of {'x'.join(f'{s:g}' for s in grid.spacing)} mm from {anatomy.source} "
-                 f"(sha256 {anatomy.sha256[:12]}...)")
+        run.source = dict(source=' + '.join(a.source for a in heads.values()), sha256=' + '.join(a.sha256 for a in heads.values()))
+        where = '; '.join(f"a {grids[h].shape} grid of {'x'.join(f'{s:g}' for s in grids[h].spacing)} mm from {a.source} "
+                          f"(sha256 {a.sha256[:12]}...)" for h, a in heads.items())
     run.subset = select_runs(list_runs(cfg, sorted(run.sah.split.unique())), run.only, run.shard)
     return (f"cohorts: {len(run.tbi)} TBI ({(run.tbi.split == 'validation').sum()} validation), {len(run.sah)} SAH on {where}; "
             f"SAH patients per bin {_bin_counts(run.sah, cfg['sah_bin_edges_ml'])}")
@@ -349,6 +355,58 @@ def _robustness(run: Run) -> str:
     write_text_atomic(stamp, json.dumps(dict(key=key), indent=1))
     return f"robustness: {L.report / 'robustness.md'}"
 
+def _generalization_rows(task: dict, head_ct: tuple) -> tuple[pd.DataFrame, dict] | None:
+    """In a worker: one leave-one-head-out run (`saharank.grid.finetune` of a `leave_one_head_out_tasks` task: trained,
+    then evaluated on the held-out head's SAH patients) and its model on `head_ct` = (hu, affine), the held-out head's
+    own CT without blood at its native resolution, read as `saharank predict` reads a scan: the rows, and the mL the
+    network alone and the post-processing call blood there. None when the time limit stopped the run."""
+    done = finetune(task)
+    if done is None: return None
+    rows = pd.read_csv(done[0], keep_default_na=False, dtype={'id': str, 'fold': str, 'method': str})
+    cfg, dev = task['cfg'], task['device']
+    model = fold_model(task, resumable=False)
+    root = RunLayout(task['out']).cohort('sah')
+    pixel_mm = float(np.linalg.norm(load_case(root, task['test_ids'][0])[2][:3, 0]))      # the cohort's grid
+    hu, affine = head_ct
+    info = {}
+    mask, prob = segment_volume(model, hu, affine, _window(cfg), pixel_mm, cfg['threshold'], dev, brain_reference_hu=_reference(cfg),
+                                name=f"the {task['head']} CT", postprocessing=postprocessing(cfg, root, task['train_ids'], task['fold']), info=info)
+    sp = voxel_spacing(affine)
+    return rows, dict(model=task['name'], held_out=task['head'], network_ml=round(mask_volume_ml(prob >= cfg['threshold'], sp), 2),
+                      predicted_ml=round(mask_volume_ml(mask, sp), 2), intracranial_ml=info['intracranial_ml'])
+
+def _generalization(run: Run) -> str | None:
+    """Leave one head out (`saharank.robustness.generalization_report`, report/generalization.*): with cohorts of two
+    or more heads, both networks pre-trained without each head (`saharank.grid.pretrain(..., without_head=)`), the
+    configurations the tables select (replicate 0) fine-tuned without it and tested on its SAH patients and on its own
+    CT without blood (`_generalization_rows`, in the workers); runs and checkpoints are reused as the grid's are.
+    None (nothing to do) with one head."""
+    sah, cfg, L = run.sah, run.cfg, run.layout
+    if 'head' not in sah or sah['head'].nunique() < 2: return None
+    heads = sorted(set(sah['head']))
+    per = run.per[run.per.seed == 0] if 'seed' in run.per else run.per
+    configs = best_configurations(per)
+    width = {'multiview': cfg['multiview_width'], 'unet': cfg['unet_width']}
+    nets = sorted({c['network'] for c in configs})
+    pre = run.pool.map(_by_name('pretrain'), [(n, cfg, str(L.cohort('tbi')), width[n], str(run.dev), str(L.checkpoints), False, run.deadline, 0, h)
+                                              for h in heads for n in nets])
+    if any(p is None for p in pre): raise Stopped('leave-one-head-out pre-training')
+    tasks = leave_one_head_out_tasks(cfg, run.out, sah, run.dev, configs, run.deadline)
+    cts = load_heads(heads, cache_dir=run.cache_dir)
+    import saharank.experiment as this    # picklable by name for the workers
+    res = run.pool.map(this._generalization_rows, [(t, (cts[t['head']].hu, cts[t['head']].affine)) for t in tasks])
+    if any(r is None for r in res): raise Stopped('leave one head out')
+    grade = dict(zip(sah.id, sah.fisher_grade))
+    out_rows = pd.concat([r[0] for r in res], ignore_index=True).assign(evaluation='held-out head')
+    out_rows['held_out'] = out_rows.fold.str.removeprefix('without-')
+    head_of = dict(zip(sah.id, sah['head']))
+    in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
+    in_rows = in_rows.assign(held_out=in_rows.id.map(head_of))
+    rows = pd.concat([in_rows, out_rows], ignore_index=True)
+    summary = generalization_report(L.report, rows.assign(fisher_grade=rows.id.map(grade)), pd.DataFrame([r[1] for r in res]))
+    return "leave one head out: " + '; '.join(f"{r.model} without {r.held_out}: Dice {r.dice_in:.3f} -> {r.dice_out:.3f}, clean head "
+                                              f"{r.clean_network_ml:g} / {r.clean_predicted_ml:g} mL" for r in summary.itertuples())
+
 def _results(run: Run) -> None:
     "Tables 2-3, the per-patient results and the provenance with every stage's seconds so far (`write_results`)."
     calls = json.loads(run.layout.calls.read_text()) if run.layout.calls.exists() else []
@@ -365,7 +423,8 @@ def _report(run: Run) -> str | None:
     return f"report: tables, figures and findings in {run.layout.report}"
 
 STAGES = (Stage('cohorts', _cohorts), Stage('pretrain', _pretrain), Stage('finetune', _finetune), Stage('deploy', _deploy),
-          Stage('bench', _bench), Stage('robustness', _robustness), Stage('results', _results), Stage('report', _report))
+          Stage('bench', _bench), Stage('robustness', _robustness), Stage('generalization', _generalization),
+          Stage('results', _results), Stage('report', _report))
 
 # %% ../nbs/07_experiment.ipynb #64f42e94
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['METHOD_NAMES', 'PRETRAIN_RUNS', 'replicate_seed', 'Stopped', 'pretrained_path', 'predictions_dir', 'run_id',
-           'pretrain', 'finetune_tasks', 'fold_model', 'finetune', 'finetune_names', 'list_runs', 'parse_shard',
-           'select_runs', 'sah_folds']
+           'pretrain', 'finetune_tasks', 'leave_one_head_out_tasks', 'fold_model', 'finetune', 'finetune_names',
+           'list_runs', 'parse_shard', 'select_runs', 'sah_folds']
 
 # %% ../nbs/06a_grid.ipynb #627c473d
 import copy, hashlib, json, time
@@ -67,10 +67,12 @@ def _window(cfg): return cfg.window
 def _reference(cfg): return cfg.get('brain_reference_hu')   # None: absolute HU (the paper)
 
 # %% ../nbs/06a_grid.ipynb #ca91d706
-def pretrained_path(ckpt_dir, name: str, replicate: int = 0) -> Path:
+def pretrained_path(ckpt_dir, name: str, replicate: int = 0, without_head: str | None = None) -> Path:
     """The pre-trained checkpoint of network `name` in training replicate `replicate`: CKPT_DIR/pretrained_NAME.safetensors
-    for replicate 0 (as `RunLayout.pretrained`), CKPT_DIR/pretrained_NAME-seedK.safetensors for replicate K > 0."""
-    return Path(ckpt_dir) / (f'pretrained_{name}.safetensors' if replicate == 0 else f'pretrained_{name}-seed{replicate}.safetensors')
+    for replicate 0 (as `RunLayout.pretrained`), CKPT_DIR/pretrained_NAME-seedK.safetensors for replicate K > 0;
+    `without_head`: the one pre-trained without that head's patients (leave-one-head-out), ...NAME-without-HEAD...."""
+    stem = f'pretrained_{name}' + (f'-seed{replicate}' if replicate else '') + (f'-without-{without_head}' if without_head else '')
+    return Path(ckpt_dir) / f'{stem}.safetensors'
 
 def predictions_dir(out, model: str, replicate: int = 0) -> Path:
     """Where the predicted masks of `model` in training replicate `replicate` go: OUT/predictions/MODEL for replicate 0
@@ -84,19 +86,21 @@ def run_id(name: str, fold: str | None, replicate: int, seeds: int) -> str:
     base = name if fold is None else f'{name}-{fold}'
     return base if seeds == 1 else f'{base}-seed{replicate}'
 
-def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, replicate: int = 0) -> dict | None:
+def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, replicate: int = 0,
+             without_head: str | None = None) -> dict | None:
     """Pre-train model `name` ('multiview' or 'unet') on the TBI cohort at `tbi_root` in training replicate
     `replicate` (seeds from `replicate_seed(cfg.seed, replicate)`) and save it as `pretrained_path(ckpt_dir, name,
     replicate)` (reused when every setting of its key, `Settings.run_key('pretrain')`, its cohort, the replicate and the
     saharank and training-engine versions match). Returns its record (dict), or
     None when `deadline` stopped it (its training state is saved). Runs in the caller or in a worker process (with the
-    torch threads the caller set: `saharank.core.Executor`)."""
+    torch threads the caller set: `saharank.core.Executor`). `without_head`: trained and validated without the patients
+    of that head (the manifest's `head`), saved as `pretrained_path(..., without_head=)` (leave-one-head-out)."""
     device = torch.device(device)
     kw = dict(width=width, norm=cfg['norm']) | ({'depth': cfg['unet_depth']} if name == 'unet' else {})
     meta = dict(model=name, kwargs=kw, cohort=sha256_file(Path(tbi_root) / 'manifest.csv'), version=saharank.__version__,
-                engine=ENGINE_VERSION, replicate=int(replicate),
+                engine=ENGINE_VERSION, replicate=int(replicate), **({'without_head': without_head} if without_head else {}),
                 **cfg.run_key('pretrain'))        # every setting that shapes the pre-trained model (saharank.settings)
-    ckpt = pretrained_path(ckpt_dir, name, replicate)
+    ckpt = pretrained_path(ckpt_dir, name, replicate, without_head)
     rs = replicate_seed(cfg['seed'], replicate)   # replicate 0: cfg.seed itself
     _set_seed(_run_seed(rs, 'pretrain', name), cfg)
     model = build_model(name, **kw)
@@ -108,9 +112,10 @@ def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadl
     if deadline is not None and time.time() > deadline: return None
     from saharank.data import read_manifest
     manifest = read_manifest(tbi_root)
+    if without_head: manifest = manifest[manifest['head'] != without_head]
     train_ids = list(manifest[manifest.split == 'train'].id)
     t = time.time()
-    state = Path(ckpt_dir).parent / 'state' / f"pretrain_{name}{'' if replicate == 0 else f'-seed{replicate}'}-{hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]}.safetensors"
+    state = Path(ckpt_dir).parent / 'state' / f"{ckpt.stem.replace('pretrained_', 'pretrain_')}-{hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]}.safetensors"
     try:
         hist = train_model(model, load_slices(tbi_root, train_ids, _window(cfg), slice_headroom_hu(cfg), _reference(cfg)),
                            **train_settings(cfg, cfg['pretrain_epochs'], rs, device),
@@ -170,6 +175,32 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
                                                   state=str(RunLayout(out).state / f'{stem}.safetensors')))
     return tasks
 
+def leave_one_head_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> list[dict]:
+    """Fine-tuning tasks (`finetune`) that hold one head out: for each head of the SAH manifest `sah` (its `head`
+    column) and each configuration of `configs` (`saharank.deploy.best_configurations`), trained on the SAH patients
+    of the other heads from the checkpoint pre-trained without that head (`pretrain(..., without_head=)`, which must
+    exist), tested on the held-out head's patients; fold 'without-HEAD', replicate 0, predictions in
+    OUT/predictions/leave-one-head-out/MODEL-without-HEAD."""
+    out, sah_root = Path(out), RunLayout(out).cohort('sah')
+    cohort_sha = sha256_file(sah_root / 'manifest.csv')
+    common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=False, replicate=0)
+    tasks = []
+    for head in sorted(set(sah['head'])):
+        for c in configs:
+            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, head); ck_sha = sha256_file(ck)
+            spec = (dict(kind='strategy', name=c['name'], strategy=c['strategy'], base='multiview', labels=dict(method='', rank=0))
+                    if c['kind'] == 'strategy' else
+                    dict(kind='adapter', name=c['name'], method=c['method'], rank=c['rank'], base='unet',
+                         labels=dict(method=METHOD_NAMES[c['method']], rank=c['rank'])))
+            fold = f'without-{head}'
+            stem = f"{c['name']}-{fold}-{_run_key(cfg, spec['kind'], spec['name'], fold, ck_sha, cohort_sha)[:16]}"
+            tasks.append(common | spec | dict(fold=fold, head=head, run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
+                                              train_ids=list(sah[sah['head'] != head].id), test_ids=list(sah[sah['head'] == head].id),
+                                              predictions=str(RunLayout(out).predictions / 'leave-one-head-out' / f"{c['name']}-{fold}"),
+                                              done=str(RunLayout(out).runs / f'{stem}.csv'), weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
+                                              state=str(RunLayout(out).state / f'{stem}.safetensors')))
+    return tasks
+
 def fold_model(task: dict, resumable: bool = True):
     """The model of one fine-tuning task of `finetune_tasks`: a copy of the pre-trained model, with the strategy
     applied or the adapters added, and the weights the run trained: read from task['weights'] when the run has
@@ -213,7 +244,8 @@ def finetune(task: dict) -> tuple[str, float] | None:
     model = fold_model(task)
     if model is None: return None
     save_trainable(model, task['weights'])
-    res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev, save_to=predictions_dir(out, task['name'], task.get('replicate', 0)),
+    res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev,
+                            save_to=task.get('predictions') or predictions_dir(out, task['name'], task.get('replicate', 0)),
                             brain_reference_hu=_reference(cfg), postprocessing=postprocessing(cfg, sah_root, task['train_ids'], task['fold']),
                             experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
                             trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))

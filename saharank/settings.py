@@ -44,6 +44,8 @@ class Settings:
     tbi_institutions: int = setting('int', 'institutions', 'section 3: TBI from several institutions (the multi-centre PROTECT III '
                                     'trial and Michigan), SAH from Michigan; ours: simulated scanners (saharank.cohort.INSTITUTION_RANGES), '
                                     'the SAH one unseen in pre-training', _C)
+    heads: list = setting('strs', '', 'section 3: patients, each their own head; ours: the real head CTs the patients are made from '
+                          '(saharank.cohort.HEADS), dealt evenly within each split and bin', _C)
     sah_bin_edges_ml: list = setting('floats', 'mL', 'Tables 2-3: volume bins', _C)
     sah_bin_counts: list = setting('ints', 'patients', 'Table 2: 2/12/7/9 patients', _C)
     image_size: int = setting('int', 'pixels', 'section 3: 256 x 256 slices', _C + _PF)

@@ -58,6 +58,7 @@ intensity_blur_px = 0.5, 1.0
 intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
 brain_reference_hu = 30
+heads = cranium
 postprocess = blood
 blood_keep_fraction = 0.98
 inner_validation_fraction = 0.25
@@ -297,8 +298,8 @@ def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(t
 
 
 def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path):
-    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.experiment as c; "
-            "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
+    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cohort as c; "
+            "c.HEADS['cranium'] = lambda cache_dir=None, allow_download=True: phantom_anatomy(); sys.exit(main())")
     r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
                         "--out", str(tmp_path / "o"), "--time-limit", "0", "--quiet", "--device", "cpu"], capture_output=True, text=True)
     assert r.returncode == 75, r.stderr
@@ -369,10 +370,12 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     the report lists the deviations from the paper's protocol, and the deployable models are trained once."""
     from saharank.evaluation import make_tables
     settings = tmp_path / "gpu-tiny.ini"
-    settings.write_text(gpu_at_tiny_size())
+    settings.write_text(gpu_at_tiny_size().replace("heads = cranium\n", "heads = cranium, ct_head\n"))   # two heads
     out = tmp_path / "run"
-    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.experiment as c; "
-            "c.cranium_anatomy = lambda cache_dir=None: phantom_anatomy(); sys.exit(main())")
+    code = ("import sys, dataclasses; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cohort as c; "
+            "c.HEADS['cranium'] = lambda cache_dir=None, allow_download=True: phantom_anatomy(); "
+            "c.HEADS['ct_head'] = lambda cache_dir=None, allow_download=True: dataclasses.replace(phantom_anatomy(spacing=(2.8, 2.8, 2.8)), "
+            "sha256='phantom-b'); sys.exit(main())")
     r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "gpu", "--settings", str(settings), "--seeds", "2",
                         "--out", str(out), "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -401,6 +404,13 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     assert dev.loc["seeds", "this run (gpu)"] == "2" and dev.loc["seeds", "paper's protocol"] == "1"
     assert dev.loc["deterministic", "this run (gpu)"] == "false" and "section 3" in dev.loc["pretrain_epochs", "source (Settings.describe)"]
     assert "seed_sd" in pd.read_csv(rep / "fig4_dice_vs_rank_summary.csv").columns
+    # two heads: both in every cohort, and the leave-one-head-out report (each selected model without each head)
+    sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
+    assert sorted(sah["head"].unique()) == ["cranium", "ct_head"]
+    gen = pd.read_csv(rep / "generalization.csv", keep_default_na=False)   # strategy None is a name
+    assert sorted(gen.held_out.unique()) == ["cranium", "ct_head"] and gen.groupby("held_out").model.nunique().eq(2).all()
+    assert gen.patients.sum() == 2 * len(sah) and gen.clean_network_ml.notna().all()
+    assert (out / "checkpoints" / "pretrained_unet-without-ct_head.safetensors").exists()
     for name in ("table2_side_by_side.md", "fig2_overlays.png", "fig3_volumes.png"):
         assert (rep / name).stat().st_size > 0, name
     # each replicate pre-trained and predicted on its own; the deployable models trained once (replicate 0)
