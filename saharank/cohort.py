@@ -69,9 +69,9 @@ def segment_tissues(hu, spacing, bone_hu=180., csf_hu=15., ventricle_depth_mm=15
     return out
 
 def _largest(mask):
-    lab, n = ndi.label(mask)
-    if n == 0: return mask
-    return lab == (1 + np.argmax(ndi.sum(mask, lab, range(1, n + 1))))
+    "The largest face-connected component of `mask` (`saharank.data._largest_component`)."
+    from saharank.data import _largest_component
+    return _largest_component(mask)
 
 # %% ../nbs/01_cohort.ipynb #3753e518
 def phantom_anatomy(shape=(80, 96, 72), spacing=(2.5, 2.5, 2.5)):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SAH_BIN_EDGES_ML', 'SAH_BIN_COUNTS', 'WINDOWS', 'atomic_path', 'write_text_atomic', 'sha256_file',
-           'tensor_fingerprint', 'bin_label', 'bin_labels', 'volume_bin', 'data_statement', 'cpu_info', 'device_name',
-           'one_line', 'versions', 'git_commit', 'Executor', 'RunLayout']
+           'tensor_fingerprint', 'run_seed', 'bin_label', 'bin_labels', 'volume_bin', 'data_statement', 'cpu_info',
+           'device_name', 'one_line', 'versions', 'git_commit', 'Executor', 'RunLayout']
 
 # %% ../nbs/00a_core.ipynb #c0re0005
 @contextlib.contextmanager
@@ -61,6 +61,12 @@ def tensor_fingerprint(tensors) -> str:
         t = v.detach().cpu().contiguous()
         h.update(f'{k}|{tuple(t.shape)}|{t.dtype}|'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')   # flat: strides of size-1 dims may be any
     return h.hexdigest()
+
+# %% ../nbs/00a_core.ipynb #f089bfbe
+def run_seed(seed, *parts) -> int:
+    """A 32-bit seed (int in [0, 2**32)) from `seed` and `parts` (any values with a stable `repr`: str, int, float,
+    tuples of them): int.from_bytes(sha256(repr((seed, *parts)))[:4], 'little'). Source: ours."""
+    return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
 
 # %% ../nbs/00a_core.ipynb #c0re0011
 SAH_BIN_EDGES_ML: tuple[float, ...] = (0, 25, 50, 100, 300)   # paper Tables 2-3: annotated SAH volume bins, mL

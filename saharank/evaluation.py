@@ -8,11 +8,10 @@ __all__ = ['PATIENT_METRICS', 'POSTPROCESS', 'BIN_EDGES_ML', 'PER_PATIENT_COLUMN
            'postprocessing', 'volume_bins', 'bin_table', 'best_rank_per_method', 'make_tables', 'read_per_patient']
 
 # %% ../nbs/06_evaluation.ipynb #00d07439
-import hashlib
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import SAH_BIN_EDGES_ML
+from .core import SAH_BIN_EDGES_ML, run_seed
 from .data import intracranial_space, load_case, load_intracranial, mask_volume_ml, voxel_spacing
 from .training import blood_mask, choose_blood_min_hu, predict_volume
 
@@ -115,9 +114,6 @@ def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5
     return pd.DataFrame(rows)
 
 # %% ../nbs/06_evaluation.ipynb #c6a95e67
-def _inner_seed(seed, fold) -> int:
-    "A 32-bit seed for the inner split of `fold` from the settings' `seed` (sha256 of both, as the grid's run seeds)."
-    return int.from_bytes(hashlib.sha256(repr((seed, 'inner', str(fold))).encode()).digest()[:4], 'little')
 POSTPROCESS = (None, 'blood')   # the setting `postprocess`: None, the paper's threshold only; 'blood', `blood_mask`
 
 def inner_validation_ids(train_ids, fraction: float, seed: int) -> list[str]:
@@ -140,7 +136,7 @@ def postprocessing(cfg, root, train_ids, fold=None) -> dict | None:
     mode = cfg.get('postprocess')
     if mode not in POSTPROCESS: raise ValueError(f"setting postprocess must be none or blood, got {mode!r}")
     if mode is None: return None
-    ids = inner_validation_ids(train_ids, cfg['inner_validation_fraction'], _inner_seed(cfg['seed'], fold))
+    ids = inner_validation_ids(train_ids, cfg['inner_validation_fraction'], run_seed(cfg['seed'], 'inner', str(fold)))
     b = choose_blood_min_hu((load_case(root, i)[:2] for i in ids), cfg.get('brain_reference_hu'), cfg['blood_keep_fraction'])
     return dict(blood_min_hu=b, intracranial=True, keep_fraction=cfg['blood_keep_fraction'], chosen_on=ids)
 

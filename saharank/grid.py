@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 import saharank
-from .core import RunLayout, sha256_file, write_text_atomic
+from .core import RunLayout, run_seed, sha256_file, write_text_atomic
 from .cohort import plan_sah
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
@@ -25,8 +25,7 @@ from .bench import baseline_runs
 METHOD_NAMES = {k: m.display for k, m in METHOD_REGISTRY.items()}   # key -> the paper's spelling, from the one registry
 
 # %% ../nbs/06a_grid.ipynb #328b1ab0
-def _run_seed(seed, *parts):
-    return int.from_bytes(hashlib.sha256(repr((seed,) + parts).encode()).digest()[:4], 'little')
+_run_seed = run_seed   # saharank.core.run_seed: every seed of the grid derives from the settings' seed
 
 def replicate_seed(seed: int, replicate: int) -> int:
     """The base seed of training replicate `replicate` (0, 1, ... `seeds` - 1) of a reproduction whose settings have

@@ -46,7 +46,7 @@ def perturb(name: str, hu, mask, affine, seed: int = 0):
     rng = np.random.default_rng(seed)
     if name == 'none': return hu, mask, np.array(affine, float)
     if name.startswith('HU '): return hu + float(name[3:]), mask, np.array(affine, float)
-    if name == 'noise 6 HU': return hu + _noise(rng, hu.shape, 6.), mask, np.array(affine, float)
+    if name in ('noise 6 HU', 'noise 15 HU'): return hu + _noise(rng, hu.shape, float(name.split()[1])), mask, np.array(affine, float)
     if name == 'blur 1 mm': return _blur(hu, affine, 1.), mask, np.array(affine, float)
     if name in ('pixel 1.5x coarser', 'pixel 1.5x finer'):
         f = 1 / 1.5 if 'coarser' in name else 1.5
@@ -60,7 +60,7 @@ def perturb(name: str, hu, mask, affine, seed: int = 0):
         return h.astype(np.float32), mask, np.array(affine, float)
     raise ValueError(f"unknown perturbation {name!r}; expected one of {', '.join(PERTURBATIONS)}")
 
-PERTURBATIONS = ('none', 'HU -8', 'HU -4', 'HU +4', 'HU +8', 'noise 6 HU', 'blur 1 mm', 'pixel 1.5x coarser',
+PERTURBATIONS = ('none', 'HU -8', 'HU -4', 'HU +4', 'HU +8', 'noise 6 HU', 'noise 15 HU', 'blur 1 mm', 'pixel 1.5x coarser',
                  'pixel 1.5x finer', 'slice 2x thicker', 'institution outside the ranges')
 
 # %% ../nbs/18_robustness.ipynb #6a349d02

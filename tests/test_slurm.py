@@ -81,7 +81,9 @@ def test_failed_and_killed_shards_are_reported(slurm, tmp_path):
         time.sleep(0.2)
     subprocess.run(['scancel', job.job_id], check=True)
     t0 = time.monotonic()
-    with pytest.raises(ShardFailed, match='SLURM state CANCELLED and no result'):
+    # killed before submitit's wrapper ran: no result file; killed while it ran: the wrapper writes a FailedJobError
+    # (a race of a few ms, seen in CI) whose stderr names the cancellation. Either way the kill is reported.
+    with pytest.raises(ShardFailed, match=r'SLURM state CANCELLED and no result|CANCELLED AT'):
         wait_shards([job], poll_s=0.5, timeout_s=60, grace_s=1)
     assert time.monotonic() - t0 < 30
 
