@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['LABELS', 'INTRACRANIAL_LABELS', 'BLOOD_HU', 'TBI_TYPES', 'FISHER_GRADES', 'ANEURYSM_SITES', 'SAH_DAYS_RANGE',
-           'SAH_PATTERNS', 'INSTITUTION_RANGES', 'PATIENT_SHAPE', 'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'HEADS',
-           'Anatomy', 'segment_tissues', 'phantom_anatomy', 'Grid', 'grid_for', 'random_pose', 'elastic_field',
-           'smooth_deformation', 'resample_patient', 'extra_axial_fraction', 'intraparenchymal_fraction',
-           'sah_fraction_contiguous', 'sah_blood_hu', 'sah_clinical', 'sah_fraction_pockets', 'sah_fraction',
+           'SAH_PATTERNS', 'CSF_COMPARTMENTS', 'SUBARACHNOID', 'SITE_SPREAD', 'INSTITUTION_RANGES', 'PATIENT_SHAPE',
+           'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'HEADS', 'Anatomy', 'segment_tissues', 'phantom_anatomy', 'Grid',
+           'grid_for', 'random_pose', 'elastic_field', 'smooth_deformation', 'resample_patient', 'extra_axial_fraction',
+           'intraparenchymal_fraction', 'sah_fraction_contiguous', 'sah_blood_hu', 'sah_clinical',
+           'sah_fraction_pockets', 'sah_fraction', 'csf_compartments', 'anatomy_compartments', 'sah_fraction_cisternal',
            'draw_institution', 'institutions', 'acquire', 'institution_pose', 'make_patient', 'plan_tbi', 'plan_sah',
-           'assign_heads', 'cranium_anatomy', 'ct_head_anatomy', 'load_heads', 'build_cohort']
+           'assign_heads', 'assign_patterns', 'cranium_anatomy', 'ct_head_anatomy', 'load_heads', 'build_cohort']
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
 import json, math
@@ -32,6 +33,7 @@ class Anatomy:
     seed_world: tuple         # world (mm) point in the basal cisterns, where SAH starts
     source: str = 'unknown'
     sha256: str = ''
+    compartments: np.ndarray | None = None   # (X, Y, Z) uint8 `csf_compartments`, made on first use (`anatomy_compartments`)
 
 # %% ../nbs/01_cohort.ipynb #9dda75aa
 def segment_tissues(hu, spacing, bone_hu=180., csf_hu=15., ventricle_depth_mm=15., smooth_mm=1.):
@@ -165,7 +167,7 @@ def smooth_deformation(rng, grid, alpha_mm=5., sigma_mm=40.):
     rms = np.sqrt((f ** 2).sum(0).mean())
     return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
 
-def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=None):
+def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=None, compartments: bool = False):
     """Sample `anatomy` onto `grid` after the world transform `pose` (4x4) and displacement `field`
     ((3, *grid.shape) mm, or None). Each output slice averages `sub_slices` thin samples across a slab
     `slab_mm` thick centred on the slice (default: the grid's slice thickness; a scanner that reconstructs
@@ -173,7 +175,9 @@ def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=N
     ceil(slab / anatomy z spacing)), giving the partial-volume look of a clinical thick slice.
     Returns (hu float32 (X, Y, Z), labels uint8 (X, Y, Z)); labels are taken by nearest neighbour at the
     middle one of ceil(thickness / anatomy z spacing) thin samples across the grid's slice (its centre for an
-    odd count), whatever `slab_mm`. Outside the source: -1024 HU, label 0. ValueError for `slab_mm` <= 0."""
+    odd count), whatever `slab_mm`. Outside the source: -1024 HU, label 0. With `compartments`, also the CSF
+    compartments (`anatomy_compartments`, uint8 (X, Y, Z)) sampled as the labels are: (hu, labels, compartments).
+    ValueError for `slab_mm` <= 0."""
     src_sp = np.linalg.norm(anatomy.affine[:3, :3], axis=0)
     slab = grid.thickness_mm if slab_mm is None else float(slab_mm)
     if slab <= 0: raise ValueError(f"slab_mm must be > 0, got {slab_mm}")
@@ -181,6 +185,8 @@ def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=N
     to_src = np.linalg.inv(anatomy.affine) @ np.linalg.inv(pose)
     i, j = np.meshgrid(np.arange(grid.size), np.arange(grid.size), indexing='ij')
     hu = np.zeros(grid.shape, np.float32); lab = np.zeros(grid.shape, np.uint8)
+    comp_src = anatomy_compartments(anatomy) if compartments else None
+    comp = np.zeros(grid.shape, np.uint8) if compartments else None
     A = grid.affine
     n0 = max(1, math.ceil(grid.thickness_mm / src_sp[2]))
     k_lab = (n0 // 2 + 0.5) / n0 - 0.5        # labels: the middle thin sample of the grid's own slab, whatever `slab_mm`
@@ -193,9 +199,11 @@ def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=N
         for s in range(n_sub):
             v = source_points(k + ((s + 0.5) / n_sub - 0.5) * slab / grid.thickness_mm, k)
             acc += ndi.map_coordinates(anatomy.hu, v, order=1, cval=-1024.).reshape(acc.shape)
-        lab[:, :, k] = ndi.map_coordinates(anatomy.labels, source_points(k + k_lab, k), order=0, cval=0).reshape(acc.shape)
+        v = source_points(k + k_lab, k)
+        lab[:, :, k] = ndi.map_coordinates(anatomy.labels, v, order=0, cval=0).reshape(acc.shape)
+        if compartments: comp[:, :, k] = ndi.map_coordinates(comp_src, v, order=0, cval=0).reshape(acc.shape)
         hu[:, :, k] = acc / n_sub
-    return hu, lab
+    return (hu, lab, comp) if compartments else (hu, lab)
 
 # %% ../nbs/01_cohort.ipynb #f2b475a7
 BLOOD_HU = {'acute': (50., 90.)}   # acute extravascular blood, HU (literature range)
@@ -297,11 +305,13 @@ def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False)
 
 # %% ../nbs/01_cohort.ipynb #a15a0c01
 FISHER_GRADES = {1: 'thin SAH, no IVH', 2: 'thin SAH with IVH', 3: 'thick SAH, no IVH', 4: 'thick SAH with IVH'}
-# aneurysm sites: offset (mm, RAS; x mirrored at random) from the suprasellar cistern seed, and frequency (ours, rough)
-ANEURYSM_SITES = {'ACom': ((0., 12., 4.), 0.35), 'ICA-PCom': ((14., 2., 0.), 0.30),
-                  'MCA': ((32., 8., 2.), 0.25), 'basilar': ((0., -12., -4.), 0.10)}
+# aneurysm sites: offset (mm, RAS; x mirrored at random) from the suprasellar cistern seed, and frequency: anterior
+# circulation 85 %, posterior 15 % (Brisman, Song & Newell, "Cerebral aneurysms", N Engl J Med 2006; 355: 928-939);
+# the split within each (ACom 35, ICA-PCom 30, MCA 20; basilar tip 10, PICA 5) and the offsets are ours, rough
+ANEURYSM_SITES = {'ACom': ((0., 12., 4.), 0.35), 'ICA-PCom': ((14., 2., 0.), 0.30), 'MCA': ((32., 8., 2.), 0.20),
+                  'basilar': ((0., -12., -4.), 0.10), 'PICA': ((8., -45., -30.), 0.05)}
 SAH_DAYS_RANGE = (0.1, 3.0)     # time since onset (days) drawn per patient: the paper's scans are day-1 CTs
-SAH_PATTERNS = ('pockets', 'contiguous')
+SAH_PATTERNS = ('pockets', 'contiguous', 'cisternal')
 
 def sah_blood_hu(days, hu0=70., hu_late=20., half_life_days=4.):
     """HU of the SAH blood `days` after onset: `hu0` (acute clot, 60-80 HU) decaying towards `hu_late`
@@ -392,6 +402,141 @@ def sah_fraction(rng, labels, grid, seed_world, volume_ml, ivh=None, pattern='po
     _check_grade(fisher_grade, ivh)
     return sah_fraction_pockets(rng, labels, grid, seed_world, volume_ml, fisher_grade)[0]
 
+# %% ../nbs/01_cohort.ipynb #092c2a3c
+CSF_COMPARTMENTS = {'basal cisterns': 1, 'sylvian fissures': 2, 'interhemispheric fissure': 3, 'posterior fossa cisterns': 4,
+                    'convexity sulci': 5, 'third ventricle': 6, 'fourth ventricle': 7, 'lateral ventricles': 8}
+SUBARACHNOID = (1, 2, 3, 4, 5)      # the compartments of subarachnoid CSF (the others are ventricles)
+
+def csf_compartments(labels, affine, seed_world) -> np.ndarray:
+    """Name the CSF spaces of a head's tissue labels by location priors: uint8 (X, Y, Z) of `CSF_COMPARTMENTS` codes
+    (0 outside the CSF). `labels`: (X, Y, Z) uint8 (`LABELS`) on `affine` (4x4, voxel -> RAS world mm); `seed_world`:
+    a point of the suprasellar cistern on the midline (world mm; `Anatomy.seed_world`). With (dx, dy, dz) = world -
+    seed (mm: lateral, anterior, superior), subarachnoid CSF (label 'csf') is, first match first:
+    basal cisterns (suprasellar, interpeduncular, prepontine, ambient, quadrigeminal) |dx| <= 20, -45 <= dy <= 22,
+    -28 <= dz <= 12; sylvian fissures 20 < |dx| <= 55, -30 <= dy <= 25, -15 <= dz <= 30; interhemispheric fissure
+    |dx| <= 6 and (dz > 12 or dy > 22); posterior fossa cisterns (cisterna magna, cerebellar) dy < -25 and dz < -15;
+    convexity sulci the rest. Ventricles (label 'ventricle'): third |dx| <= 5, -32 <= dy <= 5, -2 <= dz <= 22; fourth
+    |dx| <= 15, dy < -25, dz < -5; lateral the rest. Boxes from adult neuroanatomy (ours, rough: distances of the
+    cisterns and fissures from the suprasellar cistern), checked by eye on both heads (`figures/cohort/compartments.png`);
+    a prior for placing blood, not a segmentation."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3: raise ValueError(f"csf_compartments: expected 3-D labels, got shape {labels.shape}")
+    A = np.asarray(affine, float)
+    ijk = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in labels.shape], indexing='ij')
+    dx, dy, dz = [A[d, 0] * ijk[0] + A[d, 1] * ijk[1] + A[d, 2] * ijk[2] + (A[d, 3] - float(seed_world[d])) for d in range(3)]
+    ax = np.abs(dx)
+    csf, vent = labels == LABELS['csf'], labels == LABELS['ventricle']
+    out = np.zeros(labels.shape, np.uint8)
+    C = CSF_COMPARTMENTS
+    rules = [(csf, C['basal cisterns'], (ax <= 20) & (dy >= -45) & (dy <= 22) & (dz >= -28) & (dz <= 12)),
+             (csf, C['sylvian fissures'], (ax > 20) & (ax <= 55) & (dy >= -30) & (dy <= 25) & (dz >= -15) & (dz <= 30)),
+             (csf, C['interhemispheric fissure'], (ax <= 6) & ((dz > 12) | (dy > 22))),
+             (csf, C['posterior fossa cisterns'], (dy < -25) & (dz < -15)),
+             (csf, C['convexity sulci'], True),
+             (vent, C['third ventricle'], (ax <= 5) & (dy >= -32) & (dy <= 5) & (dz >= -2) & (dz <= 22)),
+             (vent, C['fourth ventricle'], (ax <= 15) & (dy < -25) & (dz < -5)),
+             (vent, C['lateral ventricles'], True)]
+    for tissue, code, where in rules:
+        out[tissue & where & (out == 0)] = code
+    return out
+
+def anatomy_compartments(anatomy) -> np.ndarray:
+    """`csf_compartments` of a template `Anatomy` (its labels, affine and seed), computed once and kept on the object
+    (`anatomy.compartments`)."""
+    if getattr(anatomy, 'compartments', None) is None:
+        anatomy.compartments = csf_compartments(anatomy.labels, anatomy.affine, anatomy.seed_world)
+    return anatomy.compartments
+
+
+# %% ../nbs/01_cohort.ipynb #33830466
+# How blood from each site spreads: the cost of entering each subarachnoid compartment (1 = freely; ours, rough, after
+# the typical CT patterns: ACom -> interhemispheric fissure and suprasellar cistern, ICA-PCom -> ipsilateral basal
+# cisterns, MCA -> ipsilateral Sylvian fissure, basilar tip -> interpeduncular/prepontine cisterns, PICA -> posterior
+# fossa and fourth ventricle), and the compartment the aneurysm sits in
+SITE_SPREAD = {'ACom': ('basal cisterns', dict(basal=1., sylvian=1.5, interhemispheric=1., posterior=3., convexity=2.5)),
+               'ICA-PCom': ('basal cisterns', dict(basal=1., sylvian=1.3, interhemispheric=2.5, posterior=2., convexity=2.5)),
+               'MCA': ('sylvian fissures', dict(basal=1.5, sylvian=1., interhemispheric=3., posterior=3., convexity=2.)),
+               'basilar': ('basal cisterns', dict(basal=1., sylvian=2., interhemispheric=3., posterior=1.3, convexity=3.)),
+               'PICA': ('posterior fossa cisterns', dict(basal=1.3, sylvian=3., interhemispheric=4., posterior=1., convexity=3.))}
+_SPREAD_CODES = dict(basal=1, sylvian=2, interhemispheric=3, posterior=4, convexity=5)
+
+def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_ml, fisher_grade=3, site=None):
+    """Partial-volume fraction (X, Y, Z) float32 of an aneurysmal SAH of `volume_ml` (mL) as the clinic sees it on
+    CT: blood filling the CSF spaces that connect to the ruptured aneurysm, and a dict (aneurysm_site,
+    aneurysm_voxel, n_ivh, compartment_ml: annotated mL per `CSF_COMPARTMENTS` name and 'parenchyma').
+    `labels`, `compartments`: the patient's tissue labels and `csf_compartments` on `grid`; `site` among
+    `ANEURYSM_SITES` (drawn by their frequencies if None; offset from `seed_world` with x mirrored at random,
+    snapped to the CSF of the site's compartment, `SITE_SPREAD`, or of the basal cisterns where that compartment
+    holds under 1 mL on the patient's grid). Blood takes the voxels of least geodesic cost from
+    the aneurysm (`skimage.graph.MCP_Geometric`): per mm 1-4 in subarachnoid CSF by compartment (`SITE_SPREAD`;
+    thin SAH spreads more evenly: the square root of those costs), 4 in parenchyma touching CSF (the spaces
+    widen; at 3-4 mm pixels a sulcus is narrower than a voxel), 80 in deeper parenchyma (a large bleed tears into the brain), ventricles closed. Modified Fisher
+    grade `fisher_grade` (`FISHER_GRADES`): thick (3, 4) fills the spaces, fractions 1 inside falling to 0.5 at the
+    front (the last 30 % of the voxels taken); thin (1, 2) is a layer thinner than a voxel, fractions 0.5-0.75 (its HU stays between CSF's and
+    blood's: partial volume); grades 2 and 4 put 5-30 % of the voxels in the ventricles: the fourth and third
+    first (reflux), then the occipital horns (dependent in a supine patient). The annotation (fraction >= 0.5)
+    holds exactly round(volume_ml / voxel mL) voxels; one voxel around it gets fractions in [0, 0.5).
+    ValueError for a grade outside 1-4, an unknown site, a volume outside (0, capacity] or a head without CSF."""
+    from skimage.graph import MCP_Geometric
+    if fisher_grade not in FISHER_GRADES:
+        raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
+    if site is not None and site not in SITE_SPREAD: raise ValueError(f"aneurysm site must be one of {list(SITE_SPREAD)}, got {site!r}")
+    sp = np.asarray(grid.spacing, float); vox_ml = sp.prod() / 1000
+    n = int(round(volume_ml / vox_ml))
+    thick, ivh = fisher_grade >= 3, fisher_grade in (2, 4)
+    comp = np.asarray(compartments)
+    sub = np.isin(comp, SUBARACHNOID); vent = np.isin(labels, (LABELS['ventricle'],)) & (comp > 0)
+    par = labels == LABELS['parenchyma']
+    if not sub.any(): raise ValueError("no subarachnoid CSF voxel to place an SAH")
+    if ivh and not vent.any(): raise ValueError(f"grade {fisher_grade} needs ventricle voxels for the intraventricular extension")
+    cap = int(sub.sum() + par.sum() + (vent.sum() if ivh else 0))
+    if n < 1 or n > cap: raise ValueError(f"SAH volume {volume_ml} mL is outside (0, {cap * vox_ml:.0f}] mL")
+    names = list(ANEURYSM_SITES)
+    if site is None: site = names[rng.choice(len(names), p=[ANEURYSM_SITES[k][1] for k in names])]
+    home, spread = SITE_SPREAD[site]
+    off = np.array(ANEURYSM_SITES[site][0]); off[0] *= rng.choice([-1., 1.])
+    X = _world_coords(grid)
+    d2 = sum((x - w) ** 2 for x, w in zip(X, np.asarray(seed_world, float) + off))
+    at_home = comp == CSF_COMPARTMENTS[home]
+    if at_home.sum() * vox_ml < 1.: at_home = comp == CSF_COMPARTMENTS['basal cisterns']   # a space too small to show
+    start = np.unravel_index(np.argmin(np.where(at_home if at_home.any() else sub, d2, np.inf)), labels.shape)
+    big = 1e6
+    cost = np.full(labels.shape, big)
+    for key, code in _SPREAD_CODES.items(): cost[comp == code] = spread[key] if thick else np.sqrt(spread[key])
+    near = par & ndi.binary_dilation(sub, structure=np.ones((3, 3, 3), bool))
+    cost[par] = 80.; cost[near] = 4.
+    n_ivh = 0
+    if ivh and n > 1:
+        share = rng.uniform(0.05, 0.3) if thick else rng.uniform(0.05, 0.15)
+        n_ivh = int(np.clip(round(n * share), 1, min(int(0.7 * vent.sum()) or 1, n - 1)))
+    n_ivh = max(n_ivh, n - int(sub.sum() + par.sum()))
+    cum, _ = MCP_Geometric(cost, sampling=tuple(sp / sp.min()), fully_connected=True).find_costs([start])
+    cum = np.where(cost < big, cum, np.inf)
+    if np.isfinite(cum).sum() < n - n_ivh: raise ValueError(f"SAH volume {volume_ml} mL exceeds the spaces reachable from the {site} aneurysm")
+    frac = np.zeros(labels.shape, np.float32)
+    noise = _smooth_noise(rng, labels.shape, sp, 4.)
+    def fill(score, k):        # the k lowest `score` voxels (finite), fractions by grade
+        order = np.argsort(score, axis=None, kind='stable')[:k]
+        inside = np.zeros(score.size, bool); inside[order] = True; inside = inside.reshape(score.shape)
+        if thick:          # filled: 1 for the first 70 % of the voxels taken, falling to 0.5 at the front
+            rank = np.empty(k); rank[np.argsort(order)] = np.arange(k) / max(k - 1, 1)
+            frac.ravel()[np.sort(order)] = np.clip(1. - (rank - 0.7) / 0.6, 0.5, 1.)
+        else: frac[inside] = np.clip(0.625 + 0.125 * noise, 0.5, 0.75)[inside]
+        edge = ~inside & np.isfinite(score) & ndi.binary_dilation(inside, structure=np.ones((3, 3, 3), bool)) & (frac == 0)
+        frac[edge] = np.clip(0.45 - np.abs(noise[edge]) * 0.1, 0., 0.49) * (0.8 if thick else 0.5)
+        return inside
+    blood = fill(cum, n - n_ivh)
+    if n_ivh:
+        y = X[1]
+        reflux = np.isin(comp, (CSF_COMPARTMENTS['third ventricle'], CSF_COMPARTMENTS['fourth ventricle']))
+        score = np.where(vent, (y - y[vent].min()) / 15. - 1.5 * reflux + 0.3 * noise, np.inf)
+        blood |= fill(score, n_ivh)
+    inv = {v: k for k, v in CSF_COMPARTMENTS.items()}
+    where = {inv[c]: round(float((blood & (comp == c)).sum() * vox_ml), 2) for c in inv}
+    where['parenchyma'] = round(float((blood & par).sum() * vox_ml), 2)
+    return frac, dict(aneurysm_site=site, aneurysm_voxel=tuple(int(i) for i in start), n_ivh=int(n_ivh), compartment_ml=where)
+
+
 # %% ../nbs/01_cohort.ipynb #inst0003
 INSTITUTION_RANGES = dict(          # per institution, uniform within (lo, hi); sources in the table above
     hu_offset=(-6., 6.), hu_scale=(0.97, 1.03), noise_hu=(2.5, 7.), noise_corr_mm=(0.3, 1.2),
@@ -447,12 +592,13 @@ def institution_pose(scanner, centre) -> np.ndarray:
 # %% ../nbs/01_cohort.ipynb #ff9704e4
 def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_alpha_mm=3.,
                  noise_hu=(3., 6.), sah_pattern='pockets', fisher_grade=None, days_since_onset=None, info=None,
-                 scanner=None, shape=None, intracranial: bool = False):
+                 scanner=None, shape=None, intracranial: bool = False, aneurysm_site=None):
     """One patient from `anatomy` on `grid`: random pose and elastic deformation, thick-slice
     resampling, hematomas, intensity jitter and CT noise. `lesions`: TBI types among `TBI_TYPES`
     ('IPH' intraparenchymal hematoma/contusion with an unlabelled hypodense rim, 'SDH' subdural,
     'EDH' epidural); `sah_ml`: an aneurysmal SAH of that annotated volume (mL), `sah_pattern`
-    'pockets' (`sah_fraction_pockets`: modified Fisher grade `fisher_grade` and `days_since_onset`,
+    'pockets' (`sah_fraction_pockets`) or 'cisternal' (`sah_fraction_cisternal`, generator version 5; both with modified
+    Fisher grade `fisher_grade` and `days_since_onset`,
     drawn by `sah_clinical` when None, intraventricular iff `ivh` when the grade is drawn; blood HU
     `sah_blood_hu(days, 60-80 HU)`) or 'contiguous' (generator version 1: `sah_fraction_contiguous`,
     55-75 HU, ventricles iff `ivh`). TBI blood HU follow the literature for acute blood (50-90 HU);
@@ -461,6 +607,7 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
     (`slice_mm`) and image (`acquire`: blur, calibration, noise; `noise_hu` is then unused); None: no
     institution (identity pose, the grid's slab, Cranium's calibration, noise of SD drawn in `noise_hu` HU).
     `shape`: the patient's own geometry (default `PATIENT_SHAPE`; `elastic_alpha_mm` kept for the fine field).
+    `aneurysm_site`: the SAH's site among `ANEURYSM_SITES` (None: drawn by their frequencies).
     `info`: a dict to receive what was drawn: the patient's geometry (head_scale: cube root of the pose's
     determinant, deformation_rms_mm, noise_hu) and for the SAH sah_pattern, fisher_grade, days_since_onset,
     blood_hu, aneurysm_site.
@@ -474,7 +621,9 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
     if scanner is not None: pose = institution_pose(scanner, centre[:3]) @ pose
     field = elastic_field(rng, grid.shape, grid.spacing, alpha_mm=sh['elastic_alpha_mm'], sigma_mm=sh['elastic_sigma_mm'])
     field += smooth_deformation(rng, grid, sh['shape_alpha_mm'], sh['shape_sigma_mm'])
-    hu, labels = resample_patient(anatomy, grid, pose, field, slab_mm=None if scanner is None else scanner['slice_mm'])
+    cisternal = sah_ml is not None and sah_pattern == 'cisternal'
+    hu, labels, *comp = resample_patient(anatomy, grid, pose, field, slab_mm=None if scanner is None else scanner['slice_mm'],
+                                         compartments=cisternal)
     hu = hu * (1 + rng.normal(0, 0.02)) + rng.normal(0, 2.)
     frac = np.zeros(grid.shape, np.float32); blood = np.zeros(grid.shape, np.float32)
     def add(f, b):
@@ -493,15 +642,16 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
         add(sah_fraction_contiguous(rng, labels, grid, anatomy.seed_world, sah_ml, ivh=bool(ivh)),
             rng.uniform(55, 75) + 3 * _smooth_noise(rng, grid.shape, grid.spacing, 4.))
         if info is not None: info.update(sah_pattern='contiguous')
-    elif sah_ml is not None and sah_pattern == 'pockets':
+    elif sah_ml is not None and sah_pattern in ('pockets', 'cisternal'):
         grade, days = sah_clinical(rng, sah_ml, bool(ivh))        # drawn always, so given values change nothing else
         if fisher_grade is not None: _check_grade(fisher_grade, ivh); grade = int(fisher_grade)
         if days_since_onset is not None: days = float(days_since_onset)
-        f, where = sah_fraction_pockets(rng, labels, grid, anatomy.seed_world, sah_ml, grade)
+        if cisternal: f, where = sah_fraction_cisternal(rng, labels, comp[0], grid, anatomy.seed_world, sah_ml, grade, aneurysm_site)
+        else: f, where = sah_fraction_pockets(rng, labels, grid, anatomy.seed_world, sah_ml, grade, aneurysm_site)
         b = float(sah_blood_hu(days, rng.uniform(60., 80.)))
         add(f, b + 3 * _smooth_noise(rng, grid.shape, grid.spacing, 4.))
         if info is not None:
-            info.update(sah_pattern='pockets', fisher_grade=grade, days_since_onset=days, blood_hu=round(b, 1),
+            info.update(sah_pattern=sah_pattern, fisher_grade=grade, days_since_onset=days, blood_hu=round(b, 1),
                         aneurysm_site=where['aneurysm_site'])
     elif sah_ml is not None: raise ValueError(f"SAH pattern must be one of {SAH_PATTERNS}, got {sah_pattern!r}")
     hu = (1 - frac) * hu + frac * blood
@@ -583,9 +733,24 @@ def assign_heads(plan, heads, seed=0, by=('split', 'bin')) -> list[dict]:
     made from, `HEADS`): within each group of equal `by` values (those the entries have: the split, the SAH bin),
     the heads are dealt as evenly as the count allows, in an order drawn from the stream (`seed`, 6), so every fold
     and bin holds patients of every head. Nothing else of the plan moves. ValueError for no heads or a repeated one."""
-    heads = list(heads)
-    if not heads or len(set(heads)) != len(heads): raise ValueError(f"heads must be distinct names, got {heads}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 6]))
+    return _deal(plan, heads, 'head', 6, seed, by)
+
+def assign_patterns(plan, patterns, seed=0, by=('head', 'split', 'bin')) -> list[dict]:
+    """`plan` (of `plan_sah`, after `assign_heads`) with each patient's 'sah_pattern' (among `SAH_PATTERNS`; setting
+    `sah_patterns`), dealt as `assign_heads` deals heads (evenly within each head, fold and bin, as the counts allow),
+    from the stream (`seed`, 7): nothing else moves, each head holds every pattern (patterns and heads are not
+    confounded) and a leave-one-pattern-out split holds every fold and bin. ValueError for an unknown, repeated or no
+    pattern."""
+    bad = [p for p in patterns if p not in SAH_PATTERNS]
+    if bad: raise ValueError(f"unknown SAH pattern(s) {bad}; expected among {SAH_PATTERNS}")
+    return _deal(plan, patterns, 'sah_pattern', 7, seed, by)
+
+def _deal(plan, names, field, stream, seed, by):
+    "Deal `names` to the entries' `field`, evenly within groups of equal `by`, from the stream (`seed`, `stream`)."
+    names = list(names)
+    if not names or len(set(names)) != len(names): raise ValueError(f"{field}s must be distinct names, got {names}")
+    heads = names
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
     out = [dict(p) for p in plan]
     groups = {}
     for k, p in enumerate(out): groups.setdefault(tuple(str(p.get(b)) for b in by), []).append(k)
@@ -594,11 +759,11 @@ def assign_heads(plan, heads, seed=0, by=('split', 'bin')) -> list[dict]:
         idx = groups[key]
         deal = rng.permutation(np.arange(start, start + len(idx)) % len(heads))
         start += len(idx)                              # the next group starts where this one left off: totals stay even
-        for k, h in zip(idx, deal): out[k]['head'] = heads[h]
+        for k, h in zip(idx, deal): out[k][field] = heads[h]
     return out
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
-GENERATOR_VERSION = 4   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes; 4: the intracranial space)
+GENERATOR_VERSION = 5   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes; 4: the intracranial space; 5: cisternal SAH, a mixture of patterns, PICA)
 
 def _labels_key(sha256: str) -> str:
     """The key of a CT's cached tissue labels: its checksum and the source code of `segment_tissues` and
@@ -675,7 +840,8 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
         types = '+'.join(p['lesion_types'])
     else:
         hu, mask, ic = make_patient(anatomy, grid, rng, sah_ml=p['volume_ml'], ivh=p['ivh'], fisher_grade=p.get('fisher_grade'),
-                                    days_since_onset=p.get('days_since_onset'), info=info, scanner=scanner, intracranial=True)
+                                    days_since_onset=p.get('days_since_onset'), info=info, scanner=scanner, intracranial=True,
+                                    sah_pattern=p.get('sah_pattern', 'pockets'))
         types = 'SAH+IVH' if p['ivh'] else 'SAH'
     written = write_case(root, p['id'], hu, mask, grid.affine, intracranial=ic)
     row = dict(id=p['id'], cohort=kind, split=p['split'], lesion_types=types, head=p.get('head', ''),
@@ -686,7 +852,7 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
                **{k: info[k] for k in ('head_scale', 'deformation_rms_mm', 'noise_hu')})
     if kind == 'sah':
         row['bin'] = volume_bin(row['volume_ml'], p.get('bin_edges_ml', SAH_BIN_EDGES_ML))
-        row.update({k: info[k] for k in ('fisher_grade', 'days_since_onset', 'aneurysm_site', 'blood_hu')})
+        row.update({k: info[k] for k in ('sah_pattern', 'fisher_grade', 'days_since_onset', 'aneurysm_site', 'blood_hu')})
     return row
 
 def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: int = 1):

@@ -17,7 +17,7 @@ import saharank
 from .core import Executor, RunLayout, data_statement, device_name, git_commit, sha256_file, versions, write_text_atomic
 from .settings import deviations, load_settings, paper_protocol
 from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
-from .cohort import assign_heads, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
+from .cohort import assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
 from .report import markdown_table, run_report, seed_tables
@@ -25,7 +25,7 @@ from .predict import load_model, segment_volume
 from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
 from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds, _reference,
-                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, leave_one_head_out_tasks, list_runs,
+                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, leave_one_head_out_tasks, leave_one_pattern_out_tasks, list_runs,
                            postprocessing, pretrained_path, replicate_seed, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
 
@@ -235,6 +235,7 @@ def _cohorts(run: Run) -> str:
         tbi_plan = plan_tbi(cfg['tbi_patients'], cfg['tbi_validation'], cfg['tbi_no_injury'], cfg['seed'], cfg['tbi_institutions'])
         sah_plan = plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed'])
         if not one: tbi_plan, sah_plan = (assign_heads(p, list(heads), cfg['seed']) for p in (tbi_plan, sah_plan))
+        sah_plan = assign_patterns(sah_plan, cfg['sah_patterns'], cfg['seed'])
         run.tbi = build_cohort('tbi', L.cohort('tbi'), anatomy, grid, tbi_plan, cfg['seed'], run.progress, run.jobs)
         run.sah = build_cohort('sah', L.cohort('sah'), anatomy, grid, sah_plan, cfg['seed'], run.progress, run.jobs)
         run.source = dict(source=' + '.join(a.source for a in heads.values()), sha256=' + '.join(a.sha256 for a in heads.values()))
@@ -379,13 +380,39 @@ def _generalization(run: Run) -> str | None:
     """Leave one head out (`saharank.robustness.generalization_report`, report/generalization.*): with cohorts of two
     or more heads, both networks pre-trained without each head (`saharank.grid.pretrain(..., without_head=)`), the
     configurations the tables select (replicate 0) fine-tuned without it and tested on its SAH patients and on its own
-    CT without blood (`_generalization_rows`, in the workers); runs and checkpoints are reused as the grid's are.
-    None (nothing to do) with one head."""
+    CT without blood (`_generalization_rows`, in the workers); and leave one SAH pattern out (with two or more patterns:
+    `saharank.grid.leave_one_pattern_out_tasks`); runs and checkpoints are reused as the grid's are.
+    None (nothing to do) with one head and one pattern."""
     sah, cfg, L = run.sah, run.cfg, run.layout
-    if 'head' not in sah or sah['head'].nunique() < 2: return None
-    heads = sorted(set(sah['head']))
+    many = lambda c: c in sah and sah[c].nunique() >= 2
+    if not many('head') and not many('sah_pattern'): return None
     per = run.per[run.per.seed == 0] if 'seed' in run.per else run.per
     configs = best_configurations(per)
+    in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
+    rows, clean, said = [], [], []
+    if many('head'):
+        r, c = _leave_one_head_out(run, configs)
+        rows += [in_rows.assign(held_out=in_rows.id.map(dict(zip(sah.id, sah['head'])))), r]; clean = c
+    if many('sah_pattern'):
+        tasks = leave_one_pattern_out_tasks(cfg, run.out, sah, run.dev, configs, run.deadline)
+        res = run.pool.map(_by_name('finetune'), [(t,) for t in tasks])
+        if any(r is None for r in res): raise Stopped('leave one pattern out')
+        out_rows = pd.concat([pd.read_csv(r[0], keep_default_na=False, dtype={'id': str, 'fold': str, 'method': str}) for r in res],
+                             ignore_index=True).assign(evaluation='held-out pattern')
+        out_rows['held_out'] = out_rows.fold.str.removeprefix('without-')
+        rows += [in_rows.assign(held_out=in_rows.id.map(dict(zip(sah.id, sah['sah_pattern'])))), out_rows]
+    rows = pd.concat(rows, ignore_index=True)
+    summary = generalization_report(L.report, rows.assign(fisher_grade=rows.id.map(dict(zip(sah.id, sah.fisher_grade)))),
+                                    pd.DataFrame(clean, columns=['model', 'held_out', 'network_ml', 'predicted_ml', 'intracranial_ml']))
+    for r in summary.itertuples():
+        said.append(f"{r.model} without {r.held_out}: Dice {r.dice_in:.3f} -> {r.dice_out:.3f}"
+                    + (f", clean head {r.clean_network_ml:g} / {r.clean_predicted_ml:g} mL" if pd.notna(r.clean_network_ml) else ''))
+    return "generalization (leave one head / pattern out): " + '; '.join(said)
+
+def _leave_one_head_out(run: Run, configs) -> tuple[pd.DataFrame, list[dict]]:
+    """The leave-one-head-out part of `_generalization`: its held-out rows and the clean-head rows."""
+    sah, cfg, L = run.sah, run.cfg, run.layout
+    heads = sorted(set(sah['head']))
     width = {'multiview': cfg['multiview_width'], 'unet': cfg['unet_width']}
     nets = sorted({c['network'] for c in configs})
     pre = run.pool.map(_by_name('pretrain'), [(n, cfg, str(L.cohort('tbi')), width[n], str(run.dev), str(L.checkpoints), False, run.deadline, 0, h)
@@ -396,16 +423,9 @@ def _generalization(run: Run) -> str | None:
     import saharank.experiment as this    # picklable by name for the workers
     res = run.pool.map(this._generalization_rows, [(t, (cts[t['head']].hu, cts[t['head']].affine)) for t in tasks])
     if any(r is None for r in res): raise Stopped('leave one head out')
-    grade = dict(zip(sah.id, sah.fisher_grade))
     out_rows = pd.concat([r[0] for r in res], ignore_index=True).assign(evaluation='held-out head')
     out_rows['held_out'] = out_rows.fold.str.removeprefix('without-')
-    head_of = dict(zip(sah.id, sah['head']))
-    in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
-    in_rows = in_rows.assign(held_out=in_rows.id.map(head_of))
-    rows = pd.concat([in_rows, out_rows], ignore_index=True)
-    summary = generalization_report(L.report, rows.assign(fisher_grade=rows.id.map(grade)), pd.DataFrame([r[1] for r in res]))
-    return "leave one head out: " + '; '.join(f"{r.model} without {r.held_out}: Dice {r.dice_in:.3f} -> {r.dice_out:.3f}, clean head "
-                                              f"{r.clean_network_ml:g} / {r.clean_predicted_ml:g} mL" for r in summary.itertuples())
+    return out_rows, [r[1] for r in res]
 
 def _results(run: Run) -> None:
     "Tables 2-3, the per-patient results and the provenance with every stage's seconds so far (`write_results`)."

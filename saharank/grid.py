@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['METHOD_NAMES', 'PRETRAIN_RUNS', 'replicate_seed', 'Stopped', 'pretrained_path', 'predictions_dir', 'run_id',
-           'pretrain', 'finetune_tasks', 'leave_one_head_out_tasks', 'fold_model', 'finetune', 'finetune_names',
-           'list_runs', 'parse_shard', 'select_runs', 'sah_folds']
+           'pretrain', 'finetune_tasks', 'leave_one_head_out_tasks', 'leave_one_pattern_out_tasks', 'fold_model',
+           'finetune', 'finetune_names', 'list_runs', 'parse_shard', 'select_runs', 'sah_folds']
 
 # %% ../nbs/06a_grid.ipynb #627c473d
 import copy, hashlib, json, time
@@ -180,22 +180,33 @@ def leave_one_head_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> list
     of the other heads from the checkpoint pre-trained without that head (`pretrain(..., without_head=)`, which must
     exist), tested on the held-out head's patients; fold 'without-HEAD', replicate 0, predictions in
     OUT/predictions/leave-one-head-out/MODEL-without-HEAD."""
+    return _held_out_tasks(cfg, out, sah, dev, configs, deadline, 'head')
+
+def leave_one_pattern_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> list[dict]:
+    """Fine-tuning tasks that hold one SAH pattern out (issue #28 part 5): for each pattern of the SAH manifest `sah`
+    (its `sah_pattern` column, `saharank.cohort.assign_patterns`) and each configuration of `configs`, trained from
+    replicate 0's pre-trained checkpoint (TBI holds no SAH) on the SAH patients of the other patterns, tested on that
+    pattern's patients; fold 'without-PATTERN', predictions in OUT/predictions/leave-one-pattern-out/MODEL-without-PATTERN."""
+    return _held_out_tasks(cfg, out, sah, dev, configs, deadline, 'sah_pattern')
+
+def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
     out, sah_root = Path(out), RunLayout(out).cohort('sah')
     cohort_sha = sha256_file(sah_root / 'manifest.csv')
     common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=False, replicate=0)
+    where = 'leave-one-head-out' if column == 'head' else 'leave-one-pattern-out'
     tasks = []
-    for head in sorted(set(sah['head'])):
+    for head in sorted(set(sah[column])):
         for c in configs:
-            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, head); ck_sha = sha256_file(ck)
+            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, head if column == 'head' else None); ck_sha = sha256_file(ck)
             spec = (dict(kind='strategy', name=c['name'], strategy=c['strategy'], base='multiview', labels=dict(method='', rank=0))
                     if c['kind'] == 'strategy' else
                     dict(kind='adapter', name=c['name'], method=c['method'], rank=c['rank'], base='unet',
                          labels=dict(method=METHOD_NAMES[c['method']], rank=c['rank'])))
             fold = f'without-{head}'
             stem = f"{c['name']}-{fold}-{_run_key(cfg, spec['kind'], spec['name'], fold, ck_sha, cohort_sha)[:16]}"
-            tasks.append(common | spec | dict(fold=fold, head=head, run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
-                                              train_ids=list(sah[sah['head'] != head].id), test_ids=list(sah[sah['head'] == head].id),
-                                              predictions=str(RunLayout(out).predictions / 'leave-one-head-out' / f"{c['name']}-{fold}"),
+            tasks.append(common | spec | dict(fold=fold, head=head, held_out=column, run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
+                                              train_ids=list(sah[sah[column] != head].id), test_ids=list(sah[sah[column] == head].id),
+                                              predictions=str(RunLayout(out).predictions / where / f"{c['name']}-{fold}"),
                                               done=str(RunLayout(out).runs / f'{stem}.csv'), weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
                                               state=str(RunLayout(out).state / f'{stem}.safetensors')))
     return tasks

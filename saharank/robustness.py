@@ -55,16 +55,23 @@ def perturb(name: str, hu, mask, affine, seed: int = 0):
     if name == 'slice 2x thicker':      # overlapping reconstruction: a triangular slice profile 2 slices wide (FWHM)
         h = ndi.convolve1d(hu, np.array([0.25, 0.5, 0.25], np.float32), axis=2, mode='nearest')
         return h.astype(np.float32), mask, np.array(affine, float)
+    if name in ('slice 2x thinner', 'slice 4x thinner'):   # thin slices (2.5 / 1.25 mm from 5 mm): interpolated along z,
+        r = 2 if '2x' in name else 4                           # with the noise a thinner slab has (SD x sqrt(r)): 5 HU
+        h = ndi.zoom(hu, (1, 1, r), order=1, mode='nearest', grid_mode=True)          # of 5 mm noise made 5 sqrt(r) HU
+        m = (ndi.zoom(mask.astype(np.float32), (1, 1, r), order=1, mode='nearest', grid_mode=True) >= 0.5).astype(np.uint8)
+        a = np.array(affine, float); a[:3, 2] = a[:3, 2] / r
+        a[:3, 3] = a[:3, 3] + a[:3, 2] * (1 - r) / 2                                   # the first thin slice's centre
+        return (h + _noise(rng, h.shape, 5. * np.sqrt(r - 1.))).astype(np.float32), m, a
     if name == 'institution outside the ranges':
         h = _blur(hu * 1.04 + 10., affine, 1.2) + _noise(rng, hu.shape, 8.)
         return h.astype(np.float32), mask, np.array(affine, float)
     raise ValueError(f"unknown perturbation {name!r}; expected one of {', '.join(PERTURBATIONS)}")
 
 PERTURBATIONS = ('none', 'HU -8', 'HU -4', 'HU +4', 'HU +8', 'noise 6 HU', 'noise 15 HU', 'blur 1 mm', 'pixel 1.5x coarser',
-                 'pixel 1.5x finer', 'slice 2x thicker', 'institution outside the ranges')
+                 'pixel 1.5x finer', 'slice 2x thicker', 'slice 2x thinner', 'slice 4x thinner', 'institution outside the ranges')
 
 # %% ../nbs/18_robustness.ipynb #6a349d02
-ROBUSTNESS_VERSION = 3   # enters the robustness report's key: 2 added network_ml; 3 the post-processing (blood_mask)
+ROBUSTNESS_VERSION = 4   # enters the robustness report's key: 2 added network_ml; 3 the post-processing (blood_mask); 4 thin slices
 
 def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, threshold: float = 0.5, device='cpu', **labels) -> pd.DataFrame:
     """One row per case of `cases` (iterable of (id, hu (X, Y, Z) HU, mask (X, Y, Z) 0/1, affine 4x4), each with a fifth
@@ -218,7 +225,7 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
     if need - set(rows): raise ValueError(f"generalization_report: rows lack {sorted(need - set(rows))}")
     r = rows.assign(volume_error=(rows.predicted_ml / rows.annotated_ml - 1).abs())
     def one(d):
-        i, o = d[d.evaluation == 'in-distribution'], d[d.evaluation == 'held-out head']
+        i, o = d[d.evaluation == 'in-distribution'], d[d.evaluation.str.startswith('held-out')]
         return pd.Series(dict(patients=o.id.nunique(), dice_in=i.dice.mean(), dice_out=o.dice.mean(),
                               volume_error_in=i.volume_error.median(), volume_error_out=o.volume_error.median()))
     s = r.groupby(['model', 'held_out'], sort=False)[list(r.columns)].apply(one).reset_index()
@@ -226,8 +233,8 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
     s = s.merge(clean.rename(columns={'network_ml': 'clean_network_ml', 'predicted_ml': 'clean_predicted_ml'})
                 [['model', 'held_out', 'clean_network_ml', 'clean_predicted_ml']], on=['model', 'held_out'], how='left')
     def goals(x):
-        g = dict(dice=x.dice_out >= 0.6, within=x.dice_in - x.dice_out <= 0.1, volume=x.volume_error_out <= 0.3,
-                 clean=x.clean_predicted_ml < 2 and x.clean_network_ml < 5)
+        g = dict(dice=x.dice_out >= 0.6, within=x.dice_in - x.dice_out <= 0.1, volume=x.volume_error_out <= 0.3)
+        if pd.notna(x.clean_network_ml): g['clean'] = x.clean_predicted_ml < 2 and x.clean_network_ml < 5
         return ', '.join(f"{k} {'holds' if v else 'does not hold'}" for k, v in g.items())
     s['goals'] = s.apply(goals, axis=1)
     grade = (r.groupby(['model', 'held_out', 'evaluation', 'fisher_grade'], sort=False)
@@ -240,10 +247,11 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
     show = s.assign(**{c: s[c].round(3) for c in ('dice_in', 'dice_out')},
                     **{c: (100 * s[c]).round(1) for c in ('volume_error_in', 'volume_error_out')},
                     **{c: s[c].round(2) for c in ('clean_network_ml', 'clean_predicted_ml')})
-    md = ["# Leave one head out (ours: saharank's cohorts, not the paper's data)", '',
+    md = ["# Leave one head out, leave one SAH pattern out (ours: saharank's cohorts, not the paper's data)", '',
           "Each configuration the tables select, pre-trained and fine-tuned without one head's patients and tested on them "
-          "(`held-out head`), beside its cross-validation results on the same patients (`in-distribution`: the folds "
-          "mix the heads). Dice: mean over patients; volume error: median |predicted / annotated - 1|, in %. Clean head: "
+          "(`held-out head`), or fine-tuned without one SAH pattern's patients (`saharank.cohort.SAH_PATTERNS`) and tested "
+          "on them (`held-out pattern`), beside its cross-validation results on the same patients (`in-distribution`: the "
+          "folds mix heads and patterns). Dice: mean over patients; volume error: median |predicted / annotated - 1|, in %. Clean head: "
           "the held-out head's own CT without blood, read as `saharank predict` reads a scan (network alone / after "
           "post-processing, mL). Goals (issue #28): Dice >= 0.6 (`dice`) and within 0.1 of in-distribution (`within`), "
           "volume within 30 % (`volume`), clean head < 2 mL after post-processing and < 5 mL by the network (`clean`).", '',

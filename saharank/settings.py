@@ -46,6 +46,8 @@ class Settings:
                                     'the SAH one unseen in pre-training', _C)
     heads: list = setting('strs', '', 'section 3: patients, each their own head; ours: the real head CTs the patients are made from '
                           '(saharank.cohort.HEADS), dealt evenly within each split and bin', _C)
+    sah_patterns: list = setting('strs', '', "section 3: the clinic's SAH; ours: the generator's SAH patterns the SAH patients draw "
+                                 '(saharank.cohort.SAH_PATTERNS: pockets, cisternal, contiguous), dealt evenly within each fold and bin', _C)
     sah_bin_edges_ml: list = setting('floats', 'mL', 'Tables 2-3: volume bins', _C)
     sah_bin_counts: list = setting('ints', 'patients', 'Table 2: 2/12/7/9 patients', _C)
     image_size: int = setting('int', 'pixels', 'section 3: 256 x 256 slices', _C + _PF)

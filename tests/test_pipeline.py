@@ -59,6 +59,7 @@ intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
 brain_reference_hu = 30
 heads = cranium
+sah_patterns = pockets, cisternal
 postprocess = blood
 blood_keep_fraction = 0.98
 inner_validation_fraction = 0.25
@@ -407,9 +408,14 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     # two heads: both in every cohort, and the leave-one-head-out report (each selected model without each head)
     sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
     assert sorted(sah["head"].unique()) == ["cranium", "ct_head"]
+    # and two SAH patterns, each on both heads: leave one pattern out beside leave one head out
+    assert sah.groupby("head").sah_pattern.nunique().eq(2).all() and sorted(sah.sah_pattern.unique()) == ["cisternal", "pockets"]
     gen = pd.read_csv(rep / "generalization.csv", keep_default_na=False)   # strategy None is a name
-    assert sorted(gen.held_out.unique()) == ["cranium", "ct_head"] and gen.groupby("held_out").model.nunique().eq(2).all()
-    assert gen.patients.sum() == 2 * len(sah) and gen.clean_network_ml.notna().all()
+    assert sorted(gen.held_out.unique()) == ["cisternal", "cranium", "ct_head", "pockets"] and gen.groupby("held_out").model.nunique().eq(2).all()
+    heads, patterns = gen[gen.held_out.isin(["cranium", "ct_head"])], gen[gen.held_out.isin(["cisternal", "pockets"])]
+    assert heads.patients.sum() == 2 * len(sah) and (heads.clean_network_ml != "").all() and "clean" in heads.goals.iloc[0]
+    assert patterns.patients.sum() == 2 * len(sah) and (patterns.clean_network_ml == "").all() and "clean" not in patterns.goals.iloc[0]
+    assert len(list((out / "predictions" / "leave-one-pattern-out").iterdir())) == 4
     assert (out / "checkpoints" / "pretrained_unet-without-ct_head.safetensors").exists()
     for name in ("table2_side_by_side.md", "fig2_overlays.png", "fig3_volumes.png"):
         assert (rep / name).stat().st_size > 0, name

@@ -86,3 +86,52 @@ def test_the_cisterna_magna_is_inside_the_space():
     smooth = ndi.gaussian_filter(calibrate_hu(hu, 26.), [1. / sp[0], 1. / sp[1], 0.])   # brain at Cranium's 26 HU; 1 mm
     csf_ml = (space & posterior & (smooth <= 15)).sum() * sp.prod() / 1000
     assert csf_ml > 1.0, csf_ml
+
+
+def test_csf_compartments_of_a_real_head(head):
+    """The named CSF spaces (`csf_compartments`, location priors from the suprasellar seed) in plausible ranges on
+    both heads: basal cisterns 8-30 mL (measured 16.7 / 16.3 mL), Sylvian fissures 3-30 mL (10.1 / 7.9), the
+    interhemispheric fissure 2-30 mL (13.2 / 6.6), lateral ventricles most of the ventricles, a third ventricle
+    under 3 mL (0.6 / 0.4); every CSF and ventricle voxel named, nothing else."""
+    from saharank.cohort import CSF_COMPARTMENTS as C, csf_compartments
+    comp = csf_compartments(head.labels, head.affine, head.seed_world)
+    ml = {n: (comp == v).sum() * np.prod(voxel_spacing(head.affine)) / 1000 for n, v in C.items()}
+    assert 8 < ml['basal cisterns'] < 30 and 3 < ml['sylvian fissures'] < 30 and 2 < ml['interhemispheric fissure'] < 30, ml
+    assert ml['lateral ventricles'] > 0.8 * (ml['lateral ventricles'] + ml['third ventricle'] + ml['fourth ventricle']), ml
+    assert 0 < ml['third ventricle'] < 3, ml
+    assert ((comp > 0) == np.isin(head.labels, (2, 3))).all()
+
+
+def test_cisternal_sah_on_a_real_head(head):
+    """Cisternal SAH (generator version 5) through `make_patient` on the real head, one patient per modified Fisher grade
+    and a site each: the annotation inside the patient's intracranial space, at least 95 % of it in the CSF spaces,
+    the parenchyma touching them or the ventricles; basal cisterns hold blood for every site but PICA's; ventricles
+    only for grades 2 and 4; thin blood (grades 1-2) darker than thick (the voxels' mean HU, half a day after onset); no
+    patient looks contrast-enhanced to `predict`'s physics check (`enhancing_ml`)."""
+    from scipy import ndimage as ndi
+    from saharank.cohort import LABELS, SUBARACHNOID, grid_for, make_patient, resample_patient
+    from saharank.predict import CONTRAST_QC, enhancing_ml
+    grid = grid_for(head, 64)
+    mean_hu = {}
+    for grade, site in ((1, "ACom"), (2, "MCA"), (3, "ICA-PCom"), (4, "basilar")):
+        info = {}
+        hu, mask, ic = make_patient(head, grid, np.random.default_rng(grade), sah_ml=25.0, ivh=grade in (2, 4), fisher_grade=grade,
+                                    days_since_onset=0.5, sah_pattern="cisternal", info=info, intracranial=True)
+        m = mask.astype(bool)
+        assert m.any() and not (m & ~ic.astype(bool)).any(), grade
+        assert info["sah_pattern"] == "cisternal" and info["fisher_grade"] == grade
+        assert enhancing_ml(hu, grid.affine) <= CONTRAST_QC["max_ml"], grade          # blood in the cisterns is not contrast
+        mean_hu[grade] = hu[m].mean()
+    # the same draws on the identity pose, to see where the blood lies
+    from saharank.cohort import sah_fraction_cisternal
+    _, lab, comp = resample_patient(head, grid, np.eye(4), compartments=True)
+    sub = np.isin(comp, SUBARACHNOID)
+    allowed = sub | (lab == LABELS["ventricle"]) | ((lab == LABELS["parenchyma"]) & ndi.binary_dilation(sub, structure=np.ones((3, 3, 3), bool)))
+    for grade, site in ((1, "ACom"), (2, "MCA"), (3, "ICA-PCom"), (4, "basilar"), (3, "PICA")):
+        f, where = sah_fraction_cisternal(np.random.default_rng(grade), lab, comp, grid, head.seed_world, 25.0, grade, site)
+        m = f >= 0.5
+        assert (m & allowed).sum() >= 0.95 * m.sum(), (grade, site)
+        if site != "PICA": assert where["compartment_ml"]["basal cisterns"] > 1, (site, where)
+        vent = sum(where["compartment_ml"][k] for k in ("third ventricle", "fourth ventricle", "lateral ventricles"))
+        assert (vent > 0) == (grade in (2, 4)), (grade, where)
+    assert max(mean_hu[1], mean_hu[2]) < min(mean_hu[3], mean_hu[4]), mean_hu
