@@ -5,15 +5,16 @@
 # %% auto #0
 __all__ = ['LABELS', 'INTRACRANIAL_LABELS', 'BLOOD_HU', 'TBI_TYPES', 'FISHER_GRADES', 'ANEURYSM_SITES', 'SAH_DAYS_RANGE',
            'SAH_PATTERNS', 'CSF_COMPARTMENTS', 'SUBARACHNOID', 'SITE_SPREAD', 'INSTITUTION_RANGES', 'PATIENT_SHAPE',
-           'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'HEADS', 'Anatomy', 'segment_tissues', 'phantom_anatomy', 'Grid',
-           'grid_for', 'random_pose', 'elastic_field', 'smooth_deformation', 'resample_patient', 'extra_axial_fraction',
-           'intraparenchymal_fraction', 'sah_fraction_contiguous', 'sah_blood_hu', 'sah_clinical',
-           'sah_fraction_pockets', 'sah_fraction', 'csf_compartments', 'anatomy_compartments', 'sah_fraction_cisternal',
-           'draw_institution', 'institutions', 'acquire', 'institution_pose', 'make_patient', 'plan_tbi', 'plan_sah',
-           'assign_heads', 'assign_patterns', 'cranium_anatomy', 'ct_head_anatomy', 'load_heads', 'build_cohort']
+           'AGE_RANGES', 'ATROPHY', 'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'HEADS', 'Anatomy', 'segment_tissues',
+           'phantom_anatomy', 'Grid', 'grid_for', 'random_pose', 'elastic_field', 'smooth_deformation',
+           'resample_patient', 'extra_axial_fraction', 'intraparenchymal_fraction', 'sah_fraction_contiguous',
+           'sah_blood_hu', 'sah_clinical', 'sah_fraction_pockets', 'sah_fraction', 'csf_compartments',
+           'anatomy_compartments', 'sah_fraction_cisternal', 'draw_institution', 'institutions', 'acquire',
+           'institution_pose', 'assign_ages', 'aged_anatomy', 'make_patient', 'plan_tbi', 'plan_sah', 'assign_heads',
+           'assign_patterns', 'cranium_anatomy', 'ct_head_anatomy', 'load_heads', 'build_cohort']
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
-import json, math
+import dataclasses, json, math
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -589,10 +590,63 @@ def institution_pose(scanner, centre) -> np.ndarray:
     return t @ m @ np.linalg.inv(t)
 
 
+# %% ../nbs/01_cohort.ipynb #beed317e
+# ages (years): aneurysmal SAH mostly between 40 and 70, TBI at every adult age (ours, rough)
+AGE_RANGES = {'tbi': (18., 80.), 'sah': (40., 70.)}
+# brain atrophy with age (ours, rough: parenchyma is lost and the CSF spaces widen ex vacuo from middle age on): from 30
+# years the ventricles widen by up to `ventricle_mm` and the sulci by up to `sulcus_mm` at 80, linear in age and times a
+# per-patient factor in `factor`, over a ramp of `ramp_mm` (partial volume); added to the template head's own (its age is
+# not stated: Cranium's ventricles, 62 mL, are already wide)
+ATROPHY = dict(start_years=30., span_years=50., ventricle_mm=2., sulcus_mm=1., factor=(0.6, 1.4), ramp_mm=1.)
+
+def assign_ages(plan, kind: str, seed=0, ranges=None) -> list[dict]:
+    """`plan` (of `plan_tbi` or `plan_sah`) with each patient's 'age_years', uniform in `ranges[kind]` (years; default
+    `AGE_RANGES`), rounded to 0.1, from the stream (`seed`, 8, 1 for 'tbi' / 2 for 'sah'): nothing else of the plan
+    moves. ValueError for an unknown kind."""
+    ranges = {**AGE_RANGES, **(ranges or {})}
+    if kind not in ('tbi', 'sah'): raise ValueError(f"cohort kind must be 'tbi' or 'sah', got {kind!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 8, {'tbi': 1, 'sah': 2}[kind]]))
+    return [dict(p, age_years=round(float(rng.uniform(*ranges[kind])), 1)) for p in plan]
+
+def _csf_distances(anatomy):
+    """Per template, once (kept on the object): the distance (mm) of every voxel from the ventricles and from the
+    subarachnoid CSF, and the template's median CSF HU."""
+    if getattr(anatomy, '_csf_distances', None) is None:
+        sp = np.linalg.norm(np.asarray(anatomy.affine)[:3, :3], axis=0)
+        vent, csf = anatomy.labels == LABELS['ventricle'], anatomy.labels == LABELS['csf']
+        anatomy._csf_distances = (ndi.distance_transform_edt(~vent, sampling=sp).astype(np.float32),
+                                  ndi.distance_transform_edt(~csf, sampling=sp).astype(np.float32),
+                                  float(np.median(anatomy.hu[csf | vent])))
+    return anatomy._csf_distances
+
+def aged_anatomy(anatomy, age_years, rng, atrophy=None):
+    """The template `anatomy` aged to `age_years` (years): parenchyma within r_v mm of the ventricles becomes ventricle
+    and within r_s mm of the subarachnoid CSF becomes CSF, r = k * (`ventricle_mm`, `sulcus_mm`) with k = clip((age -
+    `start_years`) / `span_years`, 0, 1) times a factor drawn from `rng` in `factor` (`ATROPHY`); the HU of those voxels
+    move to the template's median CSF HU over a ramp of `ramp_mm` (partial volume; the label where the fraction >= 0.5).
+    Returns (an `Anatomy` with the new hu and labels, the same affine, seed, source and sha256; dict age_years,
+    atrophy_factor, ventricle_mm, sulcus_mm). The template itself is not changed. ValueError for a negative age."""
+    A = {**ATROPHY, **(atrophy or {})}
+    if not age_years >= 0: raise ValueError(f"age must be >= 0 years, got {age_years!r}")
+    k = float(np.clip((age_years - A['start_years']) / A['span_years'], 0., 1.)) * float(rng.uniform(*A['factor']))
+    info = dict(age_years=float(age_years), atrophy_factor=round(k, 4), ventricle_mm=round(k * A['ventricle_mm'], 3),
+                sulcus_mm=round(k * A['sulcus_mm'], 3))
+    if k <= 0: return anatomy, info
+    dv, ds, csf_hu = _csf_distances(anatomy)
+    par = anatomy.labels == LABELS['parenchyma']
+    fv = np.where(par, np.clip(0.5 + (info['ventricle_mm'] - dv) / A['ramp_mm'], 0., 1.), 0.)
+    fs = np.where(par, np.clip(0.5 + (info['sulcus_mm'] - ds) / A['ramp_mm'], 0., 1.), 0.)
+    f = np.maximum(fv, fs).astype(np.float32)
+    hu = anatomy.hu * (1 - f) + f * np.float32(csf_hu)
+    labels = anatomy.labels.copy()
+    labels[(fs >= 0.5) & par] = LABELS['csf']; labels[(fv >= 0.5) & par] = LABELS['ventricle']
+    return dataclasses.replace(anatomy, hu=hu.astype(np.float32), labels=labels, compartments=None), info
+
+
 # %% ../nbs/01_cohort.ipynb #ff9704e4
 def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_alpha_mm=3.,
                  noise_hu=(3., 6.), sah_pattern='pockets', fisher_grade=None, days_since_onset=None, info=None,
-                 scanner=None, shape=None, intracranial: bool = False, aneurysm_site=None):
+                 scanner=None, shape=None, intracranial: bool = False, aneurysm_site=None, age_years=None):
     """One patient from `anatomy` on `grid`: random pose and elastic deformation, thick-slice
     resampling, hematomas, intensity jitter and CT noise. `lesions`: TBI types among `TBI_TYPES`
     ('IPH' intraparenchymal hematoma/contusion with an unlabelled hypodense rim, 'SDH' subdural,
@@ -607,13 +661,18 @@ def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_
     (`slice_mm`) and image (`acquire`: blur, calibration, noise; `noise_hu` is then unused); None: no
     institution (identity pose, the grid's slab, Cranium's calibration, noise of SD drawn in `noise_hu` HU).
     `shape`: the patient's own geometry (default `PATIENT_SHAPE`; `elastic_alpha_mm` kept for the fine field).
-    `aneurysm_site`: the SAH's site among `ANEURYSM_SITES` (None: drawn by their frequencies).
+    `aneurysm_site`: the SAH's site among `ANEURYSM_SITES` (None: drawn by their frequencies). `age_years`: the
+    patient's age; the template is first aged to it (`aged_anatomy`; None: the template as it is), `info` then holds
+    age_years, atrophy_factor, ventricle_mm and sulcus_mm.
     `info`: a dict to receive what was drawn: the patient's geometry (head_scale: cube root of the pose's
     determinant, deformation_rms_mm, noise_hu) and for the SAH sah_pattern, fisher_grade, days_since_onset,
     blood_hu, aneurysm_site.
     Returns (hu int16 (X, Y, Z), mask uint8 (X, Y, Z) = partial-volume fraction >= 0.5), and with `intracranial` the
     patient's intracranial space (uint8 (X, Y, Z): the template's `INTRACRANIAL_LABELS` carried along by the same
     resampling as the labels; every hematoma lies inside it)."""
+    if age_years is not None:
+        anatomy, aged = aged_anatomy(anatomy, age_years, rng)
+        if info is not None: info.update(aged)
     sh = {**PATIENT_SHAPE, 'elastic_alpha_mm': elastic_alpha_mm, **(shape or {})}
     centre = grid.affine @ np.r_[(np.asarray(grid.shape) - 1) / 2, 1.]
     t = np.eye(4); t[:3, 3] = centre[:3]
@@ -763,7 +822,7 @@ def _deal(plan, names, field, stream, seed, by):
     return out
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
-GENERATOR_VERSION = 5   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes; 4: the intracranial space; 5: cisternal SAH, a mixture of patterns, PICA)
+GENERATOR_VERSION = 6   # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head shapes; 4: the intracranial space; 5: cisternal SAH, a mixture of patterns, PICA; 6: anatomy by age)
 
 def _labels_key(sha256: str) -> str:
     """The key of a CT's cached tissue labels: its checksum and the source code of `segment_tissues` and
@@ -836,12 +895,13 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), {'tbi': 1, 'sah': 2}[kind], i]))
     info, scanner = {}, p.get('scanner')
     if kind == 'tbi':
-        hu, mask, ic = make_patient(anatomy, grid, rng, lesions=p['lesion_types'], scanner=scanner, info=info, intracranial=True)
+        hu, mask, ic = make_patient(anatomy, grid, rng, lesions=p['lesion_types'], scanner=scanner, info=info, intracranial=True,
+                                    age_years=p.get('age_years'))
         types = '+'.join(p['lesion_types'])
     else:
         hu, mask, ic = make_patient(anatomy, grid, rng, sah_ml=p['volume_ml'], ivh=p['ivh'], fisher_grade=p.get('fisher_grade'),
                                     days_since_onset=p.get('days_since_onset'), info=info, scanner=scanner, intracranial=True,
-                                    sah_pattern=p.get('sah_pattern', 'pockets'))
+                                    sah_pattern=p.get('sah_pattern', 'pockets'), age_years=p.get('age_years'))
         types = 'SAH+IVH' if p['ivh'] else 'SAH'
     written = write_case(root, p['id'], hu, mask, grid.affine, intracranial=ic)
     row = dict(id=p['id'], cohort=kind, split=p['split'], lesion_types=types, head=p.get('head', ''),
@@ -849,7 +909,8 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
                spacing_mm='x'.join(f'{s:g}' for s in grid.spacing), shape='x'.join(map(str, grid.shape)),
                anatomy_source=anatomy.source, anatomy_sha256=anatomy.sha256, seed=int(seed))
     row.update(institution=p.get('institution', ''), **{f'scanner_{k}': v for k, v in (scanner or {}).items()},
-               **{k: info[k] for k in ('head_scale', 'deformation_rms_mm', 'noise_hu')})
+               **{k: info[k] for k in ('head_scale', 'deformation_rms_mm', 'noise_hu')},
+               **{k: info.get(k, '') for k in ('age_years', 'atrophy_factor')})
     if kind == 'sah':
         row['bin'] = volume_bin(row['volume_ml'], p.get('bin_edges_ml', SAH_BIN_EDGES_ML))
         row.update({k: info[k] for k in ('sah_pattern', 'fisher_grade', 'days_since_onset', 'aneurysm_site', 'blood_hu')})

@@ -17,7 +17,7 @@ import saharank
 from .core import Executor, RunLayout, data_statement, device_name, git_commit, sha256_file, versions, write_text_atomic
 from .settings import deviations, load_settings, paper_protocol
 from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
-from .cohort import assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
+from .cohort import assign_ages, assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
 from .report import markdown_table, run_report, seed_tables
@@ -236,6 +236,7 @@ def _cohorts(run: Run) -> str:
         sah_plan = plan_sah(cfg['sah_bin_edges_ml'], cfg['sah_bin_counts'], cfg['folds'], cfg['seed'])
         if not one: tbi_plan, sah_plan = (assign_heads(p, list(heads), cfg['seed']) for p in (tbi_plan, sah_plan))
         sah_plan = assign_patterns(sah_plan, cfg['sah_patterns'], cfg['seed'])
+        tbi_plan, sah_plan = assign_ages(tbi_plan, 'tbi', cfg['seed']), assign_ages(sah_plan, 'sah', cfg['seed'])
         run.tbi = build_cohort('tbi', L.cohort('tbi'), anatomy, grid, tbi_plan, cfg['seed'], run.progress, run.jobs)
         run.sah = build_cohort('sah', L.cohort('sah'), anatomy, grid, sah_plan, cfg['seed'], run.progress, run.jobs)
         run.source = dict(source=' + '.join(a.source for a in heads.values()), sha256=' + '.join(a.sha256 for a in heads.values()))

@@ -135,3 +135,42 @@ def test_cisternal_sah_on_a_real_head(head):
         vent = sum(where["compartment_ml"][k] for k in ("third ventricle", "fourth ventricle", "lateral ventricles"))
         assert (vent > 0) == (grade in (2, 4)), (grade, where)
     assert max(mean_hu[1], mean_hu[2]) < min(mean_hu[3], mean_hu[4]), mean_hu
+
+
+def test_anatomy_by_age_on_a_real_head(head):
+    """`aged_anatomy` (generator version 6) on the real head: nothing before 30 years; from 40 to 80 (factor 1) the
+    ventricles and the CSF grow and the parenchyma shrinks, monotonically, by what the template loses; at 80 the
+    ventricles stay under 150 mL and the parenchyma over 1000 mL (an old adult head, not a hydrocephalus)."""
+    from saharank.cohort import LABELS, aged_anatomy
+    ml = lambda a, l: (a.labels == LABELS[l]).sum() * np.prod(voxel_spacing(a.affine)) / 1000
+    same, _ = aged_anatomy(head, 29., np.random.default_rng(0))
+    assert same is head
+    last = None
+    for age in (40., 60., 80.):
+        a, info = aged_anatomy(head, age, np.random.default_rng(0), dict(factor=(1., 1.)))
+        v = (ml(a, "ventricle"), ml(a, "csf"), ml(a, "parenchyma"))
+        if last: assert v[0] >= last[0] and v[1] >= last[1] and v[2] <= last[2], (age, v, last)
+        last = v
+    assert v[0] > ml(head, "ventricle") and v[0] < 150 and v[2] > 1000, v
+
+
+def test_pocket_sah_on_a_real_head(head):
+    """The pockets pattern (generator 2 onwards) on the real head at 64 x 64: for each modified Fisher grade and 10, 40
+    and 150 mL, every annotated voxel within two voxels of CSF or ventricle and at least 90 % within one (measured: 94-100 %);
+    thin blood (grades 1-2) partial volume (fractions <= 0.8), thick (3-4) up to 1 with a larger mean fraction."""
+    from scipy import ndimage as ndi
+    from saharank.cohort import grid_for, resample_patient, sah_fraction_pockets
+    grid = grid_for(head, 64)
+    _, lab = resample_patient(head, grid, np.eye(4))
+    csf = np.isin(lab, (2, 3)); cube = np.ones((3, 3, 3), bool)
+    ring1, ring2 = ndi.binary_dilation(csf, cube), ndi.binary_dilation(csf, cube, iterations=2)
+    for grade in (1, 2, 3, 4):
+        means = []
+        for ml in (10., 40., 150.):
+            f, _ = sah_fraction_pockets(np.random.default_rng(grade), lab, grid, head.seed_world, ml, grade)
+            m = f >= 0.5
+            assert not (m & ~ring2).any() and (m & ring1).sum() >= 0.9 * m.sum(), (grade, ml)
+            assert f[m].max() <= (0.8 if grade <= 2 else 1.0), (grade, ml)
+            means.append(f[m].mean())
+        if grade >= 3: assert min(means) > 0.8, (grade, means)
+        else: assert max(means) < 0.8, (grade, means)
