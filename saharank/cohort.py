@@ -808,7 +808,6 @@ def _deal(plan, names, field, stream, seed, by):
     "Deal `names` to the entries' `field`, evenly within groups of equal `by`, from the stream (`seed`, `stream`)."
     names = list(names)
     if not names or len(set(names)) != len(names): raise ValueError(f"{field}s must be distinct names, got {names}")
-    heads = names
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
     out = [dict(p) for p in plan]
     groups = {}
@@ -816,9 +815,9 @@ def _deal(plan, names, field, stream, seed, by):
     start = 0
     for key in sorted(groups):
         idx = groups[key]
-        deal = rng.permutation(np.arange(start, start + len(idx)) % len(heads))
+        deal = rng.permutation(np.arange(start, start + len(idx)) % len(names))
         start += len(idx)                              # the next group starts where this one left off: totals stay even
-        for k, h in zip(idx, deal): out[k][field] = heads[h]
+        for k, h in zip(idx, deal): out[k][field] = names[h]
     return out
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a

@@ -489,9 +489,6 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
 VERDICTS = ('holds', 'does not hold', 'cannot be tested', 'inconclusive')
 ALPHA = 0.05     # the level of every test of the findings (after Holm's correction across a claim's comparisons)
 
-def _verdict(oks) -> str:
-    oks = list(oks)
-    return VERDICTS[2] if not oks else VERDICTS[0] if all(oks) else VERDICTS[1]
 
 def _diffs(per, m1, m2) -> np.ndarray:
     "Paired differences of Dice, model m1 minus model m2, over their common patients (float array)."
@@ -544,9 +541,6 @@ def _best_ranks(a) -> pd.DataFrame:
     g = best_rank_per_method(a)[['method', 'rank']].merge(g, on=['method', 'rank'], how='left').drop_duplicates('method').set_index('method')
     return g.loc[[m for m in METHODS if m in g.index] + [m for m in g.index if m not in METHODS]]
 
-def _increasing(v) -> bool:
-    v = [x for x in v if np.isfinite(x)]
-    return len(v) >= 2 and all(b > a for a, b in zip(v[:-1], v[1:]))
 
 def _param_lookup(per, params):
     "A function (method, rank) -> trainable parameters or None, from the parameter table or else the run's 'trainable' column."
