@@ -86,7 +86,8 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     base = load_checkpoint(build_model(pre_meta['model'], **pre_meta['kwargs']), ck)[0]
     _set_seed(_run_seed(cfg['seed'], 'deploy', name), cfg)     # replicate 0's seeds and pre-trained checkpoint
     if config['kind'] == 'adapter':
-        model = add_adapters(copy.deepcopy(base), config['method'], config['rank'], alpha=cfg['alpha_factor'] * config['rank'],
+        r = cfg.adapter_rank(config['rank'])          # ranks relative to the width (`rank_reference_width`)
+        model = add_adapters(copy.deepcopy(base), config['method'], r, alpha=cfg['alpha_factor'] * r,
                              layer_types=DEFAULT_LAYER_TYPES)
     else:
         model = apply_strategy(copy.deepcopy(base), config['strategy'])
@@ -100,7 +101,8 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     describe = ({k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')} | {'brain_reference_hu': pre_meta.get('brain_reference_hu')}
                 | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy')})    # chosen on an inner split of its training patients
     card = dict(name=name, key=key, saharank=saharank.__version__, intended_use=MODEL_INTENDED_USE,
-                configuration=config | ({'alpha': cfg['alpha_factor'] * config['rank'], 'method_name': METHOD_NAMES[config['method']]}
+                configuration=config | ({'adapter_rank': cfg.adapter_rank(config['rank']), 'alpha': cfg['alpha_factor'] * cfg.adapter_rank(config['rank']),
+                                         'method_name': METHOD_NAMES[config['method']]}
                                         if config['kind'] == 'adapter' else {}),
                 selected_by=("the highest mean per-patient Dice over all SAH test patients of the cross-validation, among "
                              + ("every adapter method at every rank (Table 3)" if config['kind'] == 'adapter' else "the fine-tuning strategies (Table 2)")),

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PATIENT_METRICS', 'POSTPROCESS', 'BIN_EDGES_ML', 'PER_PATIENT_COLUMNS', 'SURFACE_COLUMNS', 'dice_score',
            'surface_distances', 'overlap_metrics', 'patient_metrics', 'evaluate_patients', 'inner_validation_ids',
-           'postprocessing', 'volume_bins', 'bin_table', 'best_rank_per_method', 'make_tables', 'read_per_patient']
+           'postprocessing', 'volume_bins', 'bin_table', 'best_rank_per_method', 'make_tables', 'table_rows',
+           'read_per_patient']
 
 # %% ../nbs/06_evaluation.ipynb #00d07439
 from pathlib import Path
@@ -187,16 +188,24 @@ def make_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
     """Tables 2 and 3 from per-patient results (columns experiment, model, method, rank, id, dice, annotated_ml):
     Table 2 = strategies; Table 3 = each adapter method at its best rank (`best_rank_per_method`), in the order
     of `saharank.adapters.METHOD_REGISTRY`. Returns dict table2/table3 (numeric) and table2_text/table3_text
-    (`bin_table`)."""
-    from saharank.adapters import METHOD_REGISTRY
-    s = per[per.experiment == 'strategy']
-    a = per[per.experiment == 'adapter']
+    (`bin_table`); each table ends with its scratch controls, if any (`table_rows`)."""
+    s, s3 = table_rows(per)
     t2_num, t2_txt = bin_table(s, 'model', edges=tuple(edges))
+    t3_num, t3_txt = bin_table(s3, 'model', edges=tuple(edges))
+    return dict(table2=t2_num, table2_text=t2_txt, table3=t3_num, table3_text=t3_txt)
+
+def table_rows(per: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-patient rows of Table 2 (the strategies, then the multi-view Unet's scratch controls: experiment 'scratch',
+    models 'Scratch*') and of Table 3 (each adapter method at its best rank, `best_rank_per_method`, in the order of
+    `saharank.adapters.METHOD_REGISTRY`, then the classic Unet's scratch controls, models 'Unet-Scratch*')."""
+    from saharank.adapters import METHOD_REGISTRY
+    sc = per[per.experiment == 'scratch']
+    unet_sc = sc.model.astype(str).str.startswith('Unet-')
+    a = per[per.experiment == 'adapter']
     best = best_rank_per_method(a)
     keep = a[a.model.isin([f'{m}{r}' for m, r in zip(best.method, best['rank'])])]
     keep = keep.set_index('method').loc[[m.display for m in METHOD_REGISTRY.values() if m.display in set(keep.method)]].reset_index()
-    t3_num, t3_txt = bin_table(keep, 'model', edges=tuple(edges))
-    return dict(table2=t2_num, table2_text=t2_txt, table3=t3_num, table3_text=t3_txt)
+    return pd.concat([per[per.experiment == 'strategy'], sc[~unet_sc]]), pd.concat([keep, sc[unet_sc]])
 
 # %% ../nbs/06_evaluation.ipynb #b829d70c
 PER_PATIENT_COLUMNS = ['experiment', 'model', 'method', 'rank', 'fold', 'trainable', 'id', 'dice', 'annotated_ml', 'predicted_ml']

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['METHOD_NAMES', 'PRETRAIN_RUNS', 'replicate_seed', 'Stopped', 'pretrained_path', 'predictions_dir', 'run_id',
-           'pretrain', 'finetune_tasks', 'leave_one_head_out_tasks', 'leave_one_pattern_out_tasks', 'fold_model',
-           'finetune', 'finetune_names', 'list_runs', 'parse_shard', 'select_runs', 'sah_folds']
+           'pretrain', 'scratch_runs', 'scratch_epochs', 'finetune_tasks', 'leave_one_head_out_tasks',
+           'leave_one_pattern_out_tasks', 'fold_model', 'finetune', 'finetune_names', 'list_runs', 'parse_shard',
+           'select_runs', 'sah_folds', 'parameter_budget']
 
 # %% ../nbs/06a_grid.ipynb #627c473d
 import copy, hashlib, json, time
@@ -18,7 +19,7 @@ from .cohort import plan_sah
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import (ENGINE_VERSION, load_checkpoint, load_slices, load_trainable, save_checkpoint, save_trainable, set_seed,
-                               slice_headroom_hu, train_model, train_settings)
+                               slice_headroom_hu, steps_per_epoch, train_model, train_settings)
 from .evaluation import evaluate_patients, postprocessing
 from .bench import baseline_runs
 
@@ -141,6 +142,29 @@ def _cached(key, make):
         _TASK_CACHE[key] = make()
     return _TASK_CACHE[key]
 
+def scratch_runs(cfg) -> dict:
+    """The controls trained from scratch on SAH when `cfg.scratch_controls` (else {}): model name -> (network, budget).
+    Budget 'short': fine-tuning's epochs (`finetune_epochs`); 'long': as many optimizer steps as pre-training plus
+    fine-tuning (`scratch_epochs`). 'Scratch*' are the multi-view Unet's (Table 2), 'Unet-Scratch*' the classic Unet's
+    (Table 3). Ours (issue #29 part 1): the paper has no such control."""
+    if not cfg['scratch_controls']: return {}
+    return {'Scratch': ('multiview', 'short'), 'Scratch-long': ('multiview', 'long'),
+            'Unet-Scratch': ('unet', 'short'), 'Unet-Scratch-long': ('unet', 'long')}
+
+def scratch_epochs(cfg, out, sah_data) -> int:
+    """Epochs of a 'long' scratch control on the SAH training slices `sah_data` (a `Slices`): `finetune_epochs` plus
+    ceil(`pretrain_epochs` x the pre-training's steps per epoch on OUT's TBI training patients / the steps per epoch on
+    `sah_data`) (`saharank.training.steps_per_epoch`), so that it takes about as many optimizer steps as pre-training
+    plus fine-tuning (within one SAH epoch)."""
+    from saharank.data import read_manifest
+    tbi_root = RunLayout(out).cohort('tbi')
+    def tbi_steps():
+        ids = list(read_manifest(tbi_root).query("split == 'train'").id)
+        return steps_per_epoch(load_slices(tbi_root, ids, _window(cfg), 0., _reference(cfg)), cfg['batch_size'], cfg['empty_slice_fraction'])
+    tbi = _cached(('tbi-steps', str(tbi_root), cfg['batch_size'], cfg['empty_slice_fraction']), tbi_steps)
+    sah = steps_per_epoch(sah_data, cfg['batch_size'], cfg['empty_slice_fraction'])
+    return cfg['finetune_epochs'] + -(-cfg['pretrain_epochs'] * tbi // sah)
+
 def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
     """The fine-tuning runs of the experiment, in table order: every strategy on the multi-view Unet, then
     every adapter method and rank on the classic Unet, each on every fold; this for each training replicate of
@@ -156,8 +180,10 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
     folds = sorted(sah.split.unique())
     common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=progress)
     specs = [dict(kind='strategy', name=s, strategy=s, base='multiview', labels=dict(method='', rank=0)) for s in cfg['strategies']]
+    specs += [dict(kind='scratch', name=n, budget=b, base='multiview', labels=dict(method='', rank=0)) for n, (net, b) in scratch_runs(cfg).items() if net == 'multiview']
     specs += [dict(kind='adapter', name=f'{METHOD_NAMES[m]}{r}', method=m, rank=r, base='unet', labels=dict(method=METHOD_NAMES[m], rank=r))
               for m in cfg['adapter_methods'] for r in cfg['ranks']]
+    specs += [dict(kind='scratch', name=n, budget=b, base='unet', labels=dict(method='', rank=0)) for n, (net, b) in scratch_runs(cfg).items() if net == 'unet']
     tasks = []
     for rep in replicates:
         sfx = '' if rep == 0 else f'-seed{rep}'          # replicate 0 keeps the file names of a 1-seed run
@@ -227,15 +253,21 @@ def fold_model(task: dict, resumable: bool = True):
     if task['kind'] == 'strategy':      # set_seed also turns on deterministic algorithms in a fresh worker
         _set_seed(_run_seed(rs, task['kind'], task['name'], task['fold']), cfg)
         model = apply_strategy(copy.deepcopy(base), task['strategy'])
+    elif task['kind'] == 'scratch':     # the same network, randomly initialised, every parameter trained
+        _set_seed(_run_seed(rs, task['kind'], task['name'], task['fold']), cfg)
+        meta = json.loads(Path(task['checkpoint'] + '.json').read_text())['settings']
+        model = build_model(meta['model'], **meta['kwargs'])
     else:
         _set_seed(_run_seed(rs, task['method'], task['rank'], task['fold']), cfg)
-        model = add_adapters(copy.deepcopy(base), task['method'], task['rank'], alpha=cfg['alpha_factor'] * task['rank'],
+        r = cfg.adapter_rank(task['rank'])                       # ranks relative to the width (`rank_reference_width`)
+        model = add_adapters(copy.deepcopy(base), task['method'], r, alpha=cfg['alpha_factor'] * r,
                              layer_types=DEFAULT_LAYER_TYPES)    # the paper's layers: convs (the up-sampling stays frozen)
     if task.get('weights') and Path(task['weights']).exists(): return load_trainable(model, task['weights'])
     data = _cached(('slices', str(sah_root), tuple(task['train_ids']), _window(cfg), slice_headroom_hu(cfg), _reference(cfg)),
                    lambda: load_slices(sah_root, task['train_ids'], _window(cfg), slice_headroom_hu(cfg), _reference(cfg)))
+    epochs = scratch_epochs(cfg, out, data) if task.get('budget') == 'long' else cfg['finetune_epochs']
     try:
-        train_model(model, data, **train_settings(cfg, cfg['finetune_epochs'], _run_seed(rs, task['name'], task['fold']), dev),
+        train_model(model, data, **train_settings(cfg, epochs, _run_seed(rs, task['name'], task['fold']), dev),
                     progress=task['progress'], desc=f"{task['name']} {task['fold']}", state_path=task['state'] if resumable else None,
                     on_epoch_end=_deadline_hook(task['deadline']))
     except Stopped: return None
@@ -258,7 +290,7 @@ def finetune(task: dict) -> tuple[str, float] | None:
                             save_to=task.get('predictions') or predictions_dir(out, task['name'], task.get('replicate', 0)),
                             brain_reference_hu=_reference(cfg), postprocessing=postprocessing(cfg, sah_root, task['train_ids'], task['fold']),
                             experiment=task['kind'], model=task['name'], **task['labels'], fold=task['fold'],
-                            trainable=count_parameters(model, True) if task['kind'] == 'strategy' else trainable_parameters(model))
+                            trainable=trainable_parameters(model))
     write_text_atomic(done, res.to_csv(index=False))
     Path(task['state']).unlink(missing_ok=True)
     return str(done), round(time.time() - t, 1)
@@ -298,8 +330,11 @@ def _with_seed(rows: pd.DataFrame, replicate: int) -> pd.DataFrame:
 PRETRAIN_RUNS = ('pretrain-multiview', 'pretrain-unet')
 
 def finetune_names(cfg) -> list[str]:
-    "The fine-tuning runs' model names in table order: the strategies (multi-view Unet), then each adapter method at each rank."
-    return list(cfg['strategies']) + [f'{METHOD_NAMES[m]}{r}' for m in cfg['adapter_methods'] for r in cfg['ranks']]
+    """The fine-tuning runs' model names in table order: the strategies and the scratch controls of the multi-view Unet,
+    then each adapter method at each rank and the scratch controls of the classic Unet (`scratch_runs`)."""
+    sr = scratch_runs(cfg)
+    return (list(cfg['strategies']) + [n for n, (net, _) in sr.items() if net == 'multiview']
+            + [f'{METHOD_NAMES[m]}{r}' for m in cfg['adapter_methods'] for r in cfg['ranks']] + [n for n, (net, _) in sr.items() if net == 'unet'])
 
 def list_runs(cfg, folds) -> list[str]:
     """The ids of every run of the grid for settings `cfg` and the SAH folds `folds` (e.g. ['fold1', 'fold2', 'fold3']):
@@ -350,3 +385,18 @@ def sah_folds(cfg, out=None, dataset=None) -> list[str]:
     man = RunLayout(out).cohort('sah') / 'manifest.csv'
     if not man.exists(): raise ValueError(f"{man} does not exist: the runs of --dataset {dataset} are known once its cohorts are made")
     return sorted(pd.read_csv(man, dtype={'split': str}).split.unique())
+
+# %% ../nbs/06a_grid.ipynb #47fb6cc1
+def parameter_budget(cfg) -> pd.DataFrame:
+    """What each adapter method at each rank of the settings `cfg` trains on its classic Unet (width `unet_width`, depth
+    `unet_depth`), without training anything: columns method (the paper's spelling), rank (the name's), adapter_rank
+    (`cfg.adapter_rank`), trainable, network (the Unet's parameters, what full fine-tuning trains) and share
+    (trainable / network)."""
+    net = build_model('unet', width=cfg['unet_width'], depth=cfg['unet_depth'], norm=cfg['norm'])
+    n, rows = count_parameters(net), []
+    for m in cfg['adapter_methods']:
+        for r in cfg['ranks']:
+            ar = cfg.adapter_rank(r)
+            k = trainable_parameters(add_adapters(copy.deepcopy(net), m, ar, alpha=cfg['alpha_factor'] * ar, layer_types=DEFAULT_LAYER_TYPES))
+            rows.append(dict(method=METHOD_NAMES[m], rank=r, adapter_rank=ar, trainable=k, network=n, share=k / n))
+    return pd.DataFrame(rows)

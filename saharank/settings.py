@@ -95,6 +95,10 @@ class Settings:
     adapter_methods: list = setting('strs', '', 'Table 3')
     ranks: list = setting('ints', '', 'Fig. 4: R = 2 ... 128')
     alpha_factor: float = setting('float', '', 'section 2.2: alpha = 2R', _F)
+    rank_reference_width: float | None = setting('float?', 'channels', 'Fig. 4: R = 2 ... 128 as given (none); ours: `ranks` are meant for a '
+                                                 'classic Unet of this width and scale with unet_width (`Settings.adapter_rank`)', _F)
+    scratch_controls: bool = setting('bool', '', 'none in the paper; ours: both networks also trained from scratch on SAH, with '
+                                     "fine-tuning's steps and with pre-training's plus fine-tuning's (saharank.grid, Tables 2-3 rows Scratch*)")
     empty_slice_fraction: float = setting('float', '', 'ours (1 keeps every slice, as the paper)', _PF)
     amp: str | None = setting('str?', '', 'ours (GPU speed)', _PF)
     channels_last: bool = setting('bool', '', 'ours (speed: channels-last memory while training, on the GPU and the CPU)', _PF)
@@ -134,6 +138,13 @@ class Settings:
     def pixel_size_mm(self) -> float:
         "In-plane pixel size (mm) of the training slices: `pixel_mm` when a dataset set it, else field_of_view_mm / image_size."
         return self.pixel_mm if self.pixel_mm is not None else self.field_of_view_mm / self.image_size
+    def adapter_rank(self, rank: int) -> int:
+        """The rank R an adapter of nominal rank `rank` (a value of `ranks`, the name's number: LoRA-C64) gets on the classic
+        Unet of these settings: `rank` itself when `rank_reference_width` is none (the paper), else
+        max(1, round(rank x unet_width / rank_reference_width)): ranks relative to the width, so a narrow network's adapters
+        stay smaller than the network (issue #29 part 2)."""
+        if self.rank_reference_width is None: return int(rank)
+        return max(1, int(round(rank * self.unet_width / self.rank_reference_width)))
     @property
     def window(self) -> tuple[float, float]:
         "(level, width) in HU of the networks' input window."

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['ENGINE_VERSION', 'set_seed', 'select_device', 'Slices', 'load_slices', 'intensity_augmentation', 'train_settings',
-           'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model', 'trainable_state', 'predict_volume',
-           'blood_mask', 'choose_blood_min_hu', 'save_checkpoint', 'load_checkpoint', 'save_trainable',
-           'load_trainable']
+           'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model', 'trainable_state', 'steps_per_epoch',
+           'predict_volume', 'blood_mask', 'choose_blood_min_hu', 'save_checkpoint', 'load_checkpoint',
+           'save_trainable', 'load_trainable']
 
 # %% ../nbs/05_training.ipynb #1708e716
 import json, os, random
@@ -333,6 +333,14 @@ def _load_train_state(path, model, opt, rng, signature, gen=None):
     torch.set_rng_state(tensors['torch_rng'])
     if gen is not None and 'aug_rng' in tensors: gen.set_state(tensors['aug_rng'])
     return int(meta['epoch']), json.loads(meta['history'])
+
+def steps_per_epoch(data: Slices, batch_size: int, empty_slice_fraction: float = 1.0) -> int:
+    """Optimizer steps of one epoch of `train_model` on `data` (a `Slices`): every slice with hematoma and
+    round(`empty_slice_fraction` x the empty ones), in batches of `batch_size` (the last one shorter). Used to give a
+    control trained from scratch as many steps as pre-training plus fine-tuning (`saharank.grid`)."""
+    pos = int(data.masks.reshape(len(data), -1).any(1).sum()); empty = len(data) - pos
+    n = pos + (empty if empty_slice_fraction >= 1 else int(round(empty_slice_fraction * empty)))
+    return -(-n // batch_size)
 
 # %% ../nbs/05_training.ipynb #74563445
 @torch.no_grad()
