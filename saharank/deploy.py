@@ -15,7 +15,7 @@ from .core import RunLayout, data_statement, sha256_file
 from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_checkpoint, load_slices, save_checkpoint, slice_headroom_hu, train_model, train_settings
-from .evaluation import best_rank_per_method, postprocessing
+from .evaluation import best_rank_per_method, nested_best, postprocessing
 from .predict import INTENDED_USE, cohort_brain_range, cohort_noise_range
 from .grid import METHOD_NAMES, Stopped, _deadline_hook, _reference, _run_seed, _set_seed, _window
 
@@ -24,21 +24,26 @@ MODEL_INTENDED_USE = ("Research only: for reproducing and studying the saharank 
                       f"for clinical use; not for diagnosis, triage or treatment decisions. Made for {INTENDED_USE}: `saharank predict` "
                       "warns on contrast, patients under 18 and noise beyond the training's.")
 
-def best_configurations(per: pd.DataFrame) -> list[dict]:
+def best_configurations(per: pd.DataFrame, inner: pd.DataFrame | None = None) -> list[dict]:
     """The configurations to deploy, from per-patient cross-validation results: the adapter method and rank
     with the highest mean Dice (Table 3's best row) and the strategy with the highest mean Dice (Table 2's); with several
     training replicates (a 'seed' column) the means are over every replicate's rows, i.e. the mean over replicates.
-    Each a dict: kind, name (the row's model name), network, method/rank or strategy. Missing kinds are left out."""
-    out = []
+    With `inner` (the nested selection's rows, `saharank.grid.inner_tasks`) both are chosen by their mean Dice on the
+    inner validation splits instead (`saharank.evaluation.nested_best`), never on the test folds.
+    Each a dict: kind, name (the row's model name), network, method/rank or strategy, selected_by ('test folds' or
+    'inner validation'). Missing kinds are left out."""
+    out, nested = [], inner is not None and len(inner) > 0
     a, s = per[per.experiment == 'adapter'], per[per.experiment == 'strategy']
+    how = 'inner validation' if nested else 'test folds'
     if len(a):
-        b = best_rank_per_method(a).iloc[0]
+        if nested: b = a[a.model == nested_best(inner, 'adapter')].iloc[0]
+        else: b = best_rank_per_method(a).iloc[0]
         key = next(k for k, v in METHOD_NAMES.items() if v == b['method'])
-        out.append(dict(kind='adapter', name=f"{b['method']}{int(b['rank'])}", network='unet', method=key, rank=int(b['rank'])))
+        out.append(dict(kind='adapter', name=f"{b['method']}{int(b['rank'])}", network='unet', method=key, rank=int(b['rank']), selected_by=how))
     if len(s):
-        m = s.groupby('model', sort=False).dice.mean()
+        m = (inner[inner.experiment == 'strategy'] if nested else s).groupby('model', sort=False).dice.mean()
         name = m.sort_values(ascending=False, kind='stable').index[0]
-        out.append(dict(kind='strategy', name=name, network='multiview', strategy=name))
+        out.append(dict(kind='strategy', name=name, network='multiview', strategy=name, selected_by=how))
     return out
 
 def _cv_dice(tables: dict, config: dict) -> dict:
@@ -104,7 +109,9 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                 configuration=config | ({'adapter_rank': cfg.adapter_rank(config['rank']), 'alpha': cfg['alpha_factor'] * cfg.adapter_rank(config['rank']),
                                          'method_name': METHOD_NAMES[config['method']]}
                                         if config['kind'] == 'adapter' else {}),
-                selected_by=("the highest mean per-patient Dice over all SAH test patients of the cross-validation, among "
+                selected_by=(("the highest mean per-patient Dice over the inner validation splits of the cross-validation's training folds "
+                              "(nested selection; never the test folds), among " if config.get('selected_by') == 'inner validation' else
+                              "the highest mean per-patient Dice over all SAH test patients of the cross-validation, among ")
                              + ("every adapter method at every rank (Table 3)" if config['kind'] == 'adapter' else "the fine-tuning strategies (Table 2)")),
                 cross_validated_dice=_cv_dice(tables, config),
                 training_cohort=dict(cohort='sah', patients=len(ids), ids=ids, manifest_sha256=cohort_sha, data=data_statement(dataset)),

@@ -25,9 +25,10 @@ from .predict import load_model, segment_volume
 from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
 from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds, _reference,
-                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, leave_one_head_out_tasks, leave_one_pattern_out_tasks, list_runs,
+                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, inner_tasks, leave_one_head_out_tasks, leave_one_pattern_out_tasks, list_runs,
                            postprocessing, pretrained_path, replicate_seed, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
+from .evaluation import INNER_VALIDATION, nested_choices
 
 # %% ../nbs/07_experiment.ipynb #36535139
 def _record_call(out, t0, status, jobs, dev, **extra) -> list:
@@ -129,6 +130,7 @@ class Run:
     source: dict | None = None
     pre: dict = field(default_factory=dict)
     per: pd.DataFrame | None = None
+    inner: pd.DataFrame | None = None      # the nested selection's inner-validation rows (`_nested`), or None
     tables: dict | None = None
     models: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
@@ -292,11 +294,27 @@ def _finetune(run: Run) -> None:
     run.seconds['jobs'] = run.jobs
     run.per = pd.concat(rows, ignore_index=True)
     run.tables = seed_tables(run.per, cfg['sah_bin_edges_ml'])   # make_tables for 1 replicate; else means over replicates
+    if cfg['nested_selection']: _nested(run, reps)
+
+def _nested(run: Run, reps) -> None:
+    """The nested selection's runs (`saharank.grid.inner_tasks`, in the `jobs` workers), their rows in OUT/inner_validation.csv
+    and `run.inner`; `Stopped` at the time limit."""
+    tasks = inner_tasks(run.cfg, run.out, run.sah, run.dev, run.deadline, run.inner_progress, replicates=reps)
+    results = run.pool.map(_by_name('finetune'), [(task,) for task in tasks], progress=run.progress, desc='nested selection runs')
+    if any(r is None for r in results): raise Stopped(f"nested selection ({sum(r is not None for r in results)} of {len(tasks)} runs finished)")
+    _record_run_seconds(run.out, {task['run_id']: r[1] for r, task in zip(results, tasks) if r[1] > 0})
+    run.seconds['nested_runs_s'] = round(sum(r[1] for r in results), 1)
+    run.inner = pd.concat([_with_seed(pd.read_csv(r[0], keep_default_na=False, dtype={'model': str, 'method': str, 'fold': str, 'id': str}),
+                                      task['replicate']) for r, task in zip(results, tasks)], ignore_index=True)
+    write_text_atomic(run.out / INNER_VALIDATION, run.inner.to_csv(index=False))
+    ch = nested_choices(run.inner)
+    run.log("  nested selection (rank chosen on each fold's inner validation split): " + '; '.join(
+        f"{m} {'/'.join(str(r) for r in d['rank'])}" for m, d in ch.groupby('method', sort=False)))
 
 def _deploy(run: Run) -> None:
     """The deployable models of the configurations the tables select (`saharank.deploy.deploy_model`, in the `jobs`
     workers); `Stopped` at the time limit."""
-    configs = best_configurations(run.per)
+    configs = best_configurations(run.per, run.inner)
     cards = run.pool.map(deploy_model, [(c, run.cfg, run.out, run.tables, str(run.dev), run.dataset, run.deadline, run.inner_progress) for c in configs])
     for config, card in zip(configs, cards):
         if card is None: raise Stopped(f"training the deployable model {config['name']}")
@@ -337,7 +355,7 @@ def _robustness(run: Run) -> str:
     selected runs, the deployable models' keys, the settings, the perturbations, saharank's version) matches
     report/robustness.json and its files exist."""
     cfg, L = run.cfg, run.layout
-    configs = best_configurations(run.per[run.per.seed == 0] if 'seed' in run.per else run.per)
+    configs = best_configurations(*(d[d.seed == 0] if d is not None and 'seed' in d else d for d in (run.per, run.inner)))
     tasks = [t for t in finetune_tasks(cfg, run.out, run.sah, run.dev, replicates=[0]) if t['name'] in {c['name'] for c in configs}]
     cards = [json.loads((L.models / n / 'model_card.json').read_text())['key'] for n in run.models]
     key = hashlib.sha256(json.dumps([[Path(t['done']).name for t in tasks], cards, cfg.run_key('finetune'), cfg['threshold'],
@@ -388,7 +406,7 @@ def _generalization(run: Run) -> str | None:
     many = lambda c: c in sah and sah[c].nunique() >= 2
     if not many('head') and not many('sah_pattern'): return None
     per = run.per[run.per.seed == 0] if 'seed' in run.per else run.per
-    configs = best_configurations(per)
+    configs = best_configurations(per, run.inner[run.inner.seed == 0] if run.inner is not None and 'seed' in run.inner else run.inner)
     in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
     rows, clean, said = [], [], []
     if many('head'):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['METHOD_NAMES', 'PRETRAIN_RUNS', 'replicate_seed', 'Stopped', 'pretrained_path', 'predictions_dir', 'run_id',
-           'pretrain', 'scratch_runs', 'scratch_epochs', 'finetune_tasks', 'leave_one_head_out_tasks',
+           'pretrain', 'scratch_runs', 'scratch_epochs', 'finetune_tasks', 'inner_tasks', 'leave_one_head_out_tasks',
            'leave_one_pattern_out_tasks', 'fold_model', 'finetune', 'finetune_names', 'list_runs', 'parse_shard',
            'select_runs', 'sah_folds', 'parameter_budget']
 
@@ -20,7 +20,7 @@ from .models import apply_strategy, build_model, count_parameters
 from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, trainable_parameters
 from .training import (ENGINE_VERSION, load_checkpoint, load_slices, load_trainable, save_checkpoint, save_trainable, set_seed,
                                slice_headroom_hu, steps_per_epoch, train_model, train_settings)
-from .evaluation import evaluate_patients, postprocessing
+from .evaluation import evaluate_patients, inner_validation_ids, postprocessing
 from .bench import baseline_runs
 
 METHOD_NAMES = {k: m.display for k, m in METHOD_REGISTRY.items()}   # key -> the paper's spelling, from the one registry
@@ -198,6 +198,28 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
                                                   done=str(RunLayout(out).runs / f'{stem}.csv'),
                                                   weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
                                                   state=str(RunLayout(out).state / f'{stem}.safetensors')))
+    return tasks
+
+def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
+    """The runs of the nested selection (issue #29 part 3): each strategy and each adapter method and rank of
+    `finetune_tasks` (not the scratch controls), in each fold trained on the fold's training patients without its inner
+    validation split (`saharank.evaluation.inner_validation_ids`, the split the post-processing's HU bound is chosen on)
+    and tested on that split: fold 'foldK-inner' (key 'outer_fold': foldK), predictions in OUT/predictions/inner/MODEL.
+    The outer test fold is never seen: choosing the rank (`saharank.evaluation.nested_choices`) on these rows and scoring
+    the choice on the outer test fold is nested cross-validation."""
+    out = Path(out); cohort_sha = sha256_file(RunLayout(out).cohort('sah') / 'manifest.csv')
+    tasks = []
+    for t in finetune_tasks(cfg, out, sah, dev, deadline, progress, replicates):
+        if t['kind'] == 'scratch': continue
+        val = inner_validation_ids(t['train_ids'], cfg['inner_validation_fraction'], run_seed(cfg['seed'], 'inner', str(t['fold'])))
+        fold, rep = f"{t['fold']}-inner", t['replicate']
+        sfx = '' if rep == 0 else f'-seed{rep}'
+        stem = f"{t['name']}-{fold}{sfx}-{_run_key(cfg, t['kind'], t['name'], fold, t['checkpoint_sha'], cohort_sha, rep)[:16]}"
+        tasks.append(t | dict(fold=fold, outer_fold=t['fold'], run_id=run_id(t['name'], fold, rep, cfg['seeds']),
+                              train_ids=[i for i in t['train_ids'] if i not in set(val)], test_ids=list(val),
+                              predictions=str(RunLayout(out).predictions / 'inner' / f"{t['name']}{sfx}"),
+                              done=str(RunLayout(out).runs / f'{stem}.csv'), weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
+                              state=str(RunLayout(out).state / f'{stem}.safetensors')))
     return tasks
 
 def leave_one_head_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> list[dict]:

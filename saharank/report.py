@@ -13,9 +13,9 @@ __all__ = ['METHODS', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', '
            'claim_adapters_beat_best_strategy', 'claim_adapters_beat_strategies_on_average',
            'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume', 'claim_high_ranks_beat_low',
            'claim_cp_lora_comparable', 'claim_cp_dora_comparable', 'claim_dora_helps_small_volumes',
-           'claim_dora_c_best', 'claim_transfer_beats_scratch', 'findings', 'seed_verdict', 'save_figure',
-           'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums', 'pipeline_dir',
-           'report_unavailable', 'run_report', 'PER_PATIENT_COLUMNS', 'read_per_patient']
+           'claim_dora_c_best', 'claim_transfer_beats_scratch', 'findings', 'seed_verdict', 'selection_table',
+           'save_figure', 'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums',
+           'pipeline_dir', 'report_unavailable', 'run_report', 'PER_PATIENT_COLUMNS', 'read_per_patient']
 
 # %% ../nbs/13_report.ipynb #f66c7623
 import json, math, time, warnings
@@ -185,7 +185,7 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
     return out
 
 # %% ../nbs/13_report.ipynb #5eed0002
-from .evaluation import bin_table, make_tables, table_rows
+from .evaluation import bin_table, make_tables, nested_best, nested_choices, nested_rows, table_rows
 
 def seeds_of(per_patient: pd.DataFrame) -> list[int]:
     "The training replicates of per-patient results: the sorted values of the column 'seed', [0] without the column."
@@ -591,16 +591,26 @@ class FindingsContext:
     high_ranks: tuple
     small_ml: float              # "small hematoma": annotated volume <= small_ml (mL)
     edges: tuple                 # annotated-volume bin edges (mL)
+    best_strategy: str | None = None   # the strategy chosen by nested selection (None: the best on the test folds)
 
 def findings_context(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
-                     high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML) -> FindingsContext:
-    "The `FindingsContext` of `per_patient` (columns as in `PER_PATIENT_COLUMNS`); arguments as `findings`."
+                     high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> FindingsContext:
+    """The `FindingsContext` of `per_patient` (columns as in `PER_PATIENT_COLUMNS`); arguments as `findings`. With `inner`
+    (the nested selection's rows) each method's 'best' is its nested rows (`saharank.evaluation.nested_rows`: model
+    'METHOD nested', rank the one chosen most often) and the best strategy the one the inner validation picks."""
     per = _typed(per_patient)
     s, a = per[per.experiment == 'strategy'], per[per.experiment == 'adapter']
     sm = s.groupby('model', sort=False).dice.agg(['mean', 'std', 'count'])
-    best = _best_ranks(a) if len(a) else pd.DataFrame(columns=['rank', 'model', 'mean', 'std', 'count'])
+    best, bs = (_best_ranks(a) if len(a) else pd.DataFrame(columns=['rank', 'model', 'mean', 'std', 'count'])), None
+    if inner is not None and len(inner) and len(a):
+        nr = _typed(nested_rows(per, inner)).assign(experiment='adapter-nested')
+        per = pd.concat([per, nr], ignore_index=True)
+        g = nr.groupby(['method', 'model'], sort=False).dice.agg(['mean', 'std', 'count']).reset_index().set_index('method')
+        g['rank'] = [int(nr[nr.method == m]['rank'].value_counts().sort_index(ascending=False).idxmax()) for m in g.index]
+        best = g.loc[[m for m in METHODS if m in g.index] + [m for m in g.index if m not in METHODS]]
+        bs = nested_best(inner, 'strategy')
     return FindingsContext(per, s, a, sm, best, _param_lookup(per, params), params, tolerance, tuple(low_ranks), tuple(high_ranks),
-                           small_ml, edges)
+                           small_ml, edges, bs if bs in sm.index else None)
 
 # %% ../nbs/13_report.ipynb #f593f73e
 def claim_strategies_beat_none(ctx: FindingsContext) -> list[dict]:
@@ -632,8 +642,8 @@ def _needs_both(ctx: FindingsContext, claim: str) -> list[dict]:
     return [_row(claim, _S23, VERDICTS[2], f"needs both experiments; strategies run: {len(ctx.sm)}, adapter methods run: {len(ctx.best)}")]
 
 def _best_strategy(ctx: FindingsContext) -> tuple:
-    "(name, mean, sd of Dice) of the strategy with the highest mean Dice."
-    bs = ctx.sm['mean'].idxmax()
+    "(name, mean, sd of Dice) of the strategy with the highest mean Dice (on the test folds; nested: the one the inner validation picks)."
+    bs = ctx.best_strategy or ctx.sm['mean'].idxmax()
     return bs, ctx.sm.loc[bs, 'mean'], ctx.sm.loc[bs, 'std']
 
 def claim_adapters_beat_best_strategy(ctx: FindingsContext) -> list[dict]:
@@ -760,13 +770,14 @@ def _cp_comparable(ctx: FindingsContext, cp: str, sibs: tuple) -> list[dict]:
     gap = best.loc[top, 'mean'] - best.loc[cp, 'mean']
     pc, pt_ = ctx.plook(cp, rc), ctx.plook(top, rt)
     src = 'parameter table' if ctx.params is not None else "the run's trainable counts"
-    d = _diffs(ctx.per, f'{cp}{rc}', f'{top}{rt}'); tol = ctx.tolerance
+    mc, mt = best.loc[cp, 'model'], best.loc[top, 'model']         # 'CP-LoRA64', or 'CP-LoRA nested' (ranks chosen per fold)
+    d = _diffs(ctx.per, mc, mt); tol = ctx.tolerance
     if len(d) >= 3 and np.std(d) > 0:
         p_eq = float(ttost_paired(d, np.zeros_like(d), -tol, tol)[0])
         p_out = min(float(ttest_1samp(d + tol, 0., alternative='less').pvalue), float(ttest_1samp(d - tol, 0., alternative='greater').pvalue))
     elif len(d) >= 1: p_eq, p_out = (0., 1.) if np.all(np.abs(d) < tol) else (1., 0.)      # no spread: the difference is exact
     else: p_eq = p_out = float('nan')
-    ev = (f"{cp}{rc} {best.loc[cp, 'mean']:.3f} vs {top}{rt} {best.loc[top, 'mean']:.3f} (gap {gap:+.3f}; TOST p = {p_eq:.2g} for "
+    ev = (f"{mc} {best.loc[cp, 'mean']:.3f} vs {mt} {best.loc[top, 'mean']:.3f} (gap {gap:+.3f}; TOST p = {p_eq:.2g} for "
           f"+-{tol:g}, beyond-margin p = {p_out:.2g}, paired t over {len(d)} patients)")
     if pc is None or pt_ is None:
         return [_row(c, 'Section 4', VERDICTS[2], ev + "; trainable parameters unknown (no parameter table and no 'trainable' counts)")]
@@ -844,7 +855,7 @@ CLAIMS = [claim_strategies_beat_none, claim_adapters_beat_best_strategy, claim_a
 FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'evidence']
 
 def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
-             high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML) -> pd.DataFrame:
+             high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> pd.DataFrame:
     """Test the paper's claims (`CLAIMS`, listed above) on `per_patient` (columns as in `PER_PATIENT_COLUMNS`). `params`: trainable
     parameters per method (rows) and rank (int columns), e.g. `parameter_table()`; without it (or where it lacks an
     entry) the run's 'trainable' column is used. Returns a DataFrame with columns claim, source (paper section),
@@ -854,13 +865,16 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     verdict is the overall one (`_overall`: 'holds' when it holds in every replicate, 'does not hold' when it does not
     in one, 'cannot be tested' when it cannot in any, else 'inconclusive'), seeds says in how many it holds
     (`seed_verdict`, e.g. 'holds in 3/3 seeds'), evidence
-    gives each replicate's verdict and numbers ('seed K (verdict): ...', joined by ' | ')."""
+    gives each replicate's verdict and numbers ('seed K (verdict): ...', joined by ' | ').
+    `inner`: the nested selection's rows (a run's `inner_validation.csv`): each method's rank and the best strategy are
+    then chosen on the inner validation splits (`findings_context`), not on the test folds."""
     seeds = seeds_of(per_patient)
-    def rows_of(per):
-        ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges)
+    def rows_of(per, inn):
+        ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges, inn)
         return [row for claim in CLAIMS for row in claim(ctx)]
-    if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient), columns=FINDINGS_COLUMNS)
-    each = [rows_of(replicate_rows(per_patient, s)) for s in seeds]
+    inner_of = lambda s: None if inner is None else replicate_rows(inner, s) if 'seed' in inner else inner
+    if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient, inner_of(seeds[0])), columns=FINDINGS_COLUMNS)
+    each = [rows_of(replicate_rows(per_patient, s), inner_of(s)) for s in seeds]
     if len({len(r) for r in each}) != 1: raise ValueError(f"findings: the replicates gave different numbers of rows {[len(r) for r in each]}")
     out = []
     for rows in zip(*each):
@@ -885,6 +899,24 @@ def seed_verdict(verdicts) -> str:
     v = list(verdicts); n = len(v)
     k, m, i = sum(x == VERDICTS[0] for x in v), sum(x == VERDICTS[2] for x in v), sum(x == VERDICTS[3] for x in v)
     return f"holds in {k}/{n} seeds" + (f", inconclusive in {i}" if i else '') + (f", cannot be tested in {m}" if m else '')
+
+# %% ../nbs/13_report.ipynb #76ff067b
+def selection_table(per_patient: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
+    """Per adapter method (rows, the paper's order): 'test folds: rank' and 'test folds: Dice' (the paper's protocol:
+    `best_rank_per_method`), 'nested: ranks per fold' (the ranks chosen in folds 1, 2, ... joined by '/', replicates
+    by '; '), 'nested: Dice' (mean over the outer test rows of `nested_rows`) and 'nested - test folds'. `inner`: the
+    nested selection's rows (a run's `inner_validation.csv`)."""
+    a = per_patient[per_patient.experiment == 'adapter']
+    best = best_rank_per_method(a).set_index('method')
+    nr, ch = nested_rows(per_patient, inner), nested_choices(inner)
+    rows = []
+    for m in [x for x in METHODS if x in best.index] + [x for x in best.index if x not in METHODS]:
+        c = ch[ch.method == m]
+        nd, td = nr[nr.method == m].dice.mean(), best.loc[m, 'dice']
+        rows.append({'method': m, 'test folds: rank': int(best.loc[m, 'rank']), 'test folds: Dice': round(float(td), 3),
+                     'nested: ranks per fold': '; '.join('/'.join(str(int(r)) for r in d.sort_values('fold')['rank']) for _, d in c.groupby('seed')),
+                     'nested: Dice': round(float(nd), 3), 'nested - test folds': round(float(nd - td), 3)})
+    return pd.DataFrame(rows).set_index('method')
 
 # %% ../nbs/13_report.ipynb #4e98bc8e
 def save_figure(fig, path, dpi: int = 150) -> Path:

@@ -99,6 +99,8 @@ class Settings:
                                                  'classic Unet of this width and scale with unet_width (`Settings.adapter_rank`)', _F)
     scratch_controls: bool = setting('bool', '', 'none in the paper; ours: both networks also trained from scratch on SAH, with '
                                      "fine-tuning's steps and with pre-training's plus fine-tuning's (saharank.grid, Tables 2-3 rows Scratch*)")
+    nested_selection: bool = setting('bool', '', 'Table 3: the best rank on the test folds; ours: also chosen inside each training fold '
+                                     '(inner validation split, saharank.grid.inner_tasks), the findings and deployable models from that choice')
     empty_slice_fraction: float = setting('float', '', 'ours (1 keeps every slice, as the paper)', _PF)
     amp: str | None = setting('str?', '', 'ours (GPU speed)', _PF)
     channels_last: bool = setting('bool', '', 'ours (speed: channels-last memory while training, on the GPU and the CPU)', _PF)

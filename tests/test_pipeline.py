@@ -45,6 +45,7 @@ ranks = 2, 4
 alpha_factor = 2
 rank_reference_width = none
 scratch_controls = false
+nested_selection = false
 empty_slice_fraction = 0.5
 amp = none
 channels_last = false
@@ -358,7 +359,8 @@ def gpu_at_tiny_size() -> str:
 def test_smoke_ranks_profile_is_smoke_with_every_rank():
     smoke, ranks, full = load_settings("smoke"), load_settings("smoke-ranks"), load_settings("full")
     assert ranks.ranks == full.ranks
-    assert ranks.replace(ranks=smoke.ranks, profile="smoke") == smoke
+    assert ranks.nested_selection and not smoke.nested_selection            # the nested selection over eight ranks: outside CI
+    assert ranks.replace(ranks=smoke.ranks, profile="smoke", nested_selection=False) == smoke
 
 
 def test_gpu_profile_is_the_whole_grid():
@@ -439,3 +441,34 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     assert reproduce("gpu", out, only=["pretrain-multiview", "pretrain-unet"], **kw) == {"runs": ids[:4]}
     assert reproduce("gpu", out, only=["None-fold1"], **kw) == {"runs": ["None-fold1-seed0", "None-fold1-seed1"]}
     assert sorted(reproduce("gpu", out, shard=(0, 2), **kw)["runs"] + reproduce("gpu", out, shard=(1, 2), **kw)["runs"]) == sorted(ids[4:])
+
+
+def test_scratch_controls_and_nested_selection_end_to_end(tiny_settings, tmp_path):
+    """`reproduce` with the scratch controls and the nested selection (issue #29 parts 1 and 3) at TINY's size: the
+    inner-validation runs never see the outer test fold, the nested Table 3 and the selection table are written, the
+    findings come from the nested selection and name the transfer claim, the deployable models are the inner choice."""
+    from saharank.evaluation import nested_best, nested_choices
+    ini = tmp_path / "nested.ini"
+    ini.write_text(TINY.replace("scratch_controls = false", "scratch_controls = true").replace("nested_selection = false", "nested_selection = true"))
+    out = tmp_path / "run"
+    reproduce("tiny", out, settings=ini, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), robustness=False)
+    per = pd.read_csv(out / "per_patient.csv", keep_default_na=False, dtype={"id": str, "fold": str})
+    inner = pd.read_csv(out / "inner_validation.csv", keep_default_na=False, dtype={"id": str, "fold": str})
+    assert {"Scratch", "Scratch-long", "Unet-Scratch", "Unet-Scratch-long"} <= set(per.model)
+    assert (per[per.model.str.contains("Scratch")].trainable > per[per.experiment == "adapter"].trainable.max()).all()
+    assert set(inner.experiment) == {"strategy", "adapter"} and inner.fold.str.endswith("-inner").all()
+    for fold, d in inner.groupby("fold"):                       # inner validation patients are training patients of that fold
+        outer = fold.removesuffix("-inner")
+        assert not set(d.id) & set(per[per.fold == outer].id), fold
+    assert len(nested_choices(inner)) == 3 * 2                  # 3 folds x 2 methods
+    rep = out / "report"
+    t3 = pd.read_csv(rep / "table3.csv", index_col=0, keep_default_na=False)
+    assert list(t3.index[-2:]) == ["Unet-Scratch", "Unet-Scratch-long"] and "Trainable parameters (share of the network)" in t3.columns
+    sel = pd.read_csv(rep / "table3_selection.csv", index_col=0)
+    assert list(sel.index) == ["LoRA-C", "CP-DoRA"] and sel["nested: ranks per fold"].str.count("/").eq(2).all()
+    assert (rep / "table3_nested.md").stat().st_size > 0 and (rep / "findings_test_folds.md").stat().st_size > 0
+    f = pd.read_csv(rep / "findings.csv")
+    assert f.claim.iloc[-1].startswith("Transfer from TBI beats training from scratch")
+    assert f.evidence.str.contains(" nested").any()
+    card = json.loads((out / "models" / f"sah-unet-{nested_best(inner, 'adapter')}" / "model_card.json").read_text())
+    assert card["configuration"]["selected_by"] == "inner validation" and "nested selection" in card["selected_by"]
