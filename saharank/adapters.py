@@ -671,26 +671,38 @@ def add_adapters(model: nn.Module, method: str, rank: int, alpha: float | None =
                  dropout: float = 0.0, layer_types=None, exact_types: bool = False) -> nn.Module:
     """Wrap the model's conv and linear layers in `AdaptedLayer`s (in place) and freeze all other parameters.
 
-    `method`: a key or display name of `METHOD_REGISTRY` (`METHODS`: the paper's six); `rank`: R >= 1; `alpha`:
-    default 2R; `scaling`: 'lora' (alpha/R, paper section 2.2/3) or 'rslora' (alpha/sqrt(R)); `dropout`: p in
-    [0, 1) on the adapter branch's input (training mode only); `detach_norm`: see `AdaptedLayer` (DoRA only).
-    `layer_types`: None (`DEFAULT_LAYER_TYPES`: every `nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d` and `nn.Linear`, the
-    layers saharank's reproduction of the paper adapts; a UserWarning names the transposed convs this leaves out), 'all' (`ADAPTABLE`: also every `nn.ConvTranspose1d/2d/3d`,
-    e.g. the up-sampling layers of a Unet's decoder), or a class / sequence of classes among `ADAPTABLE`.
-    `exact_types`: False (default) also wraps subclasses of these classes (their operation is then the base
-    class's: `_conv_forward` / `F.conv_transposeNd` / `F.linear` with the adapted weight, so a subclass that
-    changes `forward` should be excluded); True wraps only layers of exactly these classes. Never wrapped:
-    `nn.MultiheadAttention`'s `out_proj` (attention reads its weight directly). `targets`: None (every such
-    layer) or fnmatch patterns (case-sensitive, `*` also matches dots) on qualified module names, e.g.
-    `['enc.0.*', 'head']`; a layer is adapted if any of its names matches any pattern. `nn.Conv2d` layers are
-    wrapped in `AdaptedConv2d`, the others in `AdaptedLayer`.
-    Afterwards only adapter parameters have `requires_grad=True`. Adapters are initialised from
-    torch's global RNG in module order. Returns `model`.
+    `nn.Conv2d` layers are wrapped in `AdaptedConv2d`, the others in `AdaptedLayer`. Never wrapped:
+    `nn.MultiheadAttention`'s `out_proj` (attention reads its weight directly). Afterwards only adapter parameters have
+    `requires_grad=True`. Adapters are initialised from torch's global RNG in module order.
 
-    Raises ValueError (and leaves the model unchanged) for an unknown method or scaling rule, rank < 1,
-    alpha <= 0, dropout outside [0, 1), bad `layer_types`, a model that already holds adapters, a model
-    without layers to adapt (naming the transposed convs it has, if `layer_types` leaves them out), targets
-    matching none, or a model that is itself such a layer."""
+    Args:
+        model: the network (`nn.Module`) whose layers are adapted, in place; not itself an adaptable or adapted layer.
+        method: a key or display name of `METHOD_REGISTRY` (`METHODS`: the paper's six, section 2.2).
+        rank: the adapters' rank R (int >= 1).
+        alpha: the scaling's numerator (float > 0; default None: 2R).
+        targets: None (default: every layer of `layer_types`) or fnmatch patterns (a str or list of str;
+            case-sensitive, `*` also matches dots) on qualified module names, e.g. `['enc.0.*', 'head']`; a layer is
+            adapted if any of its names matches any pattern.
+        detach_norm: see `AdaptedLayer` (DoRA only; default False).
+        scaling: 'lora' (default: alpha/R, paper section 2.2/3) or 'rslora' (alpha/sqrt(R)).
+        dropout: the probability p in [0, 1) of dropout on the adapter branch's input, in training mode only
+            (default 0: none).
+        layer_types: None (default: `DEFAULT_LAYER_TYPES`, every `nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d` and `nn.Linear`,
+            the layers saharank's reproduction of the paper adapts; a UserWarning names the transposed convs this
+            leaves out), 'all' (`ADAPTABLE`: also every `nn.ConvTranspose1d/2d/3d`, e.g. the up-sampling layers of a
+            Unet's decoder), or a class / sequence of classes among `ADAPTABLE`.
+        exact_types: False (default) also wraps subclasses of these classes (their operation is then the base class's:
+            `_conv_forward` / `F.conv_transposeNd` / `F.linear` with the adapted weight, so a subclass that changes
+            `forward` should be excluded); True wraps only layers of exactly these classes.
+
+    Returns:
+        `model` itself, adapted.
+
+    Raises:
+        ValueError: (the model is left unchanged) for an unknown method or scaling rule, rank < 1, alpha <= 0, dropout
+            outside [0, 1), bad `layer_types`, a model that already holds adapters, a model without layers to adapt
+            (naming the transposed convs it has, if `layer_types` leaves them out), targets matching none, or a model
+            that is itself such a layer."""
     method, rank = _check_method(method), _check_rank(rank)
     alpha, scaling, dropout = _check_alpha(alpha, rank), _check_scaling(scaling), _check_dropout(dropout)
     if isinstance(model, ADAPTABLE + (AdaptedLayer,)):

@@ -120,10 +120,22 @@ def _decode(net, emb: torch.Tensor, kind: str, prompts: torch.Tensor) -> torch.T
 # %% ../nbs/20_bench.ipynb #eeceda6c
 @torch.no_grad()
 def predict_case(net, case: SAHCase, kind: str, source: str, device='cpu', embeddings: dict | None = None, batch_size: int = 8) -> np.ndarray:
-    """LiteMedSAM's (or SAMIHS's) predicted mask of `case` (X, Y, Z) bool with the prompts (`kind` 'box' or 'point',
-    `source` 'annotation' or 'cascade'): each prompted slice's logits resized to the native slice (bilinear) and
-    thresholded at 0 (probability 0.5); slices without a prompt stay empty (seed 002: only slices with a box are
-    segmented). `embeddings`: {slice: (256, S/4, S/4)} computed before with a frozen encoder; else the encoder runs."""
+    """LiteMedSAM's (or SAMIHS's) predicted mask of `case` with the prompts of `kind` from `source`: each prompted
+    slice's logits resized to the native slice (bilinear) and thresholded at 0 (probability 0.5); slices without a
+    prompt stay empty (seed 002: only slices with a box are segmented). Runs without gradients, `net` in eval mode.
+
+    Args:
+        net: the prompted model (LiteMedSAM or SAMIHS: `encode` and `decode`), moved to `device`.
+        case: the `SAHCase` to segment.
+        kind: the prompt: 'box' or 'point'.
+        source: where the prompts come from: 'annotation' or 'cascade'.
+        device: the torch device to run on (default 'cpu').
+        embeddings: {(case id, slice): float32 (256, S/4, S/4)} computed before with a frozen encoder
+            (`frozen_embeddings`); None (default): the encoder runs.
+        batch_size: prompted slices per forward pass (default 8).
+
+    Returns:
+        The predicted mask, bool (X, Y, Z) of the shape of `case.mask`."""
     net.eval().to(device)
     pred = np.zeros(case.mask.shape, bool)
     ks = sorted(case.prompts[kind, source])
@@ -170,13 +182,31 @@ def train_prompted(net, cases: list, kind: str, loss: str, epochs: int, lr: floa
                    batch_size: int = 8, max_slices: int | None = None, seed: int = 0, device='cpu', embeddings: dict | None = None,
                    optimizer: str = 'adamw', schedule: str = 'cosine') -> list[float]:
     """Train the parameters of `net` (LiteMedSAM) with requires_grad on the annotated slices of `cases` (every slice
-    with blood, prompted from its annotation: `kind` 'box' or 'point'), in place; returns the mean loss per epoch.
-    `loss`: 'bce' (seed 002), 'dice+bce' (`medsam_loss`, MedSAM's) or 'samihs' (`saharank.baselines.samihs_loss`, SAMIHS eq. 6). `optimizer` 'adamw' (seed
-    002: betas 0.9, 0.999, weight decay 0.01) or 'adam' (SAMIHS); `schedule` 'cosine' (seed 002: cosine annealing over
-    all steps) or 'constant'. `max_slices`: at most this many slices per epoch (a random subset; None: all).
-    `embeddings` (`frozen_embeddings`): train from them (the encoder frozen, never run); else the encoder runs and its
-    BatchNorms stay in eval mode. Deterministic given `seed` on the CPU. Raises ValueError for an unknown loss,
-    optimizer or schedule, or no annotated slice."""
+    with blood, prompted from its annotation), in place. Deterministic given `seed` on the CPU.
+
+    Args:
+        net: the prompted model; its parameters with requires_grad are trained (none: nothing is trained).
+        cases: the `SAHCase`s to train on.
+        kind: the prompt: 'box' or 'point'.
+        loss: 'bce' (seed 002), 'dice+bce' (`medsam_loss`, MedSAM's) or 'samihs' (`saharank.baselines.samihs_loss`,
+            SAMIHS eq. 6).
+        epochs: passes over the slices (<= 0: nothing is trained).
+        lr: the learning rate.
+        weight_decay: AdamW's weight decay (default 0.01, seed 002; unused by 'adam').
+        batch_size: slices per optimizer step (default 8).
+        max_slices: at most this many slices per epoch (a random subset; None, default: all).
+        seed: seeds the slice order and torch's global RNG (default 0).
+        device: the torch device to train on (default 'cpu').
+        embeddings: `frozen_embeddings` of the cases: train from them (the encoder frozen, never run); None (default):
+            the encoder runs and its BatchNorms stay in eval mode.
+        optimizer: 'adamw' (default; seed 002: betas 0.9, 0.999, weight decay `weight_decay`) or 'adam' (SAMIHS).
+        schedule: 'cosine' (default; seed 002: cosine annealing over all steps) or 'constant'.
+
+    Returns:
+        The mean loss per epoch (list of floats; [] when nothing was trained).
+
+    Raises:
+        ValueError: for an unknown loss, optimizer or schedule, or no annotated slice."""
     if loss not in ('bce', 'dice+bce', 'samihs'): raise ValueError(f"loss must be 'bce', 'dice+bce' or 'samihs', got {loss!r}")
     if optimizer not in ('adamw', 'adam'): raise ValueError(f"optimizer must be 'adamw' or 'adam', got {optimizer!r}")
     if schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")

@@ -66,19 +66,36 @@ def submit_shards(reproduce_args: list[str], shards: int, folder, partition: str
                   slurm_additional_parameters: dict | None = None, cluster: str = 'slurm') -> list:
     """Submit the `saharank reproduce` call `reproduce_args` to SLURM through submitit, cut into `shards` shards
     (see `shard_args`): a pre-training job (unless `pretrain` is False), the shards as one job array that waits
-    for it, and with `assemble` the call itself after every shard. Return the jobs (`submitit.Job`) in that
-    order, for `wait_shards`.
+    for it, and with `assemble` the call itself after every shard.
 
-    Each job gets `cpus_per_task` CPUs, `gpus_per_node` GPUs (0: no GPU request), `mem_gb` GB (None: the
-    partition's default) and `timeout_min` minutes; `OMP_NUM_THREADS` is set to `threads` (default
-    `cpus_per_task`). `partition` None is the cluster's default partition; `slurm_additional_parameters` are
-    further sbatch options for every job (e.g. `{'account': 'x', 'qos': 'y'}`). `folder` receives submitit's
-    pickles and the jobs' logs. `cluster`: 'slurm', or 'local' to run the calls as local processes, one step
-    after the other.
+    Args:
+        reproduce_args: the arguments of `saharank reproduce` (list of str): they must hold `--out` (a folder every
+            job can write, on a shared file system) and no option that selects runs (`SELECTING_OPTIONS`).
+        shards: the number of shards (int >= 1).
+        folder: the folder that receives submitit's pickles and the jobs' logs.
+        partition: the SLURM partition (None, default: the cluster's default partition).
+        timeout_min: each job's time limit in minutes (int >= 1; default 24 * 60, one day).
+        cpus_per_task: CPUs of each job (int >= 1; default 1).
+        gpus_per_node: GPUs of each job (int >= 0; default 0: no GPU request).
+        mem_gb: memory of each job in GB (None, default: the partition's default).
+        threads: `OMP_NUM_THREADS` of each job (int >= 1; None, default: `cpus_per_task`).
+        array_parallelism: at most this many shards of the array run at once on SLURM (None, default: `shards`).
+        pretrain: submit the pre-training job first, the shards waiting for it (default True).
+        assemble: also submit the call itself (the assembling call) after every shard (default False).
+        name: the jobs' name (default 'saharank').
+        slurm_additional_parameters: further sbatch options for every job (e.g. `{'account': 'x', 'qos': 'y'}`;
+            None, default: none).
+        cluster: 'slurm' (default), or 'local' to run the calls as local processes, one step after the other.
 
-    Raises `ValueError` for bad arguments (see `shard_args`), `ImportError` when submitit is not installed
-    (`pip install "saharank[cluster]"`), `ShardFailed` when a step run locally fails, and submitit's errors when
-    `sbatch` is missing or refuses a job (`subprocess.CalledProcessError` with sbatch's message)."""
+    Returns:
+        The jobs (`submitit.Job`) in that order, for `wait_shards`.
+
+    Raises:
+        ValueError: for bad arguments (see `shard_args`).
+        ImportError: when submitit is not installed (`pip install "saharank[cluster]"`).
+        ShardFailed: when a step run locally fails.
+        subprocess.CalledProcessError: submitit's error, with sbatch's message, when `sbatch` is missing or refuses a
+            job."""
     calls = shard_args(reproduce_args, shards)
     for k, v in dict(cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node, timeout_min=timeout_min).items():
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == 'gpus_per_node' else 1):

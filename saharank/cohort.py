@@ -169,16 +169,28 @@ def smooth_deformation(rng, grid, alpha_mm=5., sigma_mm=40.):
     return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
 
 def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=None, compartments: bool = False):
-    """Sample `anatomy` onto `grid` after the world transform `pose` (4x4) and displacement `field`
-    ((3, *grid.shape) mm, or None). Each output slice averages `sub_slices` thin samples across a slab
-    `slab_mm` thick centred on the slice (default: the grid's slice thickness; a scanner that reconstructs
-    thinner or thicker slices than the grid has, before they are resampled to it; default sub_slices:
-    ceil(slab / anatomy z spacing)), giving the partial-volume look of a clinical thick slice.
-    Returns (hu float32 (X, Y, Z), labels uint8 (X, Y, Z)); labels are taken by nearest neighbour at the
-    middle one of ceil(thickness / anatomy z spacing) thin samples across the grid's slice (its centre for an
-    odd count), whatever `slab_mm`. Outside the source: -1024 HU, label 0. With `compartments`, also the CSF
-    compartments (`anatomy_compartments`, uint8 (X, Y, Z)) sampled as the labels are: (hu, labels, compartments).
-    ValueError for `slab_mm` <= 0."""
+    """Sample `anatomy` onto `grid` after the world transform `pose` and displacement `field`. Each output slice
+    averages `sub_slices` thin samples across a slab `slab_mm` thick centred on the slice, giving the partial-volume
+    look of a clinical thick slice. Labels are taken by nearest neighbour at the middle one of
+    ceil(thickness / anatomy z spacing) thin samples across the grid's slice (its centre for an odd count), whatever
+    `slab_mm`. Outside the source: -1024 HU, label 0.
+
+    Args:
+        anatomy: the template `Anatomy` (hu, labels, affine).
+        grid: the patient's `Grid`.
+        pose: the world transform, a 4x4 array (world mm).
+        field: a displacement, float (3, *grid.shape) in mm, or None (default: none).
+        sub_slices: thin samples averaged per output slice (None, default: ceil(slab / anatomy z spacing)).
+        slab_mm: the slab's thickness in mm (None, default: the grid's slice thickness); a scanner that reconstructs
+            thinner or thicker slices than the grid has, before they are resampled to it.
+        compartments: also sample the CSF compartments (`anatomy_compartments`) as the labels are (default False).
+
+    Returns:
+        (hu float32 (X, Y, Z), labels uint8 (X, Y, Z)); with `compartments` (hu, labels, compartments uint8
+        (X, Y, Z)).
+
+    Raises:
+        ValueError: for `slab_mm` <= 0."""
     src_sp = np.linalg.norm(anatomy.affine[:3, :3], axis=0)
     slab = grid.thickness_mm if slab_mm is None else float(slab_mm)
     if slab <= 0: raise ValueError(f"slab_mm must be > 0, got {slab_mm}")
@@ -336,16 +348,30 @@ def _top(score, cand, k):
     return inside.reshape(score.shape), s[part].min()
 
 def sah_fraction_pockets(rng, labels, grid, seed_world, volume_ml, fisher_grade=3, site=None, pocket_mm=5.):
-    """Partial-volume fraction (X, Y, Z) float32 of an aneurysmal SAH of `volume_ml` (mL) as many small
-    pockets along the subarachnoid spaces, and a dict (aneurysm_site, aneurysm_voxel, n_ivh).
-    Score s = -d/lambda + a*noise - r/l + b*[CSF deeper than 10 mm]: d distance (mm) from the aneurysm
-    (site `site` among `ANEURYSM_SITES`, drawn if None, offset from `seed_world` and snapped to CSF),
-    noise Gaussian-smoothed over `pocket_mm`, r distance (mm) from the nearest CSF voxel. The
-    annotation (fraction >= 0.5) is the round(volume_ml / voxel mL) best voxels. `fisher_grade`
-    (modified Fisher, `FISHER_GRADES`) sets thickness: thin (1, 2) l 1.5 mm, lambda 35-60 mm, a 1.4,
-    b 0.2, fractions <= 0.8; thick (3, 4) l 4 mm, lambda 20-35 mm, a 1, b 0.5, fractions up to 1;
-    grades 2 and 4 put 3-15 % / 5-30 % of the voxels in the ventricles (dependent parts first),
-    1 and 3 none. One voxel around the annotation, in the same compartment, gets fractions in [0, 0.5)."""
+    """Partial-volume fraction of an aneurysmal SAH of `volume_ml` as many small pockets along the subarachnoid spaces.
+    Score s = -d/lambda + a*noise - r/l + b*[CSF deeper than 10 mm]: d distance (mm) from the aneurysm (offset from
+    `seed_world` and snapped to CSF), noise Gaussian-smoothed over `pocket_mm`, r distance (mm) from the nearest CSF
+    voxel. The annotation (fraction >= 0.5) is the round(volume_ml / voxel mL) best voxels. The grade sets thickness:
+    thin (1, 2) l 1.5 mm, lambda 35-60 mm, a 1.4, b 0.2, fractions <= 0.8; thick (3, 4) l 4 mm, lambda 20-35 mm,
+    a 1, b 0.5, fractions up to 1; grades 2 and 4 put 3-15 % / 5-30 % of the voxels in the ventricles (dependent
+    parts first), 1 and 3 none. One voxel around the annotation, in the same compartment, gets fractions in [0, 0.5).
+
+    Args:
+        rng: the `np.random.Generator` everything is drawn from.
+        labels: the patient's tissue labels, uint8 (X, Y, Z) (`LABELS`) on `grid`.
+        grid: the patient's `Grid` (its spacing gives the voxel's mL).
+        seed_world: the point of the basal cisterns the aneurysm is offset from (world mm, `Anatomy.seed_world`).
+        volume_ml: the annotated volume, mL.
+        fisher_grade: the modified Fisher grade (`FISHER_GRADES`, 1-4; default 3).
+        site: the aneurysm's site among `ANEURYSM_SITES` (None, default: drawn by their frequencies).
+        pocket_mm: the smoothing of the noise, mm (default 5): the pockets' size.
+
+    Returns:
+        (fraction float32 (X, Y, Z) in [0, 1], dict(aneurysm_site, aneurysm_voxel, n_ivh)).
+
+    Raises:
+        ValueError: for a grade outside `FISHER_GRADES`, a volume outside (0, capacity] mL, a head without subarachnoid
+            CSF, or grade 2 or 4 in a head without ventricles."""
     if fisher_grade not in FISHER_GRADES:
         raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
     sp = np.asarray(grid.spacing, float); vox_ml = sp.prod() / 1000
@@ -394,9 +420,24 @@ def _check_grade(fisher_grade, ivh):
         raise ValueError(f"modified Fisher grade {fisher_grade} ({FISHER_GRADES[fisher_grade]}) contradicts ivh={ivh}")
 
 def sah_fraction(rng, labels, grid, seed_world, volume_ml, ivh=None, pattern='pockets', fisher_grade=None):
-    """Partial-volume fraction (X, Y, Z) of an aneurysmal SAH of `volume_ml` mL: `pattern` 'pockets'
-    (`sah_fraction_pockets`, grade `fisher_grade`, default 4 with `ivh` else 3) or 'contiguous'
-    (`sah_fraction_contiguous`, generator version 1, ventricles iff `ivh`)."""
+    """Partial-volume fraction (X, Y, Z) of an aneurysmal SAH of `volume_ml` mL, placed as `pattern` says.
+
+    Args:
+        rng: the `np.random.Generator` everything is drawn from.
+        labels: the patient's tissue labels, uint8 (X, Y, Z) (`LABELS`) on `grid`.
+        grid: the patient's `Grid`.
+        seed_world: the point of the basal cisterns where SAH starts (world mm, `Anatomy.seed_world`).
+        volume_ml: the annotated volume, mL.
+        ivh: an intraventricular extension (None, default: as `fisher_grade` says; none for 'contiguous').
+        pattern: 'pockets' (default: `sah_fraction_pockets`) or 'contiguous' (`sah_fraction_contiguous`, generator
+            version 1, ventricles iff `ivh`).
+        fisher_grade: the modified Fisher grade of 'pockets' (`FISHER_GRADES`; None, default: 4 with `ivh` else 3).
+
+    Returns:
+        The fraction (X, Y, Z) in [0, 1] (without the dict of `sah_fraction_pockets`).
+
+    Raises:
+        ValueError: for another pattern, a grade that contradicts `ivh`, and what the pattern's function raises."""
     if pattern == 'contiguous': return sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=bool(ivh))
     if pattern != 'pockets': raise ValueError(f"SAH pattern must be one of {SAH_PATTERNS}, got {pattern!r}")
     if fisher_grade is None: fisher_grade = 4 if ivh else 3
@@ -462,22 +503,36 @@ SITE_SPREAD = {'ACom': ('basal cisterns', dict(basal=1., sylvian=1.5, interhemis
 _SPREAD_CODES = dict(basal=1, sylvian=2, interhemispheric=3, posterior=4, convexity=5)
 
 def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_ml, fisher_grade=3, site=None):
-    """Partial-volume fraction (X, Y, Z) float32 of an aneurysmal SAH of `volume_ml` (mL) as the clinic sees it on
-    CT: blood filling the CSF spaces that connect to the ruptured aneurysm, and a dict (aneurysm_site,
-    aneurysm_voxel, n_ivh, compartment_ml: annotated mL per `CSF_COMPARTMENTS` name and 'parenchyma').
-    `labels`, `compartments`: the patient's tissue labels and `csf_compartments` on `grid`; `site` among
-    `ANEURYSM_SITES` (drawn by their frequencies if None; offset from `seed_world` with x mirrored at random,
-    snapped to the CSF of the site's compartment, `SITE_SPREAD`, or of the basal cisterns where that compartment
-    holds under 1 mL on the patient's grid). Blood takes the voxels of least geodesic cost from
-    the aneurysm (`skimage.graph.MCP_Geometric`): per mm 1-4 in subarachnoid CSF by compartment (`SITE_SPREAD`;
-    thin SAH spreads more evenly: the square root of those costs), 4 in parenchyma touching CSF (the spaces
-    widen; at 3-4 mm pixels a sulcus is narrower than a voxel), 80 in deeper parenchyma (a large bleed tears into the brain), ventricles closed. Modified Fisher
-    grade `fisher_grade` (`FISHER_GRADES`): thick (3, 4) fills the spaces, fractions 1 inside falling to 0.5 at the
-    front (the last 30 % of the voxels taken); thin (1, 2) is a layer thinner than a voxel, fractions 0.5-0.75 (its HU stays between CSF's and
-    blood's: partial volume); grades 2 and 4 put 5-30 % of the voxels in the ventricles: the fourth and third
-    first (reflux), then the occipital horns (dependent in a supine patient). The annotation (fraction >= 0.5)
-    holds exactly round(volume_ml / voxel mL) voxels; one voxel around it gets fractions in [0, 0.5).
-    ValueError for a grade outside 1-4, an unknown site, a volume outside (0, capacity] or a head without CSF."""
+    """Partial-volume fraction of an aneurysmal SAH of `volume_ml` as the clinic sees it on CT: blood filling the CSF
+    spaces that connect to the ruptured aneurysm. The aneurysm is offset from `seed_world` with x mirrored at random
+    and snapped to the CSF of the site's compartment (`SITE_SPREAD`), or of the basal cisterns where that compartment
+    holds under 1 mL on the patient's grid. Blood takes the voxels of least geodesic cost from the aneurysm
+    (`skimage.graph.MCP_Geometric`): per mm 1-4 in subarachnoid CSF by compartment (`SITE_SPREAD`; thin SAH spreads
+    more evenly: the square root of those costs), 4 in parenchyma touching CSF (the spaces widen; at 3-4 mm pixels a
+    sulcus is narrower than a voxel), 80 in deeper parenchyma (a large bleed tears into the brain), ventricles closed.
+    Thick SAH (grades 3, 4) fills the spaces, fractions 1 inside falling to 0.5 at the front (the last 30 % of the
+    voxels taken); thin (1, 2) is a layer thinner than a voxel, fractions 0.5-0.75 (its HU stays between CSF's and
+    blood's: partial volume); grades 2 and 4 put 5-30 % of the voxels in the ventricles: the fourth and third first
+    (reflux), then the occipital horns (dependent in a supine patient). The annotation (fraction >= 0.5) holds exactly
+    round(volume_ml / voxel mL) voxels; one voxel around it gets fractions in [0, 0.5).
+
+    Args:
+        rng: the `np.random.Generator` everything is drawn from.
+        labels: the patient's tissue labels, uint8 (X, Y, Z) (`LABELS`) on `grid`.
+        compartments: the patient's `csf_compartments`, uint8 (X, Y, Z) codes of `CSF_COMPARTMENTS` on `grid`.
+        grid: the patient's `Grid` (its spacing gives the voxel's mL).
+        seed_world: the point of the suprasellar cistern the aneurysm is offset from (world mm, `Anatomy.seed_world`).
+        volume_ml: the annotated volume, mL.
+        fisher_grade: the modified Fisher grade (`FISHER_GRADES`, 1-4; default 3).
+        site: the aneurysm's site among `ANEURYSM_SITES` (None, default: drawn by their frequencies).
+
+    Returns:
+        (fraction float32 (X, Y, Z) in [0, 1], dict(aneurysm_site, aneurysm_voxel, n_ivh, compartment_ml: annotated mL
+        per `CSF_COMPARTMENTS` name and 'parenchyma')).
+
+    Raises:
+        ValueError: for a grade outside 1-4, an unknown site, a volume outside (0, capacity] or beyond the spaces
+            reachable from the aneurysm, or a head without CSF (or without ventricles for grades 2 and 4)."""
     from skimage.graph import MCP_Geometric
     if fisher_grade not in FISHER_GRADES:
         raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
@@ -647,29 +702,51 @@ def aged_anatomy(anatomy, age_years, rng, atrophy=None):
 def make_patient(anatomy, grid, rng, lesions=(), sah_ml=None, ivh=None, elastic_alpha_mm=3.,
                  noise_hu=(3., 6.), sah_pattern='pockets', fisher_grade=None, days_since_onset=None, info=None,
                  scanner=None, shape=None, intracranial: bool = False, aneurysm_site=None, age_years=None):
-    """One patient from `anatomy` on `grid`: random pose and elastic deformation, thick-slice
-    resampling, hematomas, intensity jitter and CT noise. `lesions`: TBI types among `TBI_TYPES`
-    ('IPH' intraparenchymal hematoma/contusion with an unlabelled hypodense rim, 'SDH' subdural,
-    'EDH' epidural); `sah_ml`: an aneurysmal SAH of that annotated volume (mL), `sah_pattern`
-    'pockets' (`sah_fraction_pockets`) or 'cisternal' (`sah_fraction_cisternal`, generator version 5; both with modified
-    Fisher grade `fisher_grade` and `days_since_onset`,
-    drawn by `sah_clinical` when None, intraventricular iff `ivh` when the grade is drawn; blood HU
-    `sah_blood_hu(days, 60-80 HU)`) or 'contiguous' (generator version 1: `sah_fraction_contiguous`,
-    55-75 HU, ventricles iff `ivh`). TBI blood HU follow the literature for acute blood (50-90 HU);
-    CSF ~0-15 and parenchyma ~20-45 come from the real CT. `scanner`: the patient's institution (a dict of
-    `draw_institution`): its pose (head size, pitch: `institution_pose` about the grid's centre), slab
-    (`slice_mm`) and image (`acquire`: blur, calibration, noise; `noise_hu` is then unused); None: no
-    institution (identity pose, the grid's slab, Cranium's calibration, noise of SD drawn in `noise_hu` HU).
-    `shape`: the patient's own geometry (default `PATIENT_SHAPE`; `elastic_alpha_mm` kept for the fine field).
-    `aneurysm_site`: the SAH's site among `ANEURYSM_SITES` (None: drawn by their frequencies). `age_years`: the
-    patient's age; the template is first aged to it (`aged_anatomy`; None: the template as it is), `info` then holds
-    age_years, atrophy_factor, ventricle_mm and sulcus_mm.
-    `info`: a dict to receive what was drawn: the patient's geometry (head_scale: cube root of the pose's
-    determinant, deformation_rms_mm, noise_hu) and for the SAH sah_pattern, fisher_grade, days_since_onset,
-    blood_hu, aneurysm_site.
-    Returns (hu int16 (X, Y, Z), mask uint8 (X, Y, Z) = partial-volume fraction >= 0.5), and with `intracranial` the
-    patient's intracranial space (uint8 (X, Y, Z): the template's `INTRACRANIAL_LABELS` carried along by the same
-    resampling as the labels; every hematoma lies inside it)."""
+    """One patient from `anatomy` on `grid`: random pose and elastic deformation, thick-slice resampling, hematomas,
+    intensity jitter and CT noise. TBI blood HU follow the literature for acute blood (50-90 HU); CSF ~0-15 and
+    parenchyma ~20-45 come from the real CT.
+
+    Args:
+        anatomy: the template `Anatomy` (a real head CT with its tissue labels).
+        grid: the patient's `Grid`.
+        rng: the `np.random.Generator` everything is drawn from.
+        lesions: TBI types among `TBI_TYPES` ('IPH' intraparenchymal hematoma/contusion with an unlabelled hypodense
+            rim, 'SDH' subdural, 'EDH' epidural); default none.
+        sah_ml: an aneurysmal SAH of that annotated volume (mL); None (default): no SAH.
+        ivh: an intraventricular extension: with 'pockets' and 'cisternal' the drawn grade is intraventricular iff
+            `ivh` (a given `fisher_grade` must agree with it); with 'contiguous' ventricles iff `ivh`.
+        elastic_alpha_mm: RMS displacement (mm) of the fine elastic field (default 3; `shape` may override it).
+        noise_hu: the (low, high) HU range the SD of the CT noise is drawn in without `scanner` (default 3-6 HU).
+        sah_pattern: 'pockets' (default: `sah_fraction_pockets`) or 'cisternal' (`sah_fraction_cisternal`, generator
+            version 5), both with modified Fisher grade `fisher_grade` and `days_since_onset`, blood HU
+            `sah_blood_hu(days, 60-80 HU)`; or 'contiguous' (generator version 1: `sah_fraction_contiguous`, 55-75 HU,
+            ventricles iff `ivh`).
+        fisher_grade: the SAH's modified Fisher grade (`FISHER_GRADES`; None, default: drawn by `sah_clinical`).
+        days_since_onset: days from the bleed to the scan, which set the blood's HU (None, default: drawn by
+            `sah_clinical`).
+        info: a dict to receive what was drawn (None, default: nothing recorded): the patient's geometry (head_scale:
+            cube root of the pose's determinant, deformation_rms_mm, noise_hu), for the SAH sah_pattern, fisher_grade,
+            days_since_onset, blood_hu, aneurysm_site, and with `age_years` age_years, atrophy_factor, ventricle_mm and
+            sulcus_mm.
+        scanner: the patient's institution (a dict of `draw_institution`): its pose (head size, pitch:
+            `institution_pose` about the grid's centre), slab (`slice_mm`) and image (`acquire`: blur, calibration,
+            noise; `noise_hu` is then unused); None (default): no institution (identity pose, the grid's slab,
+            Cranium's calibration, noise of SD drawn in `noise_hu` HU).
+        shape: the patient's own geometry, keys of `PATIENT_SHAPE` (None, default: `PATIENT_SHAPE`; `elastic_alpha_mm`
+            kept for the fine field).
+        intracranial: also return the patient's intracranial space (default False).
+        aneurysm_site: the SAH's site among `ANEURYSM_SITES` (None, default: drawn by their frequencies).
+        age_years: the patient's age in years; the template is first aged to it (`aged_anatomy`; None, default: the
+            template as it is).
+
+    Returns:
+        (hu int16 (X, Y, Z), mask uint8 (X, Y, Z) = partial-volume fraction >= 0.5), and with `intracranial` the
+        patient's intracranial space (uint8 (X, Y, Z): the template's `INTRACRANIAL_LABELS` carried along by the same
+        resampling as the labels; every hematoma lies inside it).
+
+    Raises:
+        ValueError: for an unknown TBI type or SAH pattern, a `fisher_grade` that contradicts `ivh`, and what the SAH's
+            functions raise."""
     if age_years is not None:
         anatomy, aged = aged_anatomy(anatomy, age_years, rng)
         if info is not None: info.update(aged)
@@ -916,18 +993,32 @@ def _make_case(kind, root, p, seed, i, anatomy=None, grid=None) -> dict:
     return row
 
 def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: int = 1):
-    """Write a cohort (`kind` 'tbi' or 'sah') made from `anatomy` on `grid` (or from several heads: `anatomy` and
-    `grid` dicts by head name, each patient from the head its plan entry names, `assign_heads`) following `plan`
-    (`plan_tbi` / `plan_sah`) under `root` in the layout of `saharank.data` (images/, masks/,
-    manifest.csv) plus `cohort.json` (the generator settings). Patient i is drawn from its own
-    seed sequence (seed, kind, i), so each is reproducible on its own, and `jobs` > 1 makes that many
-    patients at once in worker processes with the same files as one process. If `root` already holds a
-    cohort made with the same settings and anatomy checksum it is reused as is. Manifest rows name the
-    patient's institution and its scanner's parameters (scanner_hu_offset, ... as `INSTITUTION_RANGES`; blank
-    without one) and what the patient drew (head_scale, deformation_rms_mm, noise_hu); cohort.json holds the plan
-    with each patient's institution and scanner. SAH rows add bin, fisher_grade, days_since_onset,
+    """Write a cohort made from `anatomy` on `grid` following `plan` under `root` in the layout of `saharank.data`
+    (images/, masks/, manifest.csv) plus `cohort.json` (the generator settings). Patient i is drawn from its own
+    seed sequence (seed, kind, i), so each is reproducible on its own, and the files do not depend on `jobs`. If
+    `root` already holds a cohort made with the same settings and anatomy checksum it is reused as is. Manifest rows
+    name the patient's institution and its scanner's parameters (scanner_hu_offset, ... as `INSTITUTION_RANGES`;
+    blank without one) and what the patient drew (head_scale, deformation_rms_mm, noise_hu); cohort.json holds the
+    plan with each patient's institution and scanner. SAH rows add bin, fisher_grade, days_since_onset,
     aneurysm_site and blood_hu (HU of the blood at that time).
-    Returns the manifest as a pandas DataFrame."""
+
+    Args:
+        kind: 'tbi' or 'sah'.
+        root: the cohort's folder.
+        anatomy: the template `Anatomy`, or a dict of them by head name (several heads: each patient from the head its
+            plan entry names, `assign_heads`).
+        grid: the patients' `Grid`, or a dict of them by head name (the same names as `anatomy`).
+        plan: the patients (a list of dicts: `plan_tbi` / `plan_sah`).
+        seed: the cohort's seed (default 0).
+        progress: show a progress bar (default True).
+        jobs: patients made at once, in worker processes when > 1 (default 1).
+
+    Returns:
+        The manifest as a pandas DataFrame.
+
+    Raises:
+        ValueError: for an unknown `kind`, heads of `anatomy` and `grid` that differ, or a plan naming heads that are
+            not given."""
     from saharank.data import write_manifest, read_manifest, atomic_path
     from tqdm.auto import tqdm
     if kind not in ('tbi', 'sah'): raise ValueError(f"cohort kind must be 'tbi' or 'sah', got {kind!r}")

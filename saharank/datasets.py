@@ -347,20 +347,33 @@ def _import_cases(cases, root, out, kind, classes=None, seed=0, n_validation=Non
 
 def import_cohort(dataset: str, root, out, kind: str, classes=None, seed: int = 0, n_validation: int | None = None,
                   n_folds: int = 3, progress: bool = False) -> pd.DataFrame:
-    """Write the public `dataset` ('ct-ich', 'bhsd', 'instance') stored at `root` as a saharank cohort under
-    `out` (layout of `saharank.data`: images/, masks/, manifest.csv) and return its manifest (DataFrame).
+    """Write the public `dataset` stored at `root` as a saharank cohort under `out` (layout of `saharank.data`:
+    images/, masks/, manifest.csv) and return its manifest (DataFrame).
 
-    `kind='tbi'`: all cases (empty masks = patients without injury), split 'train' / 'validation' with
-    `n_validation` validation cases drawn with `seed` (default max(1, round(12/124 n)), paper section 3).
-    `kind='sah'`: cases with an empty mask dropped, split 'fold1'..'fold<n_folds>' stratified by the bin of
-    the annotated volume (edges 0, 25, 50, 100, 300 mL of paper Table 2, plus an extra bin (300, inf]
-    recorded in the column 'bin'). `classes`: BHSD label values forming the mask (see `load_case_arrays`).
-    Volumes are mL (`saharank.data.mask_volume_ml`); anatomy_source is the dataset name and anatomy_sha256
-    the SHA-256 of the source image file; extra columns source_id, source_image, source_mask (relative to
-    `root`), mask_labels, and bin for 'sah' (`read_manifest` may read source_id/mask_labels back as numbers).
-    An existing `out/manifest.csv` is replaced (removed first, so a failed import leaves none).
-    Raises the errors of `list_cases` and `load_case_arrays`, and ValueError for a bad `kind`,
-    `n_validation` or `n_folds`, or fewer non-empty SAH cases than folds."""
+    Volumes are mL (`saharank.data.mask_volume_ml`); anatomy_source is the dataset name and anatomy_sha256 the SHA-256
+    of the source image file; extra columns source_id, source_image, source_mask (relative to `root`), mask_labels,
+    and bin for 'sah' (`read_manifest` may read source_id/mask_labels back as numbers). An existing
+    `out/manifest.csv` is replaced (removed first, so a failed import leaves none).
+
+    Args:
+        dataset: 'ct-ich', 'bhsd' or 'instance'.
+        root: the folder holding the dataset in its published layout.
+        out: the cohort's folder.
+        kind: 'tbi': all cases (empty masks = patients without injury), split 'train' / 'validation'; 'sah': cases
+            with an empty mask dropped, split 'fold1'..'fold<n_folds>' stratified by the bin of the annotated volume
+            (edges 0, 25, 50, 100, 300 mL of paper Table 2, plus an extra bin (300, inf] recorded in the column 'bin').
+        classes: BHSD label values forming the mask (see `load_case_arrays`; None, default: its default).
+        seed: seeds the draw of the validation cases and of the folds (default 0).
+        n_validation: validation cases of 'tbi' (None, default: max(1, round(12/124 n)), paper section 3).
+        n_folds: folds of 'sah' (int >= 2; default 3).
+        progress: show a progress bar (default False).
+
+    Returns:
+        The manifest (pandas DataFrame), its source_id and mask_labels columns as written (text).
+
+    Raises:
+        ValueError: for a bad `kind`, `n_validation` or `n_folds`, or fewer non-empty SAH cases than folds; and the
+            errors of `list_cases` and `load_case_arrays`."""
     cases = list_cases(dataset, root)
     return _import_cases(cases, root, out, kind, classes, seed, n_validation, n_folds, progress)
 

@@ -66,12 +66,27 @@ def _hu_shift_margin(cfg) -> float:
     return float(max(abs(x) for x in v)) if isinstance(v, (list, tuple)) else abs(float(v))
 
 def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=None, deadline=None, progress=False) -> dict | None:
-    """Train `config` (from `best_configurations`) on all SAH patients of OUT/cohorts/sah, starting from the
-    pre-trained checkpoint of its network (replicate 0's, with replicate 0's seeds: deployable models are trained once
-    whatever `seeds`), and write OUT/models/sah-NETWORK-NAME/ (base.safetensors + .json,
-    adapter/ for adapters, model_card.json) atomically (staged in a temporary folder, then renamed). Returns the
-    card, the existing card when its key matches (no training), or None when `deadline` stopped the training
-    (its state is kept under OUT/state for the next call)."""
+    """Train `config` on all SAH patients of OUT/cohorts/sah, starting from the pre-trained checkpoint of its network
+    (replicate 0's, with replicate 0's seeds: deployable models are trained once whatever `seeds`), and write
+    OUT/models/sah-NETWORK-NAME/ (base.safetensors + .json, adapter/ for adapters, model_card.json) atomically
+    (staged in a temporary folder, then renamed).
+
+    Args:
+        config: the configuration to deploy (a dict of `best_configurations`: kind, name, network, method and rank or
+            strategy, selected_by).
+        cfg: the run's settings (`saharank.settings.Settings`).
+        out: the run's output folder OUT.
+        tables: the run's tables (`saharank.report.seed_tables`); the numeric 'table2' or 'table3' gives the card's
+            cross-validated Dice.
+        device: the torch device to train on.
+        dataset: None (the made cohorts) or the public dataset's name, for the card's data statement.
+        deadline: the time limit in time.time() seconds: not started after it, stopped at the end of the epoch that
+            passes it (None, default: none).
+        progress: show a progress bar (default False).
+
+    Returns:
+        The card (dict), the existing card when its key matches (no training), or None when `deadline` stopped the
+        training (its state is kept under OUT/state for the next call)."""
     from saharank.adapters import save_adapters
     from saharank.data import read_manifest
     import shutil, tempfile

@@ -83,18 +83,30 @@ def patient_metrics(pred, mask, affine) -> dict:
 # %% ../nbs/06_evaluation.ipynb #ef0d29d9
 def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None,
                       brain_reference_hu: float | None = None, postprocessing: dict | None = None, **labels) -> pd.DataFrame:
-    """Evaluate the network `net` (logits (N, 2, H, W)): one row per patient of `ids` in the cohort at `root`: id, dice,
-    annotated_ml, predicted_ml, network_dice and network_ml (the network's own mask, probability >= `threshold`, before any
-    post-processing: what `postprocessing` removed is their difference), blood_min_hu (the bound used; NaN without
-    one), volume_difference_ml (predicted -
-    annotated), hd95_mm and assd_mm
-    (`surface_distances`, with the NIfTI voxel spacing), plus the constant columns given as keyword `labels`
-    (e.g. model='Decoding', fold=1). `save_to`: a folder where each predicted mask is written as `<id>.nii.gz`
-    (uint8, the image's affine). `brain_reference_hu`: the calibration the network was trained with
-    (`saharank.data.calibrate_hu`; None: absolute HU); `postprocessing`: None (the threshold only, the paper) or a dict
-    with 'blood_min_hu' (HU or None) and 'intracranial' (bool: predictions kept inside the case's intracranial space,
-    the one the cohort stored (`saharank.data.load_intracranial`) or else `saharank.data.intracranial_space`), as
-    `saharank.evaluation.postprocessing` chooses it (`saharank.training.blood_mask`)."""
+    """Evaluate the network `net`: one row per patient of `ids` in the cohort at `root`.
+
+    Args:
+        net: the network (logits (N, 2, H, W)).
+        root: the cohort's folder (layout of `saharank.data`).
+        ids: the patients' ids.
+        window: the (level, width) HU window the network was trained with (default (40, 120)).
+        threshold: the foreground probability at or above which a voxel is predicted (default 0.5).
+        device: the torch device to predict on (default 'cpu').
+        save_to: a folder where each predicted mask is written as `<id>.nii.gz` (uint8, the image's affine); None
+            (default): none written.
+        brain_reference_hu: the calibration the network was trained with (`saharank.data.calibrate_hu`; None,
+            default: absolute HU).
+        postprocessing: None (default: the threshold only, the paper) or a dict with 'blood_min_hu' (HU or None) and
+            'intracranial' (bool: predictions kept inside the case's intracranial space, the one the cohort stored
+            (`saharank.data.load_intracranial`) or else `saharank.data.intracranial_space`), as
+            `saharank.evaluation.postprocessing` chooses it (`saharank.training.blood_mask`).
+        **labels: constant columns added to every row (e.g. model='Decoding', fold=1).
+
+    Returns:
+        A DataFrame: the columns of `labels`, id, dice, annotated_ml, predicted_ml, network_dice and network_ml (the
+        network's own mask, probability >= `threshold`, before any post-processing: what `postprocessing` removed is
+        their difference), blood_min_hu (the bound used; NaN without one), volume_difference_ml (predicted -
+        annotated), hd95_mm and assd_mm (`surface_distances`, with the NIfTI voxel spacing)."""
     from saharank.data import save_nifti
     rows = []
     for i in ids:

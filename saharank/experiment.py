@@ -66,13 +66,24 @@ def _paper_protocol() -> dict:
     return paper_protocol().as_dict()
 
 def write_results(out, per, tables, cfg, source: dict, pre, dev, stages, dataset=None, models=(), threads: int | None = None):
-    """Write the tables (CSV and Markdown), per-patient results, pre-training record and provenance into `out`, atomically.
-    `source`: the data the cohorts come from, dict(source=..., sha256=...) (the real CT, or a public dataset's cases);
-    `stages`: the seconds of each stage so far (`wall_time_s`); `dataset`: None (the made cohorts) or the public
-    dataset's name, for the data statement; `models`: the names of the deployable models in OUT/models; `threads`:
-    the torch threads of each run (None: this process's).
-    provenance.json records the settings, the training replicates (`seeds` and each replicate's base seed), the paper's
-    protocol (`paper_protocol`) and the run's `deviations` from it."""
+    """Write the tables (CSV and Markdown), per-patient results, pre-training record and provenance into `out`,
+    atomically. provenance.json records the settings, the training replicates (`seeds` and each replicate's base
+    seed), the paper's protocol (`paper_protocol`) and the run's `deviations` from it.
+
+    Args:
+        out: the run's output folder.
+        per: the per-patient results (DataFrame), written as per_patient.csv.
+        tables: the tables (dict): 'table2' and 'table3' (numeric, written as table2_numeric.csv and
+            table3_numeric.csv), 'table2_text' and 'table3_text' (written as table2.csv/.md and table3.csv/.md).
+        cfg: the run's settings (`saharank.settings.Settings`).
+        source: the data the cohorts come from, dict(source=..., sha256=...) (the real CT, or a public dataset's
+            cases).
+        pre: the pre-training records (dict), written as pretraining.json.
+        dev: the torch device of the run.
+        stages: the seconds of each stage so far (dict, `wall_time_s`).
+        dataset: None (default: the made cohorts) or the public dataset's name, for the data statement.
+        models: the names of the deployable models in OUT/models (default none).
+        threads: the torch threads of each run (None, default: this process's)."""
     out = Path(out)
     write_text_atomic(RunLayout(out).per_patient, per.round(6).to_csv(index=False))
     for k in ('table2', 'table3'):
@@ -139,12 +150,29 @@ class Run:
     @classmethod
     def start(cls, profile, out, settings=None, device='auto', seeds=None, jobs=None, time_limit=None, only=None, shard=None,
               verbose=True, **kw) -> 'Run':
-        """A `Run` of `profile` (settings file `settings`, default the packaged one) into `out`, the arguments checked
-        first: ValueError for `jobs` < 1, `seeds` not an int >= 1, or a bench run in `only` (the bench needs the
-        whole grid), before anything is made or written. Prints the header and the profile's deviations from the
-        paper's protocol. `jobs` None: `default_jobs` of the device. On the CPU every run computes with one thread
-        (`threads` 1), on a GPU the workers share the CPU's threads. `kw`: the other fields (options, progress, dataset,
-        root, anatomy, cache_dir)."""
+        """A `Run` of `profile` into `out`, the arguments checked first, before anything is made or written. Prints the
+        header and the profile's deviations from the paper's protocol. On the CPU every run computes with one thread
+        (`threads` 1), on a GPU the workers share the CPU's threads.
+
+        Args:
+            profile: the settings profile.
+            out: the output folder (made if missing).
+            settings: the settings file (None, default: the packaged one).
+            device: 'auto' (default) or a torch device name (`select_device`).
+            seeds: training replicates (int >= 1; None, default: the profile's).
+            jobs: worker processes (>= 1; None, default: `default_jobs` of the device).
+            time_limit: seconds from now to the run's `deadline` (None, default: no limit).
+            only: the run ids to run (None, default: the whole grid); no run of the bench (it needs the whole grid).
+            shard: (I, N): only shard I of N of the runs (None, default: the whole grid).
+            verbose: print the header and the stages' messages (default True; False: `log` prints nothing).
+            **kw: the other fields (options, progress, dataset, root, anatomy, cache_dir).
+
+        Returns:
+            The `Run`.
+
+        Raises:
+            ValueError: for `jobs` < 1, `seeds` not an int >= 1, or a bench run in `only`; and what `load_settings` and
+                `select_device` raise."""
         t0 = time.time()
         if jobs is not None and jobs < 1: raise ValueError(f"jobs must be >= 1, got {jobs}")
         cfg = load_settings(profile, settings)
@@ -470,18 +498,44 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
               progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True,
               jobs: int | None = None, time_limit: float | None = None, deploy: bool = True, only=None, shard=None, seeds: int | None = None,
               robustness: bool = True, bench: bool = True) -> dict:
-    """Run the paper's experiment with the settings of `profile` (settings file `settings`, default the packaged one)
-    into `out`: the stages of `STAGES` in order, each timed (see above). Writes table2/table3 (.csv, .md), per_patient.csv,
-    pretraining.json, provenance.json, cohorts/, checkpoints/, runs/, predictions/; with `deploy` models/, with
-    `robustness` report/robustness.*, with `bench` (when the profile lists `baselines`) baselines.*, with `report` the
-    paper's tables, figures and findings in report/. Returns Tables 2-3 (`saharank.report.seed_tables`) and
-    'per_patient'. `anatomy` replaces the real CT (e.g. the phantom in tests); `dataset='bhsd'` with `root` the made
-    cohorts (`saharank.datasets.public_cohorts`). `jobs`: runs at once in spawned workers (None: `default_jobs`; from
-    a script, call it under `if __name__ == '__main__':`); on the CPU each computes with one thread, so the tables do not
-    depend on `jobs` or on the machine's cores (on its instruction set they do). `time_limit` (s): `Stopped` after it, the same call resumes. `only` (run ids,
-    `saharank.grid.list_runs`) or `shard` ((I, N)): only those runs, returning {'runs': [...]}; a later call assembles.
-    `seeds`: training replicates (None: the profile's). Our numbers come from the real CT with inserted hematomas,
-    never the paper's data. ValueError for bad arguments (`Run.start`) or a missing pre-trained checkpoint."""
+    """Run the paper's experiment with the settings of `profile` into `out`: the stages of `STAGES` in order, each
+    timed (see above). Writes table2/table3 (.csv, .md), per_patient.csv, pretraining.json, provenance.json, cohorts/,
+    checkpoints/, runs/, predictions/; with `deploy` models/, with `robustness` report/robustness.*, with `bench` (when
+    the profile lists `baselines`) baselines.*, with `report` the paper's tables, figures and findings in report/. Our
+    numbers come from the real CT with inserted hematomas, never the paper's data.
+
+    Args:
+        profile: the settings profile (a section of the settings file; default 'smoke').
+        out: the output folder (default 'runs/smoke').
+        settings: the settings file (None, default: the packaged one).
+        device: 'auto' (default: CUDA when available, else the CPU) or a torch device name.
+        cache_dir: the folder of the cached head CTs (None, default: their default cache).
+        progress: show progress bars (default True).
+        verbose: print the header, the progress of the stages and the tables (default True).
+        anatomy: replaces the real CT (e.g. the phantom in tests; None, default: the real CT).
+        dataset: None (default: the cohorts made from the real CT) or 'bhsd', a public dataset at `root` from which
+            the cohorts are made (`saharank.datasets.public_cohorts`).
+        root: the public dataset's folder, with `dataset` (default None).
+        report: write the paper's tables, figures and findings in report/ (default True).
+        jobs: runs at once in spawned workers (None, default: `default_jobs`; from a script, call it under
+            `if __name__ == '__main__':`); on the CPU each computes with one thread, so the tables do not depend on
+            `jobs` or on the machine's cores (on its instruction set they do).
+        time_limit: seconds after which the call stops (`Stopped`); the same call resumes (None, default: no limit).
+        deploy: train and write the deployable models in models/ (default True).
+        only: run ids (`saharank.grid.list_runs`) to run alone, returning {'runs': [...]}; a later call assembles
+            (None, default: the whole grid).
+        shard: (I, N): only shard I of N of the runs, returning {'runs': [...]}; a later call assembles (None,
+            default: the whole grid).
+        seeds: training replicates (int >= 1; None, default: the profile's).
+        robustness: write report/robustness.* (default True).
+        bench: run the bench of the prompted baselines when the profile lists `baselines` (default True).
+
+    Returns:
+        Tables 2-3 (`saharank.report.seed_tables`) and 'per_patient'; with `only` or `shard`, {'runs': [...]}.
+
+    Raises:
+        ValueError: for bad arguments (`Run.start`) or a missing pre-trained checkpoint.
+        Stopped: when `time_limit` stops a stage."""
     run = Run.start(profile, out, settings, device, seeds, jobs, time_limit, only, shard, verbose,
                     options=dict(deploy=deploy, bench=bench, robustness=robustness, report=report), progress=progress,
                     anatomy=anatomy, dataset=dataset, root=root, cache_dir=cache_dir)

@@ -88,13 +88,28 @@ def run_id(name: str, fold: str | None, replicate: int, seeds: int) -> str:
 
 def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, replicate: int = 0,
              without_head: str | None = None) -> dict | None:
-    """Pre-train model `name` ('multiview' or 'unet') on the TBI cohort at `tbi_root` in training replicate
-    `replicate` (seeds from `replicate_seed(cfg.seed, replicate)`) and save it as `pretrained_path(ckpt_dir, name,
-    replicate)` (reused when every setting of its key, `Settings.run_key('pretrain')`, its cohort, the replicate and the
-    saharank and training-engine versions match). Returns its record (dict), or
-    None when `deadline` stopped it (its training state is saved). Runs in the caller or in a worker process (with the
-    torch threads the caller set: `saharank.core.Executor`). `without_head`: trained and validated without the patients
-    of that head (the manifest's `head`), saved as `pretrained_path(..., without_head=)` (leave-one-head-out)."""
+    """Pre-train model `name` on the TBI cohort at `tbi_root` in training replicate `replicate` and save it as
+    `pretrained_path(ckpt_dir, name, replicate)` (reused when every setting of its key, `Settings.run_key('pretrain')`,
+    its cohort, the replicate and the saharank and training-engine versions match). Runs in the caller or in a worker
+    process (with the torch threads the caller set: `saharank.core.Executor`).
+
+    Args:
+        name: 'multiview' or 'unet'.
+        cfg: the run's settings (`saharank.settings.Settings`).
+        tbi_root: the TBI cohort's folder (trained on its 'train' patients, validated on its 'validation' ones).
+        width: the network's width (channels of its first level).
+        device: the torch device to train on.
+        ckpt_dir: the checkpoints' folder (the training state goes to its sibling state/).
+        progress: show a progress bar (default False).
+        deadline: the time limit in time.time() seconds: not started after it, stopped at the end of the epoch that
+            passes it (None, default: none).
+        replicate: the training replicate (default 0; seeds from `replicate_seed(cfg.seed, replicate)`).
+        without_head: trained and validated without the patients of that head (the manifest's `head`), saved as
+            `pretrained_path(..., without_head=)` (leave-one-head-out); None (default): every patient.
+
+    Returns:
+        Its record (dict; with 'reused': True when the checkpoint was reused), or None when `deadline` stopped it (its
+        training state is saved)."""
     device = torch.device(device)
     kw = dict(width=width, norm=cfg['norm']) | ({'depth': cfg['unet_depth']} if name == 'unet' else {})
     meta = dict(model=name, kwargs=kw, cohort=sha256_file(Path(tbi_root) / 'manifest.csv'), version=saharank.__version__,
@@ -166,12 +181,24 @@ def scratch_epochs(cfg, out, sah_data) -> int:
     return cfg['finetune_epochs'] + -(-cfg['pretrain_epochs'] * tbi // sah)
 
 def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
-    """The fine-tuning runs of the experiment, in table order: every strategy on the multi-view Unet, then
-    every adapter method and rank on the classic Unet, each on every fold; this for each training replicate of
-    `replicates` (default: all, `range(cfg.seeds)`; their pre-trained checkpoints must exist), replicate after
-    replicate. Each task is a picklable dict that `finetune` runs (here or in a worker process), with its
-    'replicate', its 'run_id' (`run_id`) and its files: 'done' (the per-patient rows), 'weights' (the trained
-    weights) and 'state' (the per-epoch training state)."""
+    """The fine-tuning runs of the experiment, in table order: every strategy on the multi-view Unet, then every
+    adapter method and rank on the classic Unet (each network's scratch controls, `scratch_runs`, after its runs),
+    each on every fold; this for each training replicate of `replicates`, replicate after replicate.
+
+    Args:
+        cfg: the run's settings (`saharank.settings.Settings`).
+        out: the run's output folder OUT.
+        sah: the SAH cohort's manifest (DataFrame; its `split` column names the folds).
+        dev: the torch device the tasks train on.
+        deadline: the time limit in time.time() seconds (None, default: none).
+        progress: show progress bars (default False).
+        replicates: the training replicates (None, default: all, `range(cfg.seeds)`); their pre-trained checkpoints
+            must exist.
+
+    Returns:
+        The tasks (list of dicts): each a picklable dict that `finetune` runs (here or in a worker process), with its
+        'replicate', its 'run_id' (`run_id`) and its files: 'done' (the per-patient rows), 'weights' (the trained
+        weights) and 'state' (the per-epoch training state)."""
     out, sah_root = Path(out), RunLayout(out).cohort('sah')
     cohort_sha = sha256_file(sah_root / 'manifest.csv')
     replicates = range(cfg['seeds']) if replicates is None else replicates
@@ -202,11 +229,24 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
 
 def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
     """The runs of the nested selection (issue #29 part 3): each strategy and each adapter method and rank of
-    `finetune_tasks` (not the scratch controls), in each fold trained on the fold's training patients without its inner
-    validation split (`saharank.evaluation.inner_validation_ids`, the split the post-processing's HU bound is chosen on)
-    and tested on that split: fold 'foldK-inner' (key 'outer_fold': foldK), predictions in OUT/predictions/inner/MODEL.
-    The outer test fold is never seen: choosing the rank (`saharank.evaluation.nested_choices`) on these rows and scoring
-    the choice on the outer test fold is nested cross-validation."""
+    `finetune_tasks` (not the scratch controls), in each fold trained on the fold's training patients without its
+    inner validation split (`saharank.evaluation.inner_validation_ids`, the split the post-processing's HU bound is
+    chosen on) and tested on that split. The outer test fold is never seen: choosing the rank
+    (`saharank.evaluation.nested_choices`) on these rows and scoring the choice on the outer test fold is nested
+    cross-validation.
+
+    Args:
+        cfg: the run's settings (`saharank.settings.Settings`).
+        out: the run's output folder OUT.
+        sah: the SAH cohort's manifest (DataFrame; its `split` column names the folds).
+        dev: the torch device the tasks train on.
+        deadline: the time limit in time.time() seconds (None, default: none).
+        progress: show progress bars (default False).
+        replicates: the training replicates (None, default: all, `range(cfg.seeds)`).
+
+    Returns:
+        The tasks (list of dicts) as `finetune_tasks`', each with fold 'foldK-inner' (key 'outer_fold': foldK), the
+        inner split as its test patients and its predictions in OUT/predictions/inner/MODEL."""
     out = Path(out); cohort_sha = sha256_file(RunLayout(out).cohort('sah') / 'manifest.csv')
     tasks = []
     for t in finetune_tasks(cfg, out, sah, dev, deadline, progress, replicates):

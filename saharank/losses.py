@@ -56,14 +56,28 @@ def _at_least_float32(t):
 
 def mixed_loss(model, x, target, factors=(1.0,), weights=None, literal=False, batched=None, sample_weight=None):
     """Mixed multi-contrast loss (paper section 2.1): sum_i w_i overlap_loss(softmax(model(I_i))[:, 1], L),
-    I_i = contrast_adjust(x, c_i). `x`: (N, C, H, W) float in [0, 1]; `target`: (N, H, W).
-    Returns a scalar float32 tensor (float64 for a float64 network): the softmax and the sums over pixels are taken in float32 even when
-    the network runs under bfloat16 autocast (a bfloat16 sum over 65 536 pixels keeps 3 significant digits).
-    `batched`: run the contrast copies through the network in ONE forward pass of N x len(factors) images
-    (one launch of every kernel instead of one per copy); the same loss as one pass per copy whenever each
-    image is processed on its own (instance norm, no norm; not BatchNorm in training mode). None (default):
-    batched exactly when that holds (`_batch_independent`) and there is more than one factor.
-    `sample_weight`: None or (N,) 0/1 per image, passed to `overlap_loss` (padding of fixed-size batches)."""
+    I_i = contrast_adjust(x, c_i). The softmax and the sums over pixels are taken in float32 even when the network runs
+    under bfloat16 autocast (a bfloat16 sum over 65 536 pixels keeps 3 significant digits).
+
+    Args:
+        model: the network (logits (N, 2, H, W)).
+        x: the windowed images, (N, C, H, W) float in [0, 1].
+        target: the annotations L, (N, H, W) in {0, 1}.
+        factors: the contrast factors c_i (each > 0; default (1.0,)).
+        weights: the weights w_i, one per factor (None, default: `contrast_weights(factors)`).
+        literal: `overlap_loss`'s printed form (default False).
+        batched: run the contrast copies through the network in ONE forward pass of N x len(factors) images (one launch
+            of every kernel instead of one per copy); the same loss as one pass per copy whenever each image is
+            processed on its own (instance norm, no norm; not BatchNorm in training mode). None (default): batched
+            exactly when that holds (`_batch_independent`) and there is more than one factor.
+        sample_weight: None or (N,) 0/1 per image, passed to `overlap_loss` (padding of fixed-size batches).
+
+    Returns:
+        A scalar float32 tensor (float64 for a float64 network).
+
+    Raises:
+        ValueError: when `weights` and `factors` differ in length; and what `contrast_adjust` and `overlap_loss`
+            raise."""
     weights = contrast_weights(factors) if weights is None else weights
     if len(weights) != len(factors): raise ValueError(f"{len(factors)} contrast factors but {len(weights)} weights")
     if batched is None: batched = len(factors) > 1 and _batch_independent(model)
@@ -98,15 +112,28 @@ def smooth_field(noise: torch.Tensor, sigma_px: float) -> torch.Tensor:
 
 def augment_batch(x, y, generator=None, flip_probability=0.5, elastic_probability=0.5, alpha_px=2.0, sigma_px=4.0,
                   intensity: dict | None = None):
-    """Augment a training batch on its device. `x`: (N, C, H, W) float images; `y`: (N, H, W) annotations (any
-    dtype); `generator`: a `torch.Generator` on x's device (seeded: the augmentation is reproducible; None: torch's
-    default generator). Each image is flipped left-right with probability `flip_probability` and elastically
-    deformed (displacement RMS `alpha_px` pixels, smoothness `sigma_px` pixels) with probability
-    `elastic_probability`. Draws rand(N), rand(N), randn(N, 2, H, W) from `generator` whatever the probabilities
-    (fixed shapes: no host synchronisation). `intensity`: None (the paper's augmentation: flip and elastic only,
-    nothing more drawn) or the keyword arguments of `augment_intensity` (window, headroom_hu and its ranges),
-    applied to the images after flip and deformation, drawing after them. Returns new tensors (x, y) of the same
-    shapes, dtypes and device. ValueError for shapes that do not fit."""
+    """Augment a training batch on its device. Each image is flipped left-right with probability `flip_probability` and
+    elastically deformed with probability `elastic_probability`. Draws rand(N), rand(N), randn(N, 2, H, W) from
+    `generator` whatever the probabilities (fixed shapes: no host synchronisation).
+
+    Args:
+        x: the images, (N, C, H, W) float.
+        y: the annotations, (N, H, W) (any dtype).
+        generator: a `torch.Generator` on x's device (seeded: the augmentation is reproducible; None, default: torch's
+            default generator).
+        flip_probability: the probability of a left-right flip, per image (default 0.5).
+        elastic_probability: the probability of an elastic deformation, per image (default 0.5).
+        alpha_px: the deformation's displacement RMS, pixels (default 2; 0: no deformation).
+        sigma_px: the deformation's smoothness, the SD of its Gaussian smoothing in pixels (default 4).
+        intensity: None (default: the paper's augmentation, flip and elastic only, nothing more drawn) or the keyword
+            arguments of `augment_intensity` (window, headroom_hu and its ranges), applied to the images after flip and
+            deformation, drawing after them.
+
+    Returns:
+        New tensors (x, y) of the same shapes, dtypes and device.
+
+    Raises:
+        ValueError: for shapes that do not fit."""
     if x.ndim != 4 or tuple(y.shape) != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"augment_batch: expected x (N, C, H, W) and y (N, H, W), got {tuple(x.shape)} and {tuple(y.shape)}")
     n, _, h, w = x.shape
@@ -157,15 +184,34 @@ def _batch_gaussian_blur(x: torch.Tensor, sigma_px: torch.Tensor, radius: int) -
 
 def augment_intensity(x, generator=None, window=(40., 120.), headroom_hu=0., probability=0.5, hu_shift=10.,
                       hu_scale=0.05, noise_hu=8., blur_px=(0.5, 1.0), bias_hu=5., gamma=(0.8, 1.25)):
-    """Intensity augmentation of windowed training images, on their device. `x`: (N, C, H, W) float in [0, 1],
-    windowed over `window` (level, width) HU widened by `headroom_hu` on each side (`load_slices(headroom_hu=...)`).
-    In HU, each transform on with probability `probability` per image: calibration hu * (1 + s) + o, s ~ U(-hu_scale,
-    hu_scale), o ~ U(-hu_shift, hu_shift) HU; a smooth additive bias field (bicubic upsampling of 4 x 4 Gaussian
-    values, peak |field| ~ U(0, bias_hu) HU); Gaussian noise of SD ~ U(0, noise_hu) HU; Gaussian blur of SD ~
-    U(*blur_px) pixels; then the window [level - width/2, level + width/2] clipped to [0, 1], and a gamma x^g,
-    log g ~ U(log gamma[0], log gamma[1]). Draws rand(N, 5), rand(N, 6), randn(N, C, H, W), randn(N, 1, 4, 4) from
-    `generator` (fixed shapes: no host synchronisation). Returns a tensor of x's shape, dtype and device in [0, 1].
-    ValueError for a 3-D `x`, a negative headroom or gamma bounds that are not positive and ordered."""
+    """Intensity augmentation of windowed training images, on their device. In HU, each transform on with probability
+    `probability` per image: calibration hu * (1 + s) + o, s ~ U(-hu_scale, hu_scale), o ~ U(-hu_shift, hu_shift) HU;
+    a smooth additive bias field (bicubic upsampling of 4 x 4 Gaussian values, peak |field| ~ U(0, bias_hu) HU);
+    Gaussian noise of SD ~ U(0, noise_hu) HU; Gaussian blur of SD ~ U(*blur_px) pixels; then the window
+    [level - width/2, level + width/2] clipped to [0, 1], and a gamma x^g, log g ~ U(log gamma[0], log gamma[1]).
+    Draws rand(N, 5), rand(N, 6), randn(N, C, H, W), randn(N, 1, 4, 4) from `generator` (fixed shapes: no host
+    synchronisation).
+
+    Args:
+        x: the images, (N, C, H, W) float in [0, 1], windowed over `window` widened by `headroom_hu` on each side
+            (`load_slices(headroom_hu=...)`).
+        generator: a `torch.Generator` on x's device (None, default: torch's default generator).
+        window: the (level, width) window, HU (default (40, 120)).
+        headroom_hu: the HU (>= 0) by which the window of `x` is widened on each side (default 0).
+        probability: the probability of each transform, per image (default 0.5).
+        hu_shift: the largest offset o of the calibration, HU (default 10).
+        hu_scale: the largest relative scaling s of the calibration (default 0.05).
+        noise_hu: the largest SD of the noise, HU (default 8).
+        blur_px: the (low, high) SD of the blur, pixels (positive, low <= high; default (0.5, 1.0)).
+        bias_hu: the largest peak of the bias field, HU (default 5).
+        gamma: the (low, high) gamma (positive, low <= high; default (0.8, 1.25)).
+
+    Returns:
+        A tensor of x's shape, dtype and device in [0, 1].
+
+    Raises:
+        ValueError: for an `x` that is not 4-D, a negative headroom, or gamma or blur bounds that are not positive and
+            ordered."""
     if x.ndim != 4: raise ValueError(f"augment_intensity: expected x (N, C, H, W), got {tuple(x.shape)}")
     if headroom_hu < 0: raise ValueError(f"headroom_hu must be >= 0, got {headroom_hu}")
     if not (0 < gamma[0] <= gamma[1]) or not (0 < blur_px[0] <= blur_px[1]):

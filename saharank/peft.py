@@ -365,8 +365,26 @@ def load_adapter(peft_model: PeftModel, directory, adapter_name: str, method: st
     read with `LoraConfig.from_pretrained`, registered with the method of `saharank_peft.json` (or `method`, checked
     against it), added with `add_adapter` (trainable if `is_trainable`), then PEFT loads the weights. PEFT's own
     `load_adapter` cannot do this (it builds a fresh, unregistered config, which `SaharankLoraLayer` refuses).
-    Returns PEFT's load result. ValueError naming the adapter if it exists already, if no method is known, or if
-    `method` contradicts the saved one."""
+
+    Args:
+        peft_model: the `PeftModel` the adapter is added to.
+        directory: the folder the adapter was saved in.
+        adapter_name: the new adapter's name (not in the model yet).
+        method: a key or display name of `METHOD_REGISTRY`, checked against the saved one (None, default: the one of
+            `saharank_peft.json`).
+        layer_types: the layers given saharank's method, as `register` (None, default: `CONV_TYPES`; 'all': also
+            `nn.Linear`).
+        is_trainable: load the adapter trainable (default False: inference mode).
+        autocast_adapter_dtype: passed to PEFT's `add_adapter` and `load_adapter` (default True).
+        low_cpu_mem_usage: passed to PEFT's `add_adapter` and `load_adapter` (default False).
+        **kwargs: further keyword arguments of PEFT's `load_adapter`.
+
+    Returns:
+        PEFT's load result.
+
+    Raises:
+        ValueError: naming the adapter if it exists already, if no method is known, or if `method` contradicts the
+            saved one."""
     d = Path(directory)
     if adapter_name in peft_model.peft_config: raise ValueError(f"adapter {adapter_name!r} already exists in the model")
     config = register(LoraConfig.from_pretrained(str(d)), _saved_method(d, method, adapter_name), layer_types)

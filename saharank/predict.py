@@ -189,16 +189,36 @@ def _resample_slices(can, zoom):
 
 def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16, brain_reference_hu=None,
                    name: str = 'the scan', postprocessing: dict | None = None, intracranial=None, info: dict | None = None):
-    """Binary mask (uint8, same shape and voxel order as `hu`) and foreground probability (float32) of a CT
-    volume `hu` (X, Y, Z) HU with `affine`, for a 2-D `model` trained on axial slices of `pixel_mm` mm.
-    `multiple`: slices are padded (with air, -1024 HU) to a multiple of it. `brain_reference_hu`: the scan is first
-    calibrated to it, as the model was trained (`saharank.data.calibrate_hu`; None: absolute HU; ValueError when
-    the scan has no brain enclosed by bone, naming `name`). `postprocessing`: None (the threshold only, the paper) or the
-    model's dict (`saharank.evaluation.postprocessing`: blood_min_hu, intracranial): the mask is then
-    `saharank.training.blood_mask` of the thresholded probability (the probability is left as it is), inside
-    `intracranial` (bool, the shape of `hu`) or, when that is None, the space `saharank.data.intracranial_space` finds in
-    the scan at its own resolution; a scan where it finds none is left unrestricted. `info`: a dict that receives
-    intracranial_ml (mL of the space used; 0.0 when none was found; None without the restriction)."""
+    """Binary mask and foreground probability of a CT volume `hu` with `affine`, for a 2-D `model` trained on axial
+    slices of `pixel_mm` mm: the slices are resampled to `pixel_mm` in plane, predicted, and the probability is
+    resampled back to the scan's voxels.
+
+    Args:
+        model: the 2-D network (logits (N, 2, H, W)).
+        hu: the CT volume, (X, Y, Z) HU.
+        affine: its 4x4 voxel -> world affine (mm).
+        window: the (level, width) HU window the model was trained with.
+        pixel_mm: the in-plane pixel size (mm) of the slices the model was trained on.
+        threshold: the foreground probability at or above which a voxel is predicted (default 0.5).
+        device: the torch device to predict on (default 'cpu').
+        multiple: slices are padded (with air, -1024 HU) to a multiple of this many pixels (default 16).
+        brain_reference_hu: the scan is first calibrated to it, as the model was trained (`saharank.data.calibrate_hu`;
+            None, default: absolute HU).
+        name: the scan's name in error messages (default 'the scan').
+        postprocessing: None (default: the threshold only, the paper) or the model's dict
+            (`saharank.evaluation.postprocessing`: blood_min_hu, intracranial): the mask is then
+            `saharank.training.blood_mask` of the thresholded probability (the probability is left as it is).
+        intracranial: the intracranial space the mask is kept inside when `postprocessing` asks for it (bool, the shape
+            of `hu`); None (default): the space `saharank.data.intracranial_space` finds in the scan at its own
+            resolution; a scan where it finds none is left unrestricted.
+        info: a dict that receives intracranial_ml (mL of the space used; 0.0 when none was found; None without the
+            restriction); None (default): nothing recorded.
+
+    Returns:
+        (mask uint8, probability float32), both of the same shape and voxel order as `hu`.
+
+    Raises:
+        ValueError: with `brain_reference_hu`, when the scan has no brain enclosed by bone, naming `name`."""
     hu = calibrate_hu(hu, brain_reference_hu, name)
     ornt = nib.orientations.io_orientation(affine)
     can = nib.orientations.apply_orientation(hu, ornt)
@@ -325,13 +345,25 @@ def _csv_text(rows: list[dict]) -> str:
 
 def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', threshold=0.5, tilt='refuse', loaded=None,
                  assume_ct=False) -> dict:
-    """Segment one scan and write mask.nii.gz, report.json, report.csv and qc.png into `out` (see above).
-    `checkpoint`: a checkpoint file or a deployable model folder (`resolve_model`); `tilt`: 'refuse' or 'correct'
-    (a gantry-tilted DICOM series; the report's `tilt_correction` says what was done); `assume_ct`: go on with a
-    caveat when a NIfTI's intensities cannot be head-CT HU (`read_ct`). The report's `caveats` (list of one-line
-    str) say what questions the result (lossy input, assumed rescale, ...). `loaded`: the
-    (model, meta) of `load_model`, to reuse one model across scans. Returns the report dict. Errors (bad
-    input, bad model) are raised before anything is written."""
+    """Segment one scan and write mask.nii.gz, report.json, report.csv and qc.png into `out` (see above). The report's
+    `caveats` (list of one-line str) say what questions the result (lossy input, assumed rescale, ...). Errors (bad
+    input, bad model) are raised before anything is written.
+
+    Args:
+        input_path: the scan: a NIfTI file or a DICOM series folder (`read_ct`).
+        checkpoint: a checkpoint file or a deployable model folder (`resolve_model`).
+        out: the output folder.
+        adapter: an adapter folder (`save_adapters`) for a checkpoint file (None, default: none).
+        device: 'auto' (default: CUDA when available, else the CPU) or a torch device name.
+        threshold: the foreground probability at or above which a voxel is predicted (default 0.5).
+        tilt: 'refuse' (default) or 'correct' (a gantry-tilted DICOM series; the report's `tilt_correction` says what
+            was done).
+        loaded: the (model, meta) of `load_model`, to reuse one model across scans (None, default: loaded from
+            `checkpoint` and `adapter`).
+        assume_ct: go on with a caveat when a NIfTI's intensities cannot be head-CT HU (`read_ct`; default False).
+
+    Returns:
+        The report dict."""
     import matplotlib.pyplot as plt
     from saharank import __version__
     t0 = time.time()
@@ -407,15 +439,31 @@ def scan_name(p: Path) -> str:
 
 def predict_scans(inputs, model, out, adapter=None, device='auto', threshold=0.5, tilt='refuse', log=None, warn=None,
                   assume_ct=False) -> list[dict]:
-    """Segment every scan of `inputs` (`find_scans`) with one model (a checkpoint or a deployable model folder,
-    `resolve_model`) and write each scan's mask.nii.gz, report.json, report.csv and qc.png into `out`/<scan name>
-    (into `out` itself when `inputs` is one scan), then `out`/volumes.csv (one row per scan, `VOLUME_COLUMNS`),
-    atomically. A scan's caveats (`read_ct`) go to its `warnings` column, its physics QC (`physics_qc`) to the
-    `blood_median_hu`, `blood_below_40hu`, `brain_median_hu` and `qc_flags` columns; each caveat and QC flag, as one
-    line naming the scan, to `warn`.
-    A scan failing with one of `PREDICT_ERRORS` gets status 'error' and its message on one line (also passed to
-    `log`) and the others go on; with a single scan the error is raised and nothing is written. Returns the
-    rows. Raises ValueError before anything runs when two scans would write the same folder."""
+    """Segment every scan of `inputs` with one model and write each scan's mask.nii.gz, report.json, report.csv and
+    qc.png into `out`/<scan name> (into `out` itself when `inputs` is one scan), then `out`/volumes.csv (one row per
+    scan, `VOLUME_COLUMNS`), atomically. A scan's caveats (`read_ct`) go to its `warnings` column, its physics QC
+    (`physics_qc`) to the `blood_median_hu`, `blood_below_40hu`, `brain_median_hu` and `qc_flags` columns. A scan
+    failing with one of `PREDICT_ERRORS` gets status 'error' and its message on one line and the others go on; with a
+    single scan the error is raised and nothing is written.
+
+    Args:
+        inputs: the scans: a path or a list of paths (`find_scans`).
+        model: a checkpoint or a deployable model folder (`resolve_model`).
+        out: the output folder.
+        adapter: an adapter folder (`save_adapters`) for a checkpoint file (None, default: none).
+        device: 'auto' (default: CUDA when available, else the CPU) or a torch device name.
+        threshold: the foreground probability at or above which a voxel is predicted (default 0.5).
+        tilt: 'refuse' (default) or 'correct' (a gantry-tilted DICOM series, as `predict_scan`).
+        log: called with the one-line message of each failing scan (None, default: not called).
+        warn: called with each caveat and QC flag, as one line naming the scan (None, default: not called).
+        assume_ct: go on with a caveat when a NIfTI's intensities cannot be head-CT HU (`read_ct`; default False).
+
+    Returns:
+        The rows (list of dicts with the keys `VOLUME_COLUMNS`).
+
+    Raises:
+        ValueError: before anything runs, when two scans would write the same folder; with a single scan, what
+            `predict_scan` raises."""
     from saharank.data import atomic_path
     scans, out = find_scans(inputs), Path(out)
     given = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(i) for i in inputs]

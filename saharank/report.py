@@ -595,9 +595,23 @@ class FindingsContext:
 
 def findings_context(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
                      high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> FindingsContext:
-    """The `FindingsContext` of `per_patient` (columns as in `PER_PATIENT_COLUMNS`); arguments as `findings`. With `inner`
-    (the nested selection's rows) each method's 'best' is its nested rows (`saharank.evaluation.nested_rows`: model
-    'METHOD nested', rank the one chosen most often) and the best strategy the one the inner validation picks."""
+    """The `FindingsContext` of `per_patient`; arguments as `findings`. With `inner` (the nested selection's rows) each
+    method's 'best' is its nested rows (`saharank.evaluation.nested_rows`: model 'METHOD nested', rank the one chosen
+    most often) and the best strategy the one the inner validation picks.
+
+    Args:
+        per_patient: the per-patient results (columns as in `PER_PATIENT_COLUMNS`).
+        params: trainable parameters per method (rows) and rank (int columns), e.g. `parameter_table()`; None
+            (default): the run's 'trainable' column.
+        tolerance: the Dice within which CP-LoRA / CP-DoRA count as comparable (default 0.03).
+        low_ranks: the low ranks of the claim that high ranks beat low ones (default (2, 4, 8)).
+        high_ranks: the high ranks of that claim (default (64, 96)).
+        small_ml: a "small hematoma" has an annotated volume <= small_ml, mL (default 50).
+        edges: the annotated-volume bin edges, mL (default `BIN_EDGES_ML`).
+        inner: the nested selection's rows (None, default: the choices are made on the test folds).
+
+    Returns:
+        The `FindingsContext`."""
     per = _typed(per_patient)
     s, a = per[per.experiment == 'strategy'], per[per.experiment == 'adapter']
     sm = s.groupby('model', sort=False).dice.agg(['mean', 'std', 'count'])
@@ -856,18 +870,32 @@ FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'evidence']
 
 def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
              high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Test the paper's claims (`CLAIMS`, listed above) on `per_patient` (columns as in `PER_PATIENT_COLUMNS`). `params`: trainable
-    parameters per method (rows) and rank (int columns), e.g. `parameter_table()`; without it (or where it lacks an
-    entry) the run's 'trainable' column is used. Returns a DataFrame with columns claim, source (paper section),
-    verdict (one of `VERDICTS`), evidence (the numbers): the rows of the claims, in the order of `CLAIMS`.
-    With several training replicates (column 'seed', `seeds_of`) every claim is tested on each replicate's rows alone
-    (its paired tests across that replicate's patients, as for one training) and the columns are `SEED_FINDINGS_COLUMNS`:
-    verdict is the overall one (`_overall`: 'holds' when it holds in every replicate, 'does not hold' when it does not
-    in one, 'cannot be tested' when it cannot in any, else 'inconclusive'), seeds says in how many it holds
-    (`seed_verdict`, e.g. 'holds in 3/3 seeds'), evidence
-    gives each replicate's verdict and numbers ('seed K (verdict): ...', joined by ' | ').
-    `inner`: the nested selection's rows (a run's `inner_validation.csv`): each method's rank and the best strategy are
-    then chosen on the inner validation splits (`findings_context`), not on the test folds."""
+    """Test the paper's claims (`CLAIMS`, listed above) on `per_patient`. With several training replicates (column
+    'seed', `seeds_of`) every claim is tested on each replicate's rows alone (its paired tests across that replicate's
+    patients, as for one training).
+
+    Args:
+        per_patient: the per-patient results (columns as in `PER_PATIENT_COLUMNS`).
+        params: trainable parameters per method (rows) and rank (int columns), e.g. `parameter_table()`; without it (or
+            where it lacks an entry) the run's 'trainable' column is used.
+        tolerance: the Dice within which CP-LoRA / CP-DoRA count as comparable (paper section 4; default 0.03).
+        low_ranks: the low ranks of the claim that high ranks beat low ones (section 4, Fig. 4; default (2, 4, 8)).
+        high_ranks: the high ranks of that claim (default (64, 96)).
+        small_ml: a "small hematoma" of the DoRA claim has an annotated volume <= small_ml, mL (default 50).
+        edges: the annotated-volume bin edges, mL, of the claim that Dice rises with volume (default `BIN_EDGES_ML`).
+        inner: the nested selection's rows (a run's `inner_validation.csv`): each method's rank and the best strategy
+            are then chosen on the inner validation splits (`findings_context`), not on the test folds (None, default).
+
+    Returns:
+        A DataFrame with columns claim, source (paper section), verdict (one of `VERDICTS`), evidence (the numbers):
+        the rows of the claims, in the order of `CLAIMS`. With several replicates the columns are
+        `SEED_FINDINGS_COLUMNS`: verdict is the overall one (`_overall`: 'holds' when it holds in every replicate,
+        'does not hold' when it does not in one, 'cannot be tested' when it cannot in any, else 'inconclusive'), seeds
+        says in how many it holds (`seed_verdict`, e.g. 'holds in 3/3 seeds'), evidence gives each replicate's verdict
+        and numbers ('seed K (verdict): ...', joined by ' | ').
+
+    Raises:
+        ValueError: when the replicates give different numbers of rows."""
     seeds = seeds_of(per_patient)
     def rows_of(per, inn):
         ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges, inn)

@@ -200,27 +200,53 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
                 device='cpu', progress: bool = True, desc: str = 'train', state_path=None, on_epoch_end=None,
                 amp: str | None = None, channels_last: bool = False, deterministic: bool = True,
                 cuda_graph: bool = True, intensity: dict | None = None) -> list:
-    """Train `model` in place on `data` with Adam (learning rate `lr`) for `epochs` epochs and return the
-    mean loss of each epoch (list of floats: the mean of its batches' losses). Only parameters with
-    requires_grad are optimised; if there are none (strategy 'None') nothing is trained and [] is returned.
-    Deterministic given `seed` on the CPU (and on CUDA with `deterministic=True` on the same card and software).
-    Each epoch: every slice with hematoma and a random share `empty_slice_fraction` of the others, shuffled
-    (NumPy generator from `seed`), in batches of `batch_size` augmented on the device (flip, elastic: a
-    `torch.Generator` from `seed`), each a `TrainStep` (mixed loss over `contrast_factors`, backward, Adam).
-    `state_path`: a .safetensors file where the full training state (weights, optimiser, random generators,
-    epoch, losses) is written atomically after every epoch; if it exists when training starts, training
-    resumes from it and ends exactly as an uninterrupted run would (ValueError if it belongs to another
-    run). `on_epoch_end(epoch, history)`: called after each epoch (and after the state is saved).
-    `channels_last` stores model and batches in channels-last memory format while training (on the CPU too, where
-    the convolutions of a narrow network run 1.1-1.6x faster in it); the model is returned in the contiguous format
-    whatever it trained in, so that a model evaluates alike fresh from training or loaded from its files.
-    GPU options (ignored on the CPU): `amp='bf16'` runs forward and loss under bfloat16 autocast; `cuda_graph` captures the step
-    in a CUDA graph (`TrainStep`); `deterministic=False` lets cuDNN benchmark its algorithms (`set_seed`).
-    `intensity`: None (the paper's augmentation) or the ranges of `saharank.losses.augment_intensity`
-    (`intensity_augmentation(cfg)`), applied after flip and elastic, drawn from the same generator; `data` must then
-    have been loaded with headroom (`load_slices(..., headroom_hu=slice_headroom_hu(cfg))`), whose window the
-    images are brought back to. Without `intensity`, slices loaded with headroom are brought back to their window too.
-    Raises ValueError for an empty `data`, an unknown `amp`, or `intensity` on slices without headroom."""
+    """Train `model` in place on `data` with Adam for `epochs` epochs. Only parameters with requires_grad are
+    optimised; if there are none (strategy 'None') nothing is trained. Deterministic given `seed` on the CPU (and on
+    CUDA with `deterministic=True` on the same card and software). Each epoch: every slice with hematoma and a
+    random share `empty_slice_fraction` of the others, shuffled (NumPy generator from `seed`), in batches of
+    `batch_size` augmented on the device (flip, elastic: a `torch.Generator` from `seed`), each a `TrainStep` (mixed
+    loss over `contrast_factors`, backward, Adam). The model is returned in the contiguous memory format whatever it
+    trained in, so that a model evaluates alike fresh from training or loaded from its files.
+
+    Args:
+        model: the network, trained in place.
+        data: the training slices (`Slices`, `load_slices`).
+        epochs: the number of epochs (<= 0: nothing is trained).
+        lr: Adam's learning rate (default 1e-3).
+        batch_size: slices per batch (default 2).
+        seed: seeds the slice order, the augmentation and torch's global RNG (default 0).
+        contrast_factors: the contrast factors of the mixed loss (`saharank.losses.mixed_loss`; default (1.0,)).
+        empty_slice_fraction: the share of the slices without hematoma drawn into each epoch (default 1: all).
+        flip_probability: the probability of a left-right flip, per image (default 0.5).
+        elastic_probability: the probability of an elastic deformation, per image (default 0.5).
+        elastic_alpha_px: the deformation's displacement RMS, pixels (default 2).
+        elastic_sigma_px: the deformation's smoothness, pixels (default 4).
+        device: the torch device to train on (default 'cpu').
+        progress: show a progress bar (default True).
+        desc: the progress bar's label (default 'train').
+        state_path: a .safetensors file where the full training state (weights, optimiser, random generators, epoch,
+            losses) is written atomically after every epoch; if it exists when training starts, training resumes from
+            it and ends exactly as an uninterrupted run would. None (default): no state kept.
+        on_epoch_end: `on_epoch_end(epoch, history)`, called after each epoch (and after the state is saved); None
+            (default): nothing called.
+        amp: None (default: full precision) or 'bf16': forward and loss under bfloat16 autocast (GPU only).
+        channels_last: store model and batches in channels-last memory format while training (on the CPU too, where
+            the convolutions of a narrow network run 1.1-1.6x faster in it; default False).
+        deterministic: deterministic algorithms on CUDA (default True); False lets cuDNN benchmark its algorithms
+            (`set_seed`; GPU only).
+        cuda_graph: capture the step in a CUDA graph (`TrainStep`; default True; GPU only).
+        intensity: None (default: the paper's augmentation) or the ranges of `saharank.losses.augment_intensity`
+            (`intensity_augmentation(cfg)`), applied after flip and elastic, drawn from the same generator; `data` must
+            then have been loaded with headroom (`load_slices(..., headroom_hu=slice_headroom_hu(cfg))`), whose window
+            the images are brought back to. Without `intensity`, slices loaded with headroom are brought back to their
+            window too.
+
+    Returns:
+        The mean loss of each epoch (list of floats: the mean of its batches' losses); [] when nothing was trained.
+
+    Raises:
+        ValueError: for an empty `data`, an unknown `amp`, `intensity` on slices without headroom, or a `state_path`
+            that belongs to another run."""
     from tqdm.auto import tqdm
     params = [p for p in model.parameters() if p.requires_grad]
     if not params or epochs <= 0: return []
