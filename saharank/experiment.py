@@ -20,7 +20,7 @@ from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
 from .cohort import assign_ages, assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
-from .report import markdown_table, run_report, seed_tables
+from .report import markdown_table, run_report, seed_bin_table, seed_tables
 from .predict import load_model, segment_volume
 from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
@@ -343,7 +343,10 @@ def _deploy(run: Run) -> None:
     """The deployable models of the configurations the tables select (`saharank.deploy.deploy_model`, in the `jobs`
     workers); `Stopped` at the time limit."""
     configs = best_configurations(run.per, run.inner)
-    cards = run.pool.map(deploy_model, [(c, run.cfg, run.out, run.tables, str(run.dev), run.dataset, run.deadline, run.inner_progress) for c in configs])
+    tables = run.tables
+    if run.inner is not None:      # a nested choice need not be a row of Table 3 (the test folds' best ranks): every adapter row
+        tables = tables | {'table3': seed_bin_table(run.per[run.per.experiment == 'adapter'], 'model', edges=run.cfg['sah_bin_edges_ml'])[0]}
+    cards = run.pool.map(deploy_model, [(c, run.cfg, run.out, tables, str(run.dev), run.dataset, run.deadline, run.inner_progress) for c in configs])
     for config, card in zip(configs, cards):
         if card is None: raise Stopped(f"training the deployable model {config['name']}")
         run.models.append(card['name'])
