@@ -157,6 +157,11 @@ def _cached(key, make):
         _TASK_CACHE[key] = make()
     return _TASK_CACHE[key]
 
+def _run_files(out, stem: str) -> dict:
+    "A fine-tuning task's files named by `stem`: 'done' (per-patient rows), 'weights' (trained weights), 'state' (per-epoch state)."
+    L = RunLayout(out)
+    return dict(done=str(L.runs / f'{stem}.csv'), weights=str(L.runs / f'{stem}.safetensors'), state=str(L.state / f'{stem}.safetensors'))
+
 def scratch_runs(cfg) -> dict:
     """The controls trained from scratch on SAH when `cfg.scratch_controls` (else {}): model name -> (network, budget).
     Budget 'short': fine-tuning's epochs (`finetune_epochs`); 'long': as many optimizer steps as pre-training plus
@@ -222,9 +227,7 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
                 tasks.append(common | spec | dict(fold=fold, replicate=rep, run_id=run_id(spec['name'], fold, rep, cfg['seeds']),
                                                   checkpoint=str(ck[c]), checkpoint_sha=ck_sha[c],
                                                   train_ids=list(sah[sah.split != fold].id), test_ids=list(sah[sah.split == fold].id),
-                                                  done=str(RunLayout(out).runs / f'{stem}.csv'),
-                                                  weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
-                                                  state=str(RunLayout(out).state / f'{stem}.safetensors')))
+                                                  **_run_files(out, stem)))
     return tasks
 
 def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=None) -> list[dict]:
@@ -258,8 +261,7 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
         tasks.append(t | dict(fold=fold, outer_fold=t['fold'], run_id=run_id(t['name'], fold, rep, cfg['seeds']),
                               train_ids=[i for i in t['train_ids'] if i not in set(val)], test_ids=list(val),
                               predictions=str(RunLayout(out).predictions / 'inner' / f"{t['name']}{sfx}"),
-                              done=str(RunLayout(out).runs / f'{stem}.csv'), weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
-                              state=str(RunLayout(out).state / f'{stem}.safetensors')))
+                              **_run_files(out, stem)))
     return tasks
 
 def leave_one_head_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> list[dict]:
@@ -295,8 +297,7 @@ def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
             tasks.append(common | spec | dict(fold=fold, head=head, held_out=column, run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
                                               train_ids=list(sah[sah[column] != head].id), test_ids=list(sah[sah[column] == head].id),
                                               predictions=str(RunLayout(out).predictions / where / f"{c['name']}-{fold}"),
-                                              done=str(RunLayout(out).runs / f'{stem}.csv'), weights=str(RunLayout(out).runs / f'{stem}.safetensors'),
-                                              state=str(RunLayout(out).state / f'{stem}.safetensors')))
+                                              **_run_files(out, stem)))
     return tasks
 
 def fold_model(task: dict, resumable: bool = True):
