@@ -360,7 +360,8 @@ def test_smoke_ranks_profile_is_smoke_with_every_rank():
     smoke, ranks, full = load_settings("smoke"), load_settings("smoke-ranks"), load_settings("full")
     assert ranks.ranks == full.ranks
     assert ranks.nested_selection and not smoke.nested_selection            # the nested selection over eight ranks: outside CI
-    assert ranks.replace(ranks=smoke.ranks, profile="smoke", nested_selection=False) == smoke
+    assert ranks.scratch_controls and not smoke.scratch_controls            # the scratch controls (110 s): outside CI
+    assert ranks.replace(ranks=smoke.ranks, profile="smoke", nested_selection=False, scratch_controls=False) == smoke
 
 
 def test_gpu_profile_is_the_whole_grid():
