@@ -80,14 +80,15 @@ def test_bench_end_to_end_on_the_phantom(bench_settings, tmp_path):
     per = pd.read_csv(out / "per_patient.csv", keep_default_na=False, dtype={"id": str, "fold": str, "method": str})
     means = per.groupby("model").dice.mean()
     assert means[cascade] == means.max()                                         # the best Unet prompts the cascade
-    prompted = {"LiteMedSAM zero-shot", "LiteMedSAM decoder-only", "LiteMedSAM rsLoRA r4", "LiteMedSAM + LoRA-C4 (decoder)",
-                "LiteMedSAM + CP-DoRA4 (decoder)", "SAMIHS (LiteMedSAM encoder)"}
+    prompted = {"LiteMedSAM zero-shot", "LiteMedSAM decoder-only", "LiteMedSAM rsLoRA r4",
+                "LiteMedSAM + LoRA4 (decoder, Linear layers: LoRA-C = convLoRA = CP-LoRA)",
+                "LiteMedSAM + DoRA4 (decoder, Linear layers: DoRA-C = convDoRA = CP-DoRA)", "SAMIHS (LiteMedSAM encoder)"}
     whole = {"Swin UNETR scratch", "Swin UNETR TBI->SAH All", "Swin UNETR TBI->SAH LoRA-C2"}
     assert prompted | whole <= set(t.model)
-    for m in prompted:                                     # two prompt sources each: the annotation (oracle) and the cascade
+    for m in prompted:        # two prompt sources (the annotation, an oracle, and the cascade), per slice and per component
         kinds = set(t[t.model == m].prompt)
         k = "point" if m.startswith("SAMIHS") else "box"
-        assert kinds == {f"{k} (annotation)", f"{k} (cascade: {cascade})"}, (m, kinds)
+        assert kinds == {f"{k} per {g} ({s})" for g in ("slice", "component") for s in ("annotation", f"cascade: {cascade}")}, (m, kinds)
     assert set(t[t.model.isin(whole)].prompt) == {"none"}
     assert any(m.startswith("Unet ") for m in t.model) and any(m.startswith("multi-view Unet ") for m in t.model)
     # every (model, prompt) scored on every SAH patient, once, on the folds of Table 3
@@ -98,9 +99,23 @@ def test_bench_end_to_end_on_the_phantom(bench_settings, tmp_path):
     assert (t.loc[t.model == "LiteMedSAM zero-shot", "trainable"] == 0).all()
     untrained = t.model.isin(["LiteMedSAM zero-shot", "multi-view Unet None"])    # (Table 2's None may be the best strategy)
     assert (t.loc[~untrained, "trainable"] > 0).all() and (t.seconds.dropna() > 0).all()
-    for c in ("dice", "iou", "volumetric_similarity", "specificity"):
+    for c in ("dice", "network_dice", "iou", "volumetric_similarity", "specificity", "specificity_intracranial"):
         assert rows[c].between(0, 1).all(), c
     assert np.allclose(rows.iou, rows.dice / (2 - rows.dice))
+    # every row post-processed alike: inside the intracranial space, never more than the network's own mask
+    assert (rows.predicted_ml <= rows.network_ml + 1e-9).all() and (rows.specificity_intracranial <= rows.specificity + 1e-12).all()
+    assert (t.hd95_undefined == [int(rows[(rows.model == m) & (rows.prompt == p)].hd95_mm.isna().sum())
+                                 for m, p in zip(t.model, t.prompt)]).all()
+    assert sum(t.filter(like="n (").iloc[0]) == len(sah)                          # the bins' patient counts
+    # SAMIHS trains its prompt encoder and mask decoder, but the IoU head and 3 of 4 mask-token MLPs get no gradient
+    from saharank.adapters import trainable_parameters
+    from saharank.baselines import build_litemedsam
+    from saharank.bench import litemedsam_row
+    net = build_litemedsam(64); litemedsam_row(net, "samihs", load_settings("tiny", bench_settings))
+    assert 0 < t.loc[t.model == "SAMIHS (LiteMedSAM encoder)", "trainable"].iloc[0] < trainable_parameters(net)
+    prov = json.loads((out / "baselines_provenance.json").read_text())
+    assert prov["calibration"]["brain_reference_hu"] == load_settings("tiny", bench_settings).get("brain_reference_hu")
+    assert set(prov["postprocessing"]["per_fold"]) == set(sah.split) and prov["prompts"]["evaluate"] == ["per slice", "per component"]
     md = (out / "baselines.md").read_text()
     assert "NOT the paper's" in md and "oracle" in md and cascade in md
     assert (out / "report" / "fig_baselines.png").stat().st_size > 10_000
