@@ -678,10 +678,11 @@ def bench_figure(rows: pd.DataFrame, path) -> Path:
     coloured by family (Unet, LiteMedSAM, SAMIHS, Swin UNETR); written atomically to `path` (PNG)."""
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, seaborn as sns
-    d = rows.assign(row=rows.model + ' | ' + rows.prompt.str.replace(r' \(cascade: .*\)', ' (cascade)', regex=True),
+    d = rows.assign(row=rows.model.str.replace(r', Linear layers: .*\)', ')', regex=True) + ' | '
+                    + rows.prompt.str.replace(r' \(cascade: .*\)', ' (cascade)', regex=True),
                     family=rows.model.str.extract(r'^(multi-view Unet|Unet|LiteMedSAM|SAMIHS|Swin UNETR)')[0])
     order = list(dict.fromkeys(d.row))
-    fig, ax = plt.subplots(figsize=(9.5, 0.32 * len(order) + 1.5))
+    fig, ax = plt.subplots(figsize=(11, 0.3 * len(order) + 1.5))
     sns.boxplot(data=d, y='row', x='dice', order=order, color='0.9', showfliers=False, ax=ax)
     sns.stripplot(data=d, y='row', x='dice', order=order, hue='family', size=3, ax=ax)
     ax.set(xlabel='per-patient Dice (3-D)', ylabel='', xlim=(-0.02, 1.0))
