@@ -1,0 +1,108 @@
+"""Can 64 x 64 slices resolve the cisterns? The smoke grid at 64, 96 and 128 pixels a side (issue #28: "measure 96 and
+128 and say what it costs"), with everything else as [smoke]: the same 240 mm field of view (3.75, 2.5, 1.875 mm
+pixels), 5 mm slices, cohorts, folds, networks and epochs.
+
+    python bench/resolution.py                          # runs/resolution-{64,96,128}, then the table
+    python bench/resolution.py --sizes 64 96            # only these sizes
+    python bench/resolution.py --reuse 64=runs/smoke    # take size 64 from a smoke run already made (same settings)
+    python bench/resolution.py --table-only             # the table from the runs already in --runs
+
+Each size is `saharank reproduce --profile smoke-pxN --settings S --no-models --no-robustness --no-report`, where S
+is the packaged settings.ini plus a profile [smoke-pxN] equal to [smoke] but `image_size = N`. Prints and writes
+(--figures, default figures/resolution/) resolution.csv, resolution.md and resolution_provenance.json: per size the
+pixel size, the compute seconds of each stage (cohorts, pre-training, fine-tuning: provenance.json's wall_time_s),
+their ratio to size 64, and the mean Dice of Table 2's best strategy and of Table 3's best adapter over all SAH
+patients, over the patients of each SAH pattern (pockets, cisternal) and over those of each modified Fisher grade.
+Timings are measured, never asserted; run it on a quiet machine.
+"""
+from __future__ import annotations
+import argparse, configparser, json, subprocess, sys, tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ROOT / 'settings.ini'
+STAGES = ('cohorts_s', 'pretrain_s', 'finetune_s')
+
+
+def settings_with_sizes(sizes, path: Path) -> Path:
+    "settings.ini plus [smoke-pxN] = [smoke] with image_size N for each N, written to `path`."
+    cp = configparser.ConfigParser()
+    cp.read(SETTINGS)
+    for n in sizes:
+        name = f'smoke-px{n}'
+        cp[name] = dict(cp._sections['smoke'])
+        cp[name]['image_size'] = str(n)
+    with open(path, 'w') as f: cp.write(f)
+    return path
+
+
+def run_size(n: int, out: Path, ini: Path) -> None:
+    cmd = [sys.executable, '-m', 'saharank', 'reproduce', '--profile', f'smoke-px{n}', '--settings', str(ini), '--out',
+           str(out), '--no-models', '--no-robustness', '--no-report', '--quiet']
+    print(' '.join(cmd[1:]), flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    (out.mkdir(parents=True, exist_ok=True), (out / 'resolution.log').write_text(r.stdout + r.stderr))
+    if r.returncode: sys.exit(f"size {n}: reproduce failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+
+
+def summary(n: int, out: Path) -> dict:
+    "One row of the table from the run in `out`."
+    prov = json.loads((out / 'provenance.json').read_text())
+    wall = prov['wall_time_s']
+    per = pd.read_csv(out / 'per_patient.csv', dtype={'id': str, 'fold': str})
+    man = pd.read_csv(out / 'cohorts' / 'sah' / 'manifest.csv', dtype={'id': str})
+    per = per.merge(man[['id', 'sah_pattern', 'fisher_grade']], on='id')
+    row = dict(image_size=n, pixel_mm=round(240 / n, 3), **{k: round(float(wall.get(k, 0)), 1) for k in STAGES})
+    for exp, label in (('strategy', 'best strategy'), ('adapter', 'best adapter')):
+        p = per[per.experiment == exp]
+        model = p.groupby('model').dice.mean().idxmax()
+        g = p[p.model == model]
+        row |= {f'{label}': model, f'{label} Dice': round(g.dice.mean(), 3),
+                f'{label} network Dice': round(g.network_dice.mean(), 3)}
+        for pat, gp in g.groupby('sah_pattern'): row[f'{label} Dice {pat} (n={len(gp)})'] = round(gp.dice.mean(), 3)
+        for gr, gg in g.groupby('fisher_grade'): row[f'{label} Dice Fisher {gr} (n={len(gg)})'] = round(gg.dice.mean(), 3)
+    return row
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--sizes', type=int, nargs='+', default=[64, 96, 128])
+    ap.add_argument('--runs', default='runs', help='folder of the runs (runs/resolution-N)')
+    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'resolution'))
+    ap.add_argument('--reuse', action='append', default=[], metavar='N=FOLDER', help='take size N from this run folder')
+    ap.add_argument('--table-only', action='store_true')
+    a = ap.parse_args(argv)
+    reuse = {int(k): Path(v) for k, v in (r.split('=', 1) for r in a.reuse)}
+    folders = {n: reuse.get(n, Path(a.runs) / f'resolution-{n}') for n in a.sizes}
+    if not a.table_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            ini = settings_with_sizes(a.sizes, Path(tmp) / 'settings.ini')
+            for n in a.sizes:
+                if n not in reuse: run_size(n, folders[n], ini)
+    rows = pd.DataFrame([summary(n, folders[n]) for n in a.sizes])
+    base = rows[rows.image_size == min(a.sizes)].iloc[0]
+    for k in STAGES: rows[f'{k[:-2]} x'] = (rows[k] / base[k]).round(2) if base[k] else float('nan')
+    fig = Path(a.figures); fig.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(fig / 'resolution.csv', index=False)
+    head = ("Ours (saharank smoke grid, real CT with inserted hematomas, NOT the paper's data): the same cohorts, folds "
+            "and training at three slice sizes (240 mm field of view, 5 mm slices). Seconds: compute of each stage on "
+            "the machine in resolution_provenance.json; 'x': ratio to the smallest size. Dice: mean per patient after "
+            "post-processing (network: before it), by SAH pattern and modified Fisher grade (n patients).\n\n")
+    t = rows.T.reset_index(); t.columns = ['', *[f'{n} px' for n in rows.image_size]]
+    md = '| ' + ' | '.join(t.columns) + ' |\n|' + '---|' * len(t.columns) + '\n'
+    md += ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
+    (fig / 'resolution.md').write_text(head + md)
+    sys.path.insert(0, str(ROOT))
+    from saharank.core import versions
+    prov = dict(command='python bench/resolution.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+                versions=versions(), runs={n: json.loads((folders[n] / 'provenance.json').read_text()).get('device_name')
+                                            for n in a.sizes},
+                cohorts={n: json.loads((folders[n] / 'provenance.json').read_text()).get('cohorts') for n in a.sizes})
+    (fig / 'resolution_provenance.json').write_text(json.dumps(prov, indent=1, default=str) + '\n')
+    print(head + md)
+
+
+if __name__ == '__main__':
+    main()
