@@ -27,7 +27,7 @@ from torch import nn
 
 from saharank.training import TrainStep
 
-from saharank.adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, METHODS, add_adapters, get_method, merge_adapters
+from saharank.adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, METHOD_KEYS, add_adapters, get_method, merge_adapters
 from saharank.models import MultiViewUNet, UNet
 
 PEFT_OF = {'convlora': False, 'convdora': True}          # PEFT's conv LoRA / conv DoRA (use_dora)
@@ -92,7 +92,7 @@ def main(argv=None):
     ap.add_argument('--reps', type=int, default=3); ap.add_argument('--bf16', action='store_true')
     ap.add_argument('--channels-last', action='store_true'); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--json', default=None, help='also write the raw medians here')
-    ap.add_argument('--methods', default=','.join(METHODS), help='adapter methods to time (default: the paper\'s six)')
+    ap.add_argument('--methods', default=','.join(METHOD_KEYS), help='adapter methods to time (default: the paper\'s six)')
     ap.add_argument('--models', default='unet,multiview',
                     help='networks, comma-separated: unet, multiview, monai3d (default: unet,multiview)')
     ap.add_argument('--size3d', type=int, default=32, help='monai3d: input edge (voxels; default 32)')

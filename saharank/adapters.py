@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SCALINGS', 'METHOD_REGISTRY', 'METHODS', 'ADAPTABLE', 'DEFAULT_LAYER_TYPES', 'ADAPTER_WEIGHTS', 'ADAPTER_CONFIG',
+__all__ = ['SCALINGS', 'METHOD_REGISTRY', 'METHOD_KEYS', 'ADAPTABLE', 'DEFAULT_LAYER_TYPES', 'ADAPTER_WEIGHTS', 'ADAPTER_CONFIG',
            'scaling_value', 'AdapterMethod', 'register_method', 'unregister_method', 'get_method',
            'adapter_parameter_count', 'AdaptedLayer', 'AdaptedConv2d', 'adapter_layers', 'trainable_parameters',
            'add_adapters', 'merge_adapters', 'unmerge_adapters', 'adapter_summary', 'parameter_table',
@@ -227,9 +227,9 @@ def register_method(method: AdapterMethod, replace: bool = False) -> AdapterMeth
 
 
 def unregister_method(key: str) -> AdapterMethod:
-    "Remove a method added by `register_method` and return it; ValueError for the paper's six (`METHODS`) or an unknown key."
+    "Remove a method added by `register_method` and return it; ValueError for the paper's six (`METHOD_KEYS`) or an unknown key."
     m = get_method(key)
-    if m.key in METHODS: raise ValueError(f"{m.key!r} is one of the paper's methods and cannot be unregistered")
+    if m.key in METHOD_KEYS: raise ValueError(f"{m.key!r} is one of the paper's methods and cannot be unregistered")
     users = [d.key for d in METHOD_REGISTRY.values() if d.lora_key == m.key and d.key != m.key]
     if users: raise ValueError(f"method {m.key!r} is the LoRA method of {users}; unregister those first")
     return METHOD_REGISTRY.pop(m.key)
@@ -300,7 +300,7 @@ for _m in (_LORA_C, _CONVLORA, _CP_LORA, _LORA_C.dora('dora-c', 'DoRA-C'), _CONV
     register_method(_m)
 
 # the paper's six method keys, in the paper's order (methods added with register_method are in METHOD_REGISTRY)
-METHODS = tuple(METHOD_REGISTRY)
+METHOD_KEYS = tuple(METHOD_REGISTRY)
 
 
 def adapter_parameter_count(method: str, c_in: int, c_out: int, k: int | tuple[int, ...] | None, rank: int,
@@ -414,7 +414,7 @@ class AdaptedLayer(nn.Module):
     `base`: the layer (subclasses accepted), weight $W_0$ of shape (c_out, c_in/groups, *kernel) (Linear:
     (c_out, c_in); transposed conv: (c_in, c_out/groups, *kernel)); its weight and bias are frozen
     (`requires_grad=False`) in place. Grouped convs are supported (the update has the weight's shape).
-    `method`: a key or display name of `METHOD_REGISTRY` (case-insensitive, e.g. 'DoRA-C'; `METHODS` are the
+    `method`: a key or display name of `METHOD_REGISTRY` (case-insensitive, e.g. 'DoRA-C'; `METHOD_KEYS` are the
     paper's six). `rank`: R >= 1 (R > min(c_in, c_out) allowed). `alpha`: scaling numerator, default 2R (paper).
     `scaling`: 'lora' (s = alpha/R, paper) or 'rslora' (s = alpha/sqrt(R), Kalajdzievski 2023).
     `detach_norm`: DoRA only (ignored otherwise); treat the per-output-channel norm as a constant in
@@ -677,7 +677,7 @@ def add_adapters(model: nn.Module, method: str, rank: int, alpha: float | None =
 
     Args:
         model: the network (`nn.Module`) whose layers are adapted, in place; not itself an adaptable or adapted layer.
-        method: a key or display name of `METHOD_REGISTRY` (`METHODS`: the paper's six, section 2.2).
+        method: a key or display name of `METHOD_REGISTRY` (`METHOD_KEYS`: the paper's six, section 2.2).
         rank: the adapters' rank R (int >= 1).
         alpha: the scaling's numerator (float > 0; default None: 2R).
         targets: None (default: every layer of `layer_types`) or fnmatch patterns (a str or list of str;

@@ -17,7 +17,7 @@ from .adapters import DEFAULT_LAYER_TYPES, add_adapters, trainable_parameters
 from .training import ENGINE_VERSION, load_checkpoint, load_slices, save_checkpoint, slice_headroom_hu, train_model, train_settings
 from .evaluation import best_rank_per_method, nested_best, postprocessing
 from .predict import INTENDED_USE, cohort_brain_range, cohort_noise_range
-from .grid import METHOD_NAMES, Stopped, _deadline_hook, _reference, _run_seed, _set_seed, _window
+from .grid import DISPLAY_NAME_OF, Stopped, _deadline_hook, _reference, _run_seed, _set_seed, _window
 
 # %% ../nbs/06b_deploy.ipynb #72cf9381
 MODEL_INTENDED_USE = ("Research only: for reproducing and studying the saharank experiment. Not a medical device; not validated "
@@ -38,7 +38,7 @@ def best_configurations(per: pd.DataFrame, inner: pd.DataFrame | None = None) ->
     if len(a):
         if nested: b = a[a.model == nested_best(inner, 'adapter')].iloc[0]
         else: b = best_rank_per_method(a).iloc[0]
-        key = next(k for k, v in METHOD_NAMES.items() if v == b['method'])
+        key = next(k for k, v in DISPLAY_NAME_OF.items() if v == b['method'])
         out.append(dict(kind='adapter', name=f"{b['method']}{int(b['rank'])}", network='unet', method=key, rank=int(b['rank']), selected_by=how))
     if len(s):
         m = (inner[inner.experiment == 'strategy'] if nested else s).groupby('model', sort=False).dice.mean()
@@ -122,7 +122,7 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                 | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy')})    # chosen on an inner split of its training patients
     card = dict(name=name, key=key, saharank=saharank.__version__, intended_use=MODEL_INTENDED_USE,
                 configuration=config | ({'adapter_rank': cfg.adapter_rank(config['rank']), 'alpha': cfg['alpha_factor'] * cfg.adapter_rank(config['rank']),
-                                         'method_name': METHOD_NAMES[config['method']]}
+                                         'method_name': DISPLAY_NAME_OF[config['method']]}
                                         if config['kind'] == 'adapter' else {}),
                 selected_by=(("the highest mean per-patient Dice over the inner validation splits of the cross-validation's training folds "
                               "(nested selection; never the test folds), among " if config.get('selected_by') == 'inner validation' else

@@ -313,8 +313,8 @@ def _finetune(run: Run) -> None:
                       complete_replicates=_complete_replicates(tasks, results) if run.subset is None else 0)
     _record_run_seconds(run.out, {task['run_id']: r[1] for r, task in zip(results, tasks) if r[1] > 0})
     if run.subset is not None: return
-    for kind in ('strategy', 'adapter', 'scratch'):   # compute time summed over runs (above the wall time with jobs > 1)
-        run.seconds[f'{kind}_runs_s'] = round(sum(r[1] for r, task in zip(results, tasks) if task['kind'] == kind), 1)
+    for experiment in ('strategy', 'adapter', 'scratch'):   # compute time summed over runs (above the wall time with jobs > 1)
+        run.seconds[f'{experiment}_runs_s'] = round(sum(r[1] for r, task in zip(results, tasks) if task['experiment'] == experiment), 1)
     rows = [_with_seed(pd.read_csv(r[0], keep_default_na=False, dtype={'model': str, 'method': str, 'fold': str, 'id': str}), task['replicate'])
             for r, task in zip(results, tasks)]
     for name in dict.fromkeys(task['name'] for task in tasks):

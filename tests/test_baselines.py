@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from saharank import baselines as B
-from saharank.adapters import METHODS, add_adapters, adapter_layers
+from saharank.adapters import METHOD_KEYS, add_adapters, adapter_layers
 
 
 # ---------------------------------------------------------------- the LiteMedSAM checkpoint
@@ -141,7 +141,7 @@ def _randomise(layer):
 
 
 @pytest.mark.parametrize("base", ["conv2d", "linear"])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHOD_KEYS)
 def test_rslora_scaling_and_delta(method, base):
     R, alpha = 4, 6.0
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ from required import import_or_skip  # noqa: E402  (pytest puts tests/ on sys.pa
 
 monai_nets = import_or_skip("monai.networks.nets", "the MONAI adapter tests", "MONAI is in the baselines extra (pip install -e '.[dev]')")
 
-from saharank.adapters import (METHODS, adapter_layers, add_adapters, load_adapters, merge_adapters,  # noqa: E402
+from saharank.adapters import (METHOD_KEYS, adapter_layers, add_adapters, load_adapters, merge_adapters,  # noqa: E402
                                parameter_table, save_adapters, trainable_parameters, unmerge_adapters)
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -59,7 +59,7 @@ def test_expected_layer_counts(name):
     assert transposed == {'UNet3d': 2, 'BasicUNet2d': 4, 'SegResNet3d': 0, 'SegResNet3d-deconv': 1}[name]
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHOD_KEYS)
 @pytest.mark.parametrize("name", list(NETS))
 def test_adapts_every_conv_identity_and_exact_merge(name, method):
     base, x = build(name, torch.float64)
@@ -81,7 +81,7 @@ def test_adapts_every_conv_identity_and_exact_merge(name, method):
         torch.testing.assert_close(plain(x), out, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHOD_KEYS)
 @pytest.mark.parametrize("name", list(NETS))
 def test_save_load_round_trip(name, method, tmp_path):
     base, x = build(name)
@@ -95,7 +95,7 @@ def test_save_load_round_trip(name, method, tmp_path):
         assert torch.equal(loaded(x), net(x))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", METHOD_KEYS)
 @pytest.mark.parametrize("name", list(NETS))
 def test_trains_only_adapters(name, method):
     base, x = build(name)
