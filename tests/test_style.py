@@ -72,7 +72,17 @@ def ruff_problems(paths=LINTED) -> list[str]:
            '--no-cache', *[a for e in EXCLUDED for a in ('--exclude', e)], *paths]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode not in (0, 1): raise RuntimeError(f"ruff failed: {r.stderr}")
-    return [l for l in r.stdout.splitlines() if ': E' in l]
+    out = []
+    for l in r.stdout.splitlines():
+        if ': E' not in l: continue
+        f, n = l.split(':')[:2]
+        if ': E501' in l and _line(ROOT / f, int(n)).startswith('__all__ = ['): continue   # nbdev writes it (wraps at 120)
+        out.append(l)
+    return out
+
+
+def _line(path: Path, n: int) -> str:
+    return path.read_text(encoding='utf-8').splitlines()[n - 1]
 
 
 NOTEBOOKS = sorted((ROOT / 'nbs').glob('*.ipynb'))
