@@ -315,7 +315,8 @@ def _import_cases(cases, root, out, kind, classes=None, seed=0, n_validation=Non
         sp = voxel_spacing(affine)
         vol = mask_volume_ml(mask, sp)
         if kind == 'sah' and vol == 0:
-            dropped.append(c.id); continue
+            dropped.append(c.id)
+            continue
         write_case(out, cid, hu, mask, affine)
         row = dict(id=cid, cohort=kind, split='', lesion_types='+'.join(c.types) or ('ICH' if vol > 0 else ''),
                    volume_ml=vol, spacing_mm=sp, shape=hu.shape, anatomy_source=c.dataset,
@@ -330,15 +331,16 @@ def _import_cases(cases, root, out, kind, classes=None, seed=0, n_validation=Non
         for i, r in enumerate(rows): r['split'] = 'validation' if i in val else 'train'
     else:
         if len(rows) < n_folds:
-            raise ValueError(f"{len(rows)} case(s) with a non-empty mask ({len(dropped)} empty dropped: {dropped[:5]}) "
-                             f"cannot fill {n_folds} folds")
+            raise ValueError(f"{len(rows)} case(s) with a non-empty mask "
+                             f"({len(dropped)} empty dropped: {dropped[:5]}) cannot fill {n_folds} folds")
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
         deal = int(rng.integers(n_folds))
         e = SAH_IMPORT_BIN_EDGES_ML
         for lo, hi in zip(e[:-1], e[1:]):
             idx = [i for i, r in enumerate(rows) if r['bin'] == bin_label(lo, hi)]
             for i in rng.permutation(idx).tolist() if idx else []:
-                rows[i]['split'] = f'fold{deal % n_folds + 1}'; deal += 1
+                rows[i]['split'] = f'fold{deal % n_folds + 1}'
+                deal += 1
     write_manifest(out, rows)
     df = read_manifest(out)
     for col in ('source_id', 'mask_labels'):   # text columns pandas would read as numbers ('049' -> 49)
@@ -411,17 +413,19 @@ def resample_cohort(src, dst, size: int, progress: bool = False) -> pd.DataFrame
         z = (size / hu.shape[0], size / hu.shape[1], 1.0)
         hu2 = ndi.zoom(hu, z, order=1, mode='nearest', grid_mode=True)
         m2 = (ndi.zoom(mask.astype(np.float32), z, order=1, mode='nearest', grid_mode=True) >= 0.5).astype(np.uint8)
-        scale = np.diag([1 / z[0], 1 / z[1], 1.0, 1.0]); scale[:2, 3] = [(1 / z[0] - 1) / 2, (1 / z[1] - 1) / 2]
+        scale = np.diag([1 / z[0], 1 / z[1], 1.0, 1.0])
+        scale[:2, 3] = [(1 / z[0] - 1) / 2, (1 / z[1] - 1) / 2]
         aff2 = aff @ scale
         w = write_case(dst, r['id'], np.clip(np.rint(hu2), -32768, 32767).astype(np.int16), m2, aff2)
-        r = dict(r, volume_ml=round(float(w['volume_ml']), 4), spacing_mm='x'.join(f'{v:g}' for v in voxel_spacing(aff2)),
-                 shape='x'.join(map(str, hu2.shape)))
+        r = dict(r, volume_ml=round(float(w['volume_ml']), 4),
+                 spacing_mm='x'.join(f'{v:g}' for v in voxel_spacing(aff2)), shape='x'.join(map(str, hu2.shape)))
         if 'bin' in r and r['volume_ml'] > 0:
             r['bin'] = volume_bin(r['volume_ml'], SAH_BIN_EDGES_ML + (float('inf'),))
         rows.append(r)
     write_manifest(dst, rows)
     return read_manifest(dst)
 
+# %% ../nbs/09_datasets.ipynb #64e5d503
 def public_cohorts(dataset, root, cohorts, cfg, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """TBI and SAH cohorts from the public `dataset` at `root` (only 'bhsd' has both SAH and other hematoma labels:
     `bhsd_transfer_cohorts`) in the folder `cohorts` (OUT/cohorts), every slice resampled to `cfg.image_size` pixels
@@ -436,9 +440,10 @@ def public_cohorts(dataset, root, cohorts, cfg, progress: bool = False) -> tuple
     if root is None: raise ValueError("--dataset bhsd needs --root, the folder holding the BHSD files")
     raw, cohorts = Path(cohorts) / 'bhsd-imported', Path(cohorts)
     stamp = cohorts / f'{dataset}.json'
-    key = dict(dataset=dataset, root=str(Path(root).resolve()), image_size=cfg['image_size'], seed=cfg['seed'], folds=cfg['folds'],
-               saharank=saharank.__version__)
-    if stamp.exists() and json.loads(stamp.read_text()) == key and all((cohorts / k / 'manifest.csv').exists() for k in ('tbi', 'sah')):
+    key = dict(dataset=dataset, root=str(Path(root).resolve()), image_size=cfg['image_size'], seed=cfg['seed'],
+               folds=cfg['folds'], saharank=saharank.__version__)
+    if stamp.exists() and json.loads(stamp.read_text()) == key and all((cohorts / k / 'manifest.csv').exists()
+                                                                       for k in ('tbi', 'sah')):
         tbi, sah = read_manifest(cohorts / 'tbi'), read_manifest(cohorts / 'sah')
     else:
         stamp.unlink(missing_ok=True)
@@ -447,6 +452,8 @@ def public_cohorts(dataset, root, cohorts, cfg, progress: bool = False) -> tuple
         sah = resample_cohort(raw / 'sah', cohorts / 'sah', cfg['image_size'], progress)
         write_text_atomic(stamp, json.dumps(key, indent=1))
     sah = sah[sah.volume_ml > 0]
-    if sah.empty: raise ValueError(f"{root}: no BHSD case keeps SAH voxels after resampling to {cfg['image_size']} pixels")
+    if sah.empty:
+        raise ValueError(f"{root}: no BHSD case keeps SAH voxels after resampling to {cfg['image_size']} pixels")
     return tbi, sah, dict(source=f'BHSD ({Path(root).name})',
-                          sha256=hashlib.sha256(''.join(sorted(tbi.anatomy_sha256) + sorted(sah.anatomy_sha256)).encode()).hexdigest())
+                          sha256=hashlib.sha256(''.join(sorted(tbi.anatomy_sha256) + sorted(sah.anatomy_sha256))
+                                                .encode()).hexdigest())

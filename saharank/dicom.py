@@ -39,6 +39,123 @@ def _ds(x: float):
     from pydicom.valuerep import DSfloat
     return DSfloat(float(x), auto_format=True)
 
+def _stored_values(hu, directory: Path) -> np.ndarray:
+    """The int16 stored values SV = HU - RESCALE_INTERCEPT of the volume `hu` (i, j, k), HU rounded to the nearest
+    integer, for `write_dicom_series`.
+
+    Raises ValueError (naming `directory`) for a non-3-D, empty or non-numeric `hu`, slices wider than DICOM's 65535
+    Rows/Columns, NaN/infinite HU or HU that do not fit int16 after the shift."""
+    hu = np.asarray(hu)
+    if hu.ndim != 3 or 0 in hu.shape:
+        raise ValueError(f"{directory}: expected a non-empty 3-D volume (i, j, k), got an array of shape {hu.shape}")
+    if hu.dtype == bool or not (np.issubdtype(hu.dtype, np.integer) or np.issubdtype(hu.dtype, np.floating)):
+        raise ValueError(f"{directory}: HU must be a real-valued array, got dtype {hu.dtype}")
+    if max(hu.shape[:2]) > 65535:
+        raise ValueError(f"{directory}: slices of {hu.shape[0]} x {hu.shape[1]} voxels "
+                         "exceed DICOM's 65535 Rows/Columns")
+    h = np.rint(hu.astype(np.float64))
+    if not np.isfinite(h).all():
+        raise ValueError(f"{directory}: {int((~np.isfinite(h)).sum())} voxel(s) are NaN or infinite")
+    sv = h - RESCALE_INTERCEPT
+    lo, hi = np.iinfo(np.int16).min, np.iinfo(np.int16).max
+    if sv.min() < lo or sv.max() > hi:
+        raise ValueError(f"{directory}: HU in [{h.min():g}, {h.max():g}] do not fit int16 pixel data with "
+                         f"RescaleIntercept {RESCALE_INTERCEPT:g} "
+                         f"(HU range [{lo + RESCALE_INTERCEPT:g}, {hi + RESCALE_INTERCEPT:g}])")
+    return sv.astype(np.int16)
+
+def _write_geometry(affine, directory: Path) -> tuple:
+    """The slice geometry of the 4x4 voxel -> world (RAS, mm) `affine` for `write_dicom_series`: `(a, sp, row, col,
+    normal, dk)` = the float64 affine, its voxel spacing (mm), the unit DICOM row and column directions X and Y and
+    the slice normal X x Y (LPS), and the signed slice spacing along the normal (mm).
+
+    Raises ValueError (naming `directory`) for an affine that is not a finite 4x4 matrix, has a zero voxel spacing,
+    non-perpendicular i and j axes or a k axis within the slice plane."""
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4) or not np.isfinite(a).all():
+        raise ValueError(f"{directory}: the affine must be a finite 4x4 matrix, got\n{a}")
+    sp = np.array(voxel_spacing(a))
+    if not (sp > 0).all():
+        raise ValueError(f"{directory}: zero voxel spacing {tuple(sp)} mm in the affine")
+    lps = _LPS_RAS @ a[:3, :3]
+    row, col = lps[:, 0] / sp[0], lps[:, 1] / sp[1]     # DICOM X (along columns c = i), Y (along rows r = j)
+    if abs(row @ col) > 1e-6:
+        raise ValueError(f"{directory}: the affine's i and j axes are not perpendicular (cosine {row @ col:.3g}); "
+                         "DICOM ImageOrientationPatient needs perpendicular row and column directions")
+    normal = np.cross(row, col)
+    dk = float(lps[:, 2] @ normal)                      # slice spacing along the normal (signed)
+    if abs(dk) < 1e-6 * sp[2]:
+        raise ValueError(f"{directory}: the affine's k axis lies in the slice plane (no spacing along the normal)")
+    return a, sp, row, col, normal, dk
+
+def _series_uids(series_uid, directory: Path) -> tuple:
+    """`(series_uid, study_uid, for_uid)` for `write_dicom_series`: `series_uid` (a new random UID if None) and the
+    study and frame-of-reference UIDs derived from it.
+
+    Raises ValueError (naming `directory`) if `series_uid` is not a valid DICOM UID (PS3.5 9.1)."""
+    from pydicom.uid import UID, generate_uid
+    if series_uid is None:
+        series_uid = generate_uid()
+    if not (len(str(series_uid)) <= 64 and re.fullmatch(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+", str(series_uid))):
+        raise ValueError(f"{directory}: series_uid {str(series_uid)!r} is not a valid DICOM UID (PS3.5 9.1: "
+                         "dot-separated numbers without leading zeros, <= 64 characters)")
+    series_uid = UID(str(series_uid))
+    study_uid = generate_uid(entropy_srcs=[series_uid, "study"])
+    for_uid = generate_uid(entropy_srcs=[series_uid, "frame of reference"])
+    return series_uid, study_uid, for_uid
+
+def _slice_dataset(sv: np.ndarray, k: int, a: np.ndarray, sp: np.ndarray, normal: np.ndarray, dk: float, iop: list,
+                   uids: tuple, series_description: str):
+    """The CT Image Storage dataset (with its file meta) of slice `k` for `write_dicom_series`: stored values
+    `sv[:, :, k]`, geometry from `_write_geometry` (`a`, `sp`, `normal`, `dk`) and the ImageOrientationPatient
+    `iop`, `uids` = `(series_uid, study_uid, for_uid)` from `_series_uids`."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    series_uid, study_uid, for_uid = uids
+    sop_uid = generate_uid(entropy_srcs=[series_uid, "instance", str(k)])
+    ipp = _LPS_RAS @ (a[:3, :3] @ [0.0, 0.0, float(k)] + a[:3, 3])
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID = CTImageStorage
+    fm.MediaStorageSOPInstanceUID = sop_uid
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    fm.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = fm
+    ds.preamble = b"\0" * 128
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8, for the series description
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = ds.StudyTime = ds.AccessionNumber = ds.ReferringPhysicianName = ds.StudyID = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = ""
+    ds.SeriesDescription = str(series_description)
+    ds.DerivationDescription = "written by saharank.dicom.write_dicom_series"
+    ds.PatientName = ds.PatientID = ds.PatientBirthDate = ds.PatientSex = ""
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = k + 1
+    ds.AcquisitionNumber = ""
+    ds.FrameOfReferenceUID = for_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImagePositionPatient = [_ds(v) for v in ipp]
+    ds.ImageOrientationPatient = iop
+    ds.PixelSpacing = [_ds(sp[1]), _ds(sp[0])]   # (row spacing = along j, column spacing = along i)
+    ds.SliceThickness = _ds(abs(dk))
+    ds.SliceLocation = _ds(float(ipp @ normal))
+    ds.KVP = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = int(sv.shape[1]), int(sv.shape[0])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.RescaleIntercept = _ds(RESCALE_INTERCEPT)
+    ds.RescaleSlope = _ds(1.0)
+    ds.RescaleType = "HU"
+    ds.WindowCenter, ds.WindowWidth = _ds(40), _ds(80)  # brain window
+    ds.PixelData = np.ascontiguousarray(sv[:, :, k].T).astype("<i2").tobytes()  # (Rows, Columns) row-major
+    return ds
+
 def write_dicom_series(hu, affine, directory: str | os.PathLike, series_description: str = "saharank",
                        series_uid: str | None = None, overwrite: bool = False) -> list[Path]:
     """Write the CT volume `hu` as a DICOM series: one CT Image Storage file per axial slice k,
@@ -63,53 +180,11 @@ def write_dicom_series(hu, affine, directory: str | os.PathLike, series_descript
     `series_uid`; FileExistsError (naming the file) if a target file exists and `overwrite` is False.
     Source: DICOM PS3.3 A.3 (CT Image IOD), C.7.6.2 (Image Plane), C.7.6.3 (Image Pixel), C.11.1."""
     _pydicom()
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, UID, generate_uid
-
     directory = Path(directory)
-    hu = np.asarray(hu)
-    if hu.ndim != 3 or 0 in hu.shape:
-        raise ValueError(f"{directory}: expected a non-empty 3-D volume (i, j, k), got an array of shape {hu.shape}")
-    if hu.dtype == bool or not (np.issubdtype(hu.dtype, np.integer) or np.issubdtype(hu.dtype, np.floating)):
-        raise ValueError(f"{directory}: HU must be a real-valued array, got dtype {hu.dtype}")
-    if max(hu.shape[:2]) > 65535:
-        raise ValueError(f"{directory}: slices of {hu.shape[0]} x {hu.shape[1]} voxels exceed DICOM's 65535 Rows/Columns")
-    h = np.rint(hu.astype(np.float64))
-    if not np.isfinite(h).all():
-        raise ValueError(f"{directory}: {int((~np.isfinite(h)).sum())} voxel(s) are NaN or infinite")
-    sv = h - RESCALE_INTERCEPT
-    lo, hi = np.iinfo(np.int16).min, np.iinfo(np.int16).max
-    if sv.min() < lo or sv.max() > hi:
-        raise ValueError(f"{directory}: HU in [{h.min():g}, {h.max():g}] do not fit int16 pixel data with RescaleIntercept "
-                         f"{RESCALE_INTERCEPT:g} (HU range [{lo + RESCALE_INTERCEPT:g}, {hi + RESCALE_INTERCEPT:g}])")
-    sv = sv.astype(np.int16)
-
-    a = np.asarray(affine, dtype=np.float64)
-    if a.shape != (4, 4) or not np.isfinite(a).all():
-        raise ValueError(f"{directory}: the affine must be a finite 4x4 matrix, got\n{a}")
-    sp = np.array(voxel_spacing(a))
-    if not (sp > 0).all():
-        raise ValueError(f"{directory}: zero voxel spacing {tuple(sp)} mm in the affine")
-    lps = _LPS_RAS @ a[:3, :3]
-    row, col = lps[:, 0] / sp[0], lps[:, 1] / sp[1]     # DICOM X (along columns c = i), Y (along rows r = j)
-    if abs(row @ col) > 1e-6:
-        raise ValueError(f"{directory}: the affine's i and j axes are not perpendicular (cosine {row @ col:.3g}); "
-                         "DICOM ImageOrientationPatient needs perpendicular row and column directions")
-    normal = np.cross(row, col)
-    dk = float(lps[:, 2] @ normal)                      # slice spacing along the normal (signed)
-    if abs(dk) < 1e-6 * sp[2]:
-        raise ValueError(f"{directory}: the affine's k axis lies in the slice plane (no spacing along the normal)")
-
-    if series_uid is None:
-        series_uid = generate_uid()
-    if not (len(str(series_uid)) <= 64 and re.fullmatch(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+", str(series_uid))):
-        raise ValueError(f"{directory}: series_uid {str(series_uid)!r} is not a valid DICOM UID (PS3.5 9.1: "
-                         "dot-separated numbers without leading zeros, <= 64 characters)")
-    series_uid = UID(str(series_uid))
-    study_uid = generate_uid(entropy_srcs=[series_uid, "study"])
-    for_uid = generate_uid(entropy_srcs=[series_uid, "frame of reference"])
-
-    nk = hu.shape[2]
+    sv = _stored_values(hu, directory)
+    a, sp, row, col, normal, dk = _write_geometry(affine, directory)
+    uids = _series_uids(series_uid, directory)
+    nk = sv.shape[2]
     paths = [directory / f"CT{k + 1:05d}.dcm" for k in range(nk)]
     if not overwrite:
         for p in paths:
@@ -118,48 +193,7 @@ def write_dicom_series(hu, affine, directory: str | os.PathLike, series_descript
     directory.mkdir(parents=True, exist_ok=True)
     iop = [_ds(v) for v in (*row, *col)]
     for k, path in enumerate(paths):
-        sop_uid = generate_uid(entropy_srcs=[series_uid, "instance", str(k)])
-        ipp = _LPS_RAS @ (a[:3, :3] @ [0.0, 0.0, float(k)] + a[:3, 3])
-        fm = FileMetaDataset()
-        fm.MediaStorageSOPClassUID = CTImageStorage
-        fm.MediaStorageSOPInstanceUID = sop_uid
-        fm.TransferSyntaxUID = ExplicitVRLittleEndian
-        fm.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        ds = Dataset()
-        ds.file_meta = fm
-        ds.preamble = b"\0" * 128
-        ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8, for the series description
-        ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = sop_uid
-        ds.StudyDate = ds.StudyTime = ds.AccessionNumber = ds.ReferringPhysicianName = ds.StudyID = ""
-        ds.Modality = "CT"
-        ds.Manufacturer = ""
-        ds.SeriesDescription = str(series_description)
-        ds.DerivationDescription = "written by saharank.dicom.write_dicom_series"
-        ds.PatientName = ds.PatientID = ds.PatientBirthDate = ds.PatientSex = ""
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = k + 1
-        ds.AcquisitionNumber = ""
-        ds.FrameOfReferenceUID = for_uid
-        ds.PositionReferenceIndicator = ""
-        ds.ImagePositionPatient = [_ds(v) for v in ipp]
-        ds.ImageOrientationPatient = iop
-        ds.PixelSpacing = [_ds(sp[1]), _ds(sp[0])]   # (row spacing = along j, column spacing = along i)
-        ds.SliceThickness = _ds(abs(dk))
-        ds.SliceLocation = _ds(float(ipp @ normal))
-        ds.KVP = ""
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows, ds.Columns = int(hu.shape[1]), int(hu.shape[0])
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept = _ds(RESCALE_INTERCEPT)
-        ds.RescaleSlope = _ds(1.0)
-        ds.RescaleType = "HU"
-        ds.WindowCenter, ds.WindowWidth = _ds(40), _ds(80)  # brain window
-        ds.PixelData = np.ascontiguousarray(sv[:, :, k].T).astype("<i2").tobytes()  # (Rows, Columns) row-major
+        ds = _slice_dataset(sv, k, a, sp, normal, dk, iop, uids, series_description)
         with atomic_path(path) as tmp:
             ds.save_as(tmp, enforce_file_format=True)
     return paths
@@ -249,7 +283,8 @@ def _read_folder(directory: Path) -> list[tuple[Path, object]]:
             continue  # a DICOMDIR under another name
         items.append((p, ds))
     if not items:
-        raise ValueError(f"{directory}: no DICOM files found (the folder is empty or holds only hidden files / DICOMDIR)")
+        raise ValueError(f"{directory}: no DICOM files found "
+                         "(the folder is empty or holds only hidden files / DICOMDIR)")
     return items
 
 # %% ../nbs/08_dicom.ipynb #07dbce88
@@ -295,7 +330,8 @@ def _check_modality(items: list, modality: str | None = "CT") -> None:
         problems.append("a secondary capture (a picture of an image, without CT geometry)")
     if problems:
         kind = f" ({sop.name})" if sop is not None and getattr(sop, "name", "") else ""
-        raise ValueError(f"{p}: not a {modality} image{kind}: {', '.join(problems)}; saharank segments head {modality} only")
+        raise ValueError(f"{p}: not a {modality} image{kind}: {', '.join(problems)}; "
+                         f"saharank segments head {modality} only")
 
 # %% ../nbs/08_dicom.ipynb #0ceabf8d
 def _image_plane(ds, path: Path) -> dict:
@@ -325,7 +361,8 @@ def _image_plane(ds, path: Path) -> dict:
                          "(DICOM PS3.3 C.7.6.2, Image Plane module)")
     ps = _floats(ds, "PixelSpacing", 2, path)
     if not (ps > 0).all():
-        raise ValueError(f"{path}: PixelSpacing {ps.tolist()} mm must be 2 positive numbers (row spacing, column spacing)")
+        raise ValueError(f"{path}: PixelSpacing {ps.tolist()} mm must be 2 positive numbers "
+                         "(row spacing, column spacing)")
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if not rows or not cols:
         raise ValueError(f"{path}: Rows/Columns missing or zero (Rows={rows}, Columns={cols})")
@@ -419,7 +456,8 @@ def _slice_spacing(items: list, along: np.ndarray, directory: Path) -> tuple[flo
     'SpacingBetweenSlices' (a single slice, first one present and positive); `thickness` the first slice's
     SliceThickness in mm or None; `notes` (list of str) for a SliceThickness differing by > 1% from `dk` or
     a single-slice spacing. Raises what `_check_gaps` raises, and ValueError naming the file for a single slice
-    without a positive SliceThickness or SpacingBetweenSlices. Source: DICOM PS3.3 C.7.6.2 (SliceThickness), C.8.3.1 (SpacingBetweenSlices), C.7.6.2.1.1."""
+    without a positive SliceThickness or SpacingBetweenSlices. Source: DICOM PS3.3 C.7.6.2 (SliceThickness),
+    C.8.3.1 (SpacingBetweenSlices), C.7.6.2.1.1."""
     n = len(items)
     ds0 = items[0][1]
     notes: list[str] = []
@@ -429,8 +467,8 @@ def _slice_spacing(items: list, along: np.ndarray, directory: Path) -> tuple[flo
         dk = float(along[-1] / (n - 1))
         source = "ImagePositionPatient"
         if thickness is not None and abs(thickness - dk) > 0.01 * dk:
-            notes.append(f"SliceThickness {thickness:g} mm differs from the {dk:.4g} mm spacing of the slice positions "
-                         "(overlapping or gapped reconstruction); the voxel spacing uses the positions")
+            notes.append(f"SliceThickness {thickness:g} mm differs from the {dk:.4g} mm spacing of the slice "
+                         "positions (overlapping or gapped reconstruction); the voxel spacing uses the positions")
     else:
         spacing_between = _number(ds0, "SpacingBetweenSlices")
         if thickness is not None and thickness > 0:
@@ -461,9 +499,10 @@ def _gantry_tilt(items: list, along: np.ndarray, inplane: np.ndarray, directory:
     declared = max((d for d in declared if d is not None), key=abs, default=0.0)
     tilted = position_tilt > TILT_TOLERANCE_DEG or abs(declared) > 1e-3
     if tilted and tilt == "refuse":
-        raise ValueError(f"{directory}: gantry tilt is not supported: the slice positions step {position_tilt:.2f} degree(s) "
-                         f"off the slice normal (tolerance {TILT_TOLERANCE_DEG} degree) and GantryDetectorTilt is "
-                         f"{declared:g} degree(s); pass tilt='correct' to resample onto a non-tilted grid")
+        raise ValueError(f"{directory}: gantry tilt is not supported: the slice positions step "
+                         f"{position_tilt:.2f} degree(s) off the slice normal (tolerance {TILT_TOLERANCE_DEG} degree) "
+                         f"and GantryDetectorTilt is {declared:g} degree(s); "
+                         "pass tilt='correct' to resample onto a non-tilted grid")
     return position_tilt, declared, tilted
 
 def _correct_tilt(hu: np.ndarray, inplane: np.ndarray, X: np.ndarray, Y: np.ndarray, dr: float, dc: float,
@@ -510,7 +549,8 @@ def _decode_problem(ds, error: Exception) -> str:
             pips.append(" ".join(f'"{"python-gdcm" + n[4:] if n.startswith("gdcm") else n}"' for n in need))
         return (f"no decoder installed for the pixel data's Transfer Syntax {name} ({uid}); install one: "
                 + " or ".join(f"pip install {p}" for p in pips))
-    return " ".join(f"cannot decode the pixel data (Transfer Syntax {name} ({uid}); {type(error).__name__}: {error})".split())
+    return " ".join(f"cannot decode the pixel data (Transfer Syntax {name} ({uid}); "
+                    f"{type(error).__name__}: {error})".split())
 
 def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float | None, float | None, bool]:
     """Phase 7a of `read_dicom_series`: the HU of one slice (pydicom Dataset `ds`, read from `path`).
@@ -521,7 +561,8 @@ def _slice_hu(path: Path, ds, shape: tuple[int, int]) -> tuple[np.ndarray, float
     Returns `(hu, slope, intercept, assumed)`: `hu` (Columns, Rows) = (I, J) float32 in HU; `slope`, `intercept`
     the floats used (None with a Modality LUT Sequence); `assumed` True if the slope and/or intercept was missing.
     Raises ValueError naming `path` for undecodable pixel data (compressed without a pydicom plugin: the
-    Transfer Syntax and the packages that decode it are named, `_decode_problem`) or pixel data whose shape is not `shape`.
+    Transfer Syntax and the packages that decode it are named, `_decode_problem`) or pixel data whose shape is
+    not `shape`.
     Source: DICOM PS3.3 C.11.1 (Modality LUT module), C.7.6.3 (Image Pixel module)."""
     try:
         raw = ds.pixel_array
@@ -554,12 +595,13 @@ def _lossy_note(ds) -> str | None:
     uid = str(fm.get("TransferSyntaxUID", "")) if fm is not None else ""
     if flag == "01":
         ratio = ds.get("LossyImageCompressionRatio")           # one value per compression step (VM 1-n)
-        ratios = [float(r) for r in (ratio if isinstance(ratio, (list, tuple)) or type(ratio).__name__ == "MultiValue" else [ratio])
+        ratios = [float(r) for r in (ratio if isinstance(ratio, (list, tuple)) or type(ratio).__name__ == "MultiValue"
+                                     else [ratio])
                   if r is not None and str(r).strip()]
         shown = " then ".join(f"{r:.0f}:1" for r in ratios) or "not given"
         method = ds.get("LossyImageCompressionMethod")
-        return (f"LossyImageCompression 01 (ratio {shown}{', ' + str(method) if method else ''}): the pixel values went through "
-                "lossy compression, so HU and the segmentation may differ from the original scan's")
+        return (f"LossyImageCompression 01 (ratio {shown}{', ' + str(method) if method else ''}): the pixel values "
+                "went through lossy compression, so HU and the segmentation may differ from the original scan's")
     if uid in LOSSY_TRANSFER_SYNTAXES and (LOSSY_TRANSFER_SYNTAXES[uid] or flag != "00"):
         name = getattr(fm.get("TransferSyntaxUID"), "name", uid)
         return f"lossy transfer syntax {name}: the pixel values may differ from the original scan's"
@@ -581,7 +623,8 @@ def _volume_hu(items: list, shape: tuple[int, int]) -> tuple[np.ndarray, list, l
     for p, ds in items:
         h, slope, intercept, assumed = _slice_hu(p, ds, shape)
         missing += assumed
-        slopes.append(slope); intercepts.append(intercept)
+        slopes.append(slope)
+        intercepts.append(intercept)
         slices.append(h)
     hu = np.stack(slices, axis=2)
     notes: list[str] = []
@@ -590,8 +633,8 @@ def _volume_hu(items: list, shape: tuple[int, int]) -> tuple[np.ndarray, list, l
     if any(s is None for s in slopes):
         notes.append("a Modality LUT Sequence was applied (pydicom apply_modality_lut)")
     if padding is not None:
-        notes.append(f"PixelPaddingValue {padding} marks voxels outside the reconstruction field of view; they are kept "
-                     "as decoded (below air HU)")
+        notes.append(f"PixelPaddingValue {padding} marks voxels outside the reconstruction field of view; "
+                     "they are kept as decoded (below air HU)")
     if (lossy := _lossy_note(ds0)): notes.append(lossy)
     return hu, slopes, intercepts, notes
 
@@ -636,18 +679,24 @@ def _series_meta(ds0, uid: str, shape: tuple, affine: np.ndarray, iop: np.ndarra
     )
 
 # %% ../nbs/08_dicom.ipynb #ius00002
-_NO_AGENT = {'', 'none', 'no', 'n', 'nil', '0', '-', 'non', 'without', 'nein', 'keine', 'kein', 'nativ', 'native', 'na', 'n/a'}
-_CONTRAST_WORDS = re.compile(r"(?<![a-z])(contrast|kontrast\w*|c\+|\+c|cta|angio\w*|enhanced|km|mit\s+km|with\s+iv|iv\s+contrast)(?![a-z])", re.I)
-_NO_CONTRAST = re.compile(r"(?<![a-z])(w/?o|without|non|no|sans|ohne|sin|unenhanced|plain|nativ|native|pre)[\s\-_]*(iv[\s\-_]*)?"
-                          r"(contrast|kontrast\w*|km|c\+|enhanced)|(?<![a-z])c-(?![a-z])|(?<![a-z])nativ(e)?(?![a-z])", re.I)
+_NO_AGENT = {'', 'none', 'no', 'n', 'nil', '0', '-', 'non', 'without', 'nein', 'keine', 'kein', 'nativ', 'native',
+             'na', 'n/a'}
+_CONTRAST_WORDS = re.compile(r"(?<![a-z])(contrast|kontrast\w*|c\+|\+c|cta|angio\w*|enhanced|km|mit\s+km|with\s+iv|"
+                             r"iv\s+contrast)(?![a-z])", re.I)
+_NO_CONTRAST = re.compile(r"(?<![a-z])(w/?o|without|non|no|sans|ohne|sin|unenhanced|plain|nativ|native|pre)"
+                          r"[\s\-_]*(iv[\s\-_]*)?"
+                          r"(contrast|kontrast\w*|km|c\+|enhanced)|(?<![a-z])c-(?![a-z])|(?<![a-z])nativ(e)?(?![a-z])",
+                          re.I)
 
 def _age_years(ds) -> float | None:
-    "The patient's age in years from PatientAge ('nnnD/W/M/Y'), else from PatientBirthDate and the study date; None when neither says."
+    """The patient's age in years from PatientAge ('nnnD/W/M/Y'), else from PatientBirthDate and the study date;
+    None when neither says."""
     age = str(ds.get("PatientAge", "") or "").strip().upper()
     if m := re.fullmatch(r"(\d{1,3})\s*([DWMY])", age):
         return int(m.group(1)) / {'D': 365.25, 'W': 52.18, 'M': 12., 'Y': 1.}[m.group(2)]
     birth = str(ds.get("PatientBirthDate", "") or "").strip()
-    when = next((str(ds.get(k)).strip() for k in ("StudyDate", "SeriesDate", "AcquisitionDate") if str(ds.get(k, "") or "").strip()), "")
+    when = next((str(ds.get(k)).strip() for k in ("StudyDate", "SeriesDate", "AcquisitionDate")
+                 if str(ds.get(k, "") or "").strip()), "")
     if re.fullmatch(r"\d{8}", birth) and re.fullmatch(r"\d{8}", when):
         from datetime import date
         b, w = (date(int(s[:4]), int(s[4:6]), int(s[6:])) for s in (birth, when))
@@ -668,19 +717,23 @@ def intended_use_notes(ds) -> list[str]:
     why = []
     if agent.lower() not in _NO_AGENT: why.append(f"ContrastBolusAgent {agent!r}")
     if route and route.lower() not in _NO_AGENT: why.append(f"ContrastBolusRoute {route!r}")
-    why += [f"{k} {v}" for k, v in zip(("ContrastBolusVolume", "ContrastBolusTotalDose"), amount) if re.fullmatch(r"\d*\.?\d+", v) and float(v) > 0]
+    why += [f"{k} {v}" for k, v in zip(("ContrastBolusVolume", "ContrastBolusTotalDose"), amount)
+            if re.fullmatch(r"\d*\.?\d+", v) and float(v) > 0]
     if why or said:
-        out.append(f"contrast-enhanced CT ({'; '.join(why + said)}): outside the intended use (non-contrast head CT): enhancing "
-                   "vessels, sinuses and choroid plexus are as dense as blood, so the volume may count them")
+        out.append(f"contrast-enhanced CT ({'; '.join(why + said)}): outside the intended use (non-contrast head CT): "
+                   "enhancing vessels, sinuses and choroid plexus are as dense as blood, so the volume may count them")
     years = _age_years(ds)
     if years is not None and years < 18:
         shown = f"{years:.1f}" if years < 2 else f"{int(years)}"
-        out.append(f"a patient of {shown} years (PatientAge {str(ds.get('PatientAge', '') or '').strip() or 'from the birth date'}): "
-                   "outside the intended use (adults): a child's skull, brain and CSF spaces differ from the adult heads of the training")
+        out.append(f"a patient of {shown} years "
+                   f"(PatientAge {str(ds.get('PatientAge', '') or '').strip() or 'from the birth date'}): "
+                   "outside the intended use (adults): a child's skull, brain and CSF spaces differ from the adult "
+                   "heads of the training")
     return out
 
 # %% ../nbs/08_dicom.ipynb #f2aa7714
-def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modality: str | None = "CT") -> tuple[np.ndarray, np.ndarray, dict]:
+def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse",
+                      modality: str | None = "CT") -> tuple[np.ndarray, np.ndarray, dict]:
     """Read the head-CT DICOM series in the folder `directory` (one slice per file).
 
     Returns `(hu, affine, meta)`:
@@ -715,8 +768,8 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modali
     than 0.5 degree off the normal, or GantryDetectorTilt != 0) with tilt='refuse', a single slice without
     SliceThickness and SpacingBetweenSlices, undecodable pixel data (compressed without a pydicom plugin), and
     a series that is not of `modality` ('CT'; None accepts any: `_check_modality`).
-    Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_modality`, `_check_planes`,
-    `_sort_along_normal` / `_offsets`, `_slice_spacing` (`_check_gaps`), `_gantry_tilt`, `_volume_hu`,
+    Phases (each documented and tested on its own): `_read_folder`, `_single_series`, `_check_modality`,
+    `_check_planes`, `_sort_along_normal` / `_offsets`, `_slice_spacing` (`_check_gaps`), `_gantry_tilt`, `_volume_hu`,
     `_correct_tilt`, `_series_affine` / `_series_meta`, `intended_use_notes`.
     Source: DICOM PS3.3 C.7.6.2 (Image Plane module), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image), C.11.1
     (Modality LUT)."""
@@ -740,7 +793,8 @@ def read_dicom_series(directory: str | os.PathLike, tilt: str = "refuse", modali
     if tilted and tilt == "correct":                                            # 6b
         correction = _correct_tilt(hu, inplane, X, Y, dr, dc, position_tilt, declared)
         notes.append(f"gantry tilt: {correction}")
-    caveats = [n for n in hu_notes if n == _lossy_note(items[0][1]) or "lack RescaleSlope and/or RescaleIntercept" in n]
+    caveats = [n for n in hu_notes
+               if n == _lossy_note(items[0][1]) or "lack RescaleSlope and/or RescaleIntercept" in n]
     affine = _series_affine(X, Y, N, dc, dr, dk, pos[0])                        # 8
     meta = _series_meta(items[0][1], uid, hu.shape, affine, g0["iop"], thickness, source, slopes, intercepts,
                         declared, position_tilt, correction, notes)
