@@ -22,10 +22,12 @@ def overlap_loss(prob, target, smooth=1.0, literal=False, eps=1e-6, weight=None)
     loss (nor its gradient) -- how a batch is padded to a fixed size (`saharank.training`). Raises
     ValueError when shapes differ."""
     if prob.shape != target.shape:
-        raise ValueError(f"overlap_loss: probability shape {tuple(prob.shape)} != annotation shape {tuple(target.shape)}")
+        raise ValueError(f"overlap_loss: probability shape {tuple(prob.shape)} "
+                         f"!= annotation shape {tuple(target.shape)}")
     t = target.to(prob.dtype)
     if weight is not None:
-        if weight.shape != prob.shape[:1]: raise ValueError(f"overlap_loss: weight shape {tuple(weight.shape)} != ({prob.shape[0]},)")
+        if weight.shape != prob.shape[:1]:
+            raise ValueError(f"overlap_loss: weight shape {tuple(weight.shape)} != ({prob.shape[0]},)")
         w = weight.to(prob.dtype).reshape(-1, *[1] * (prob.dim() - 1))
         prob, t = prob * w, t * w
     if literal:
@@ -40,14 +42,18 @@ def contrast_adjust(x, factor):
     if factor <= 0: raise ValueError(f"contrast factor must be > 0, got {factor}")
     return ((x - 0.5) * factor + 0.5).clamp(0, 1) if torch.is_tensor(x) else np.clip((x - 0.5) * factor + 0.5, 0, 1)
 
+# %% ../nbs/04_losses.ipynb #6f6ce6e3
 def contrast_weights(factors):
-    "Weights w_i (list of floats summing to 1) of the mixed loss for contrast factors c_i: w_i proportional to 1 / (1 + 5 |ln c_i|)."
+    """Weights w_i (list of floats summing to 1) of the mixed loss for contrast factors c_i: w_i proportional to
+    1 / (1 + 5 |ln c_i|)."""
     if not len(factors): raise ValueError("at least one contrast factor is needed")
     raw = [1 / (1 + 5 * abs(math.log(c))) for c in factors]
     return [r / sum(raw) for r in raw]
 
+# %% ../nbs/04_losses.ipynb #ea2c0aa3
 def _batch_independent(model) -> bool:
-    "Whether `model`'s output for one image does not depend on the other images of its batch (no BatchNorm in training mode)."
+    """Whether `model`'s output for one image does not depend on the other images of its batch (no BatchNorm in
+    training mode)."""
     return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
 
 def _at_least_float32(t):
@@ -83,8 +89,10 @@ def mixed_loss(model, x, target, factors=(1.0,), weights=None, literal=False, ba
     if batched is None: batched = len(factors) > 1 and _batch_independent(model)
     if batched:
         n = x.shape[0]
-        prob = torch.softmax(_at_least_float32(model(torch.cat([contrast_adjust(x, c) for c in factors]))), dim=1)[:, 1]
-        return sum(w * overlap_loss(prob[i * n:(i + 1) * n], target, literal=literal, weight=sample_weight) for i, w in enumerate(weights))
+        prob = torch.softmax(_at_least_float32(model(torch.cat([contrast_adjust(x, c) for c in factors]))),
+                             dim=1)[:, 1]
+        return sum(w * overlap_loss(prob[i * n:(i + 1) * n], target, literal=literal, weight=sample_weight)
+                   for i, w in enumerate(weights))
     total = 0.
     for c, w in zip(factors, weights):
         prob = torch.softmax(_at_least_float32(model(contrast_adjust(x, c))), dim=1)[:, 1]
@@ -104,12 +112,14 @@ def smooth_field(noise: torch.Tensor, sigma_px: float) -> torch.Tensor:
     n, c, h, w = noise.shape
     k = _gaussian_kernel(sigma_px, noise.dtype, noise.device)
     r = min(len(k) // 2, h - 1, w - 1)
-    k = k[len(k) // 2 - r:len(k) // 2 + r + 1]; k = k / k.sum()
+    k = k[len(k) // 2 - r:len(k) // 2 + r + 1]
+    k = k / k.sum()
     z = noise.reshape(n * c, 1, h, w)
     z = F.conv2d(F.pad(z, (r, r, 0, 0), mode='reflect'), k.view(1, 1, 1, -1))
     z = F.conv2d(F.pad(z, (0, 0, r, r), mode='reflect'), k.view(1, 1, -1, 1))
     return z.reshape(n, c, h, w)
 
+# %% ../nbs/04_losses.ipynb #72c85d2f
 def augment_batch(x, y, generator=None, flip_probability=0.5, elastic_probability=0.5, alpha_px=2.0, sigma_px=4.0,
                   intensity: dict | None = None):
     """Augment a training batch on its device. Each image is flipped left-right with probability `flip_probability` and
@@ -135,27 +145,33 @@ def augment_batch(x, y, generator=None, flip_probability=0.5, elastic_probabilit
     Raises:
         ValueError: for shapes that do not fit."""
     if x.ndim != 4 or tuple(y.shape) != (x.shape[0], *x.shape[2:]):
-        raise ValueError(f"augment_batch: expected x (N, C, H, W) and y (N, H, W), got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError("augment_batch: expected x (N, C, H, W) and y (N, H, W), "
+                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
     n, _, h, w = x.shape
     fk = dict(device=x.device, generator=generator)
     flip = torch.rand(n, **fk) < flip_probability
     deform = torch.rand(n, **fk) < elastic_probability
     noise = torch.randn(n, 2, h, w, dtype=torch.float32, **fk)
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x); y = torch.where(flip[:, None, None], y.flip(-1), y)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    y = torch.where(flip[:, None, None], y.flip(-1), y)
     if alpha_px > 0 and elastic_probability > 0: x, y = _elastic(x, y, noise, deform, alpha_px, sigma_px)
     if intensity is not None: x = augment_intensity(x, generator, **intensity)
     return x, y
 
 def _elastic(x, y, noise, deform, alpha_px, sigma_px):
-    "The elastic deformation of `augment_batch`: the displacement field from `noise` (N, 2, H, W), applied where `deform` (N,)."
-    n, _, h, w = x.shape; dev = x.device
+    """The elastic deformation of `augment_batch`: the displacement field from `noise` (N, 2, H, W), applied where
+    `deform` (N,)."""
+    n, _, h, w = x.shape
+    dev = x.device
     disp = smooth_field(noise, sigma_px)
     rms = disp.square().sum(1).mean((1, 2)).sqrt().clamp_min(1e-12)
     disp = disp * (alpha_px / rms)[:, None, None, None]                      # (N, 2: dy, dx, H, W) pixels
-    gy = torch.linspace(-1, 1, h, device=dev)[:, None].expand(h, w); gx = torch.linspace(-1, 1, w, device=dev)[None].expand(h, w)
+    gy = torch.linspace(-1, 1, h, device=dev)[:, None].expand(h, w)
+    gx = torch.linspace(-1, 1, w, device=dev)[None].expand(h, w)
     grid = torch.stack([gx + disp[:, 1] * 2 / max(w - 1, 1), gy + disp[:, 0] * 2 / max(h - 1, 1)], -1)
     xw = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode='border', align_corners=True)
-    yw = F.grid_sample(y[:, None].float(), grid, mode='nearest', padding_mode='zeros', align_corners=True)[:, 0].to(y.dtype)
+    yw = F.grid_sample(y[:, None].float(), grid, mode='nearest', padding_mode='zeros',
+                       align_corners=True)[:, 0].to(y.dtype)
     return torch.where(deform[:, None, None, None], xw, x), torch.where(deform[:, None, None], yw, y)
 
 # %% ../nbs/04_losses.ipynb #int00002
@@ -168,9 +184,11 @@ def intensity_headroom_hu(window=(40., 120.), hu_shift=10., hu_scale=0.05, noise
     need = abs(hu_shift) + abs(hu_scale) * max(abs(lo), abs(hi)) + abs(bias_hu) + 4 * abs(noise_hu)
     return float(10 * math.ceil(need / 10))
 
+# %% ../nbs/04_losses.ipynb #78fbc498
 def _batch_gaussian_blur(x: torch.Tensor, sigma_px: torch.Tensor, radius: int) -> torch.Tensor:
     """Blur each image of `x` (N, C, H, W) by its own Gaussian of SD `sigma_px` (N,) pixels: separable, kernels of
-    fixed radius `radius` (clipped to the image) normalised to 1, reflected borders; one grouped convolution per axis."""
+    fixed radius `radius` (clipped to the image) normalised to 1, reflected borders; one grouped convolution per
+    axis."""
     n, c, h, w = x.shape
     r = max(0, min(radius, h - 1, w - 1))
     if r == 0: return x

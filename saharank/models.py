@@ -33,20 +33,25 @@ class InstanceNorm2d(nn.InstanceNorm2d):
         if x.dim() != 4 or self.track_running_stats: return super().forward(x)
         return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
 
+# %% ../nbs/02_models.ipynb #0416d81f
 def norm_layer(norm: str | None, channels: int) -> nn.Module:
-    "Normalisation module for `channels` feature maps: 'instance' -> `InstanceNorm2d(affine=True)` (ours, group-norm kernels), 'batch' -> `BatchNorm2d`, None -> `Identity`. ValueError for anything else."
+    """Normalisation module for `channels` feature maps: 'instance' -> `InstanceNorm2d(affine=True)` (ours, group-norm
+    kernels), 'batch' -> `BatchNorm2d`, None -> `Identity`. ValueError for anything else."""
     if norm == 'instance': return InstanceNorm2d(channels, affine=True)
     if norm == 'batch': return nn.BatchNorm2d(channels)
     if norm is None: return nn.Identity()
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
+# %% ../nbs/02_models.ipynb #aed587d7
 def double_conv(c_in: int, c_out: int, norm: str | None = 'instance') -> nn.Sequential:
     """Two 3x3 'same' convolutions `c_in -> c_out -> c_out`, each + norm + ReLU (Unet level block; paper 2.1 block M1).
     Input (N, c_in, H, W) -> output (N, c_out, H, W). Submodules: conv1, norm1, act1, conv2, norm2, act2."""
     bias = norm is None
     return nn.Sequential(OrderedDict([
-        ('conv1', nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)), ('norm1', norm_layer(norm, c_out)), ('act1', nn.ReLU(inplace=True)),
-        ('conv2', nn.Conv2d(c_out, c_out, 3, padding=1, bias=bias)), ('norm2', norm_layer(norm, c_out)), ('act2', nn.ReLU(inplace=True)),
+        ('conv1', nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)), ('norm1', norm_layer(norm, c_out)),
+        ('act1', nn.ReLU(inplace=True)),
+        ('conv2', nn.Conv2d(c_out, c_out, 3, padding=1, bias=bias)), ('norm2', norm_layer(norm, c_out)),
+        ('act2', nn.ReLU(inplace=True)),
     ]))
 
 # %% ../nbs/02_models.ipynb #9f14178d
@@ -81,7 +86,8 @@ def _check_input(model: nn.Module, x: torch.Tensor, multiple: int) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D tensor (N, C, H, W), got {getattr(x, 'shape', type(x))}")
     if x.shape[1] != model.in_channels:
-        raise ValueError(f"{name}: expected {model.in_channels} input channel(s), got C={x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(f"{name}: expected {model.in_channels} input channel(s), got C={x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
     H, W = x.shape[-2:]
     if H % multiple or W % multiple:
         raise ValueError(f"{name}: input height and width must be divisible by {multiple}, got H={H}, W={W}")
@@ -101,11 +107,13 @@ class UNet(nn.Module):
         if depth < 1: raise ValueError(f"UNet: depth must be >= 1, got {depth}")
         if width < 1: raise ValueError(f"UNet: width must be >= 1, got {width}")
         norm_layer(norm, 1)  # validate early
-        self.in_channels, self.n_classes, self.width, self.depth, self.norm = in_channels, n_classes, width, depth, norm
+        self.in_channels, self.n_classes, self.width, self.depth, self.norm = (in_channels, n_classes, width, depth,
+                                                                               norm)
         ch = [width * 2**l for l in range(depth + 1)]
         c = in_channels
         for l in range(depth):
-            self.add_module(f'enc{l+1}', double_conv(c, ch[l], norm)); c = ch[l]
+            self.add_module(f'enc{l+1}', double_conv(c, ch[l], norm))
+            c = ch[l]
         self.pool = nn.MaxPool2d(2)
         self.bottleneck = double_conv(ch[depth - 1], ch[depth], norm)
         for l in reversed(range(depth)):
@@ -116,7 +124,9 @@ class UNet(nn.Module):
         _check_input(self, x, 2**self.depth)
         skips = []
         for l in range(self.depth):
-            x = getattr(self, f'enc{l+1}')(x); skips.append(x); x = self.pool(x)
+            x = getattr(self, f'enc{l+1}')(x)
+            skips.append(x)
+            x = self.pool(x)
         x = self.bottleneck(x)
         for l in reversed(range(self.depth)):
             x = getattr(self, f'dec{l+1}')(x, skips[l])
@@ -126,7 +136,8 @@ class UNet(nn.Module):
 class DilatedBlock(nn.Module):
     """Multi-view Unet block M2 (paper 2.1): three consecutive 3x3 convolutions c -> c with dilation 1, 2, 4
     (padding = dilation, each + ReLU), and a skip connection concatenating the input and the output.
-    forward(x: (N, c, H, W)) -> (N, 2c, H, W) = cat[x, convs(x)] along dim 1. Submodules conv1..conv3, act1..act3."""
+    forward(x: (N, c, H, W)) -> (N, 2c, H, W) = cat[x, convs(x)] along dim 1. Submodules conv1..conv3,
+    act1..act3."""
     dilations = (1, 2, 4)
     def __init__(self, channels: int):
         super().__init__()
@@ -141,15 +152,18 @@ class DilatedBlock(nn.Module):
             y = getattr(self, f'act{i}')(getattr(self, f'conv{i}')(y))
         return torch.cat([x, y], dim=1)
 
+# %% ../nbs/02_models.ipynb #93981a81
 def output_block(c_in: int, n_classes: int = 2) -> nn.Sequential:
     """Multi-view Unet block M3 (paper 2.1): two 3x3 'same' convolutions c_in -> c_in, each + ReLU, and a
-    1x1 convolution to n_classes logits. (N, c_in, H, W) -> (N, n_classes, H, W). Submodules conv1, act1, conv2, act2, out."""
+    1x1 convolution to n_classes logits. (N, c_in, H, W) -> (N, n_classes, H, W). Submodules conv1, act1, conv2, act2,
+    out."""
     return nn.Sequential(OrderedDict([
         ('conv1', nn.Conv2d(c_in, c_in, 3, padding=1)), ('act1', nn.ReLU(inplace=True)),
         ('conv2', nn.Conv2d(c_in, c_in, 3, padding=1)), ('act2', nn.ReLU(inplace=True)),
         ('out', nn.Conv2d(c_in, n_classes, 1)),
     ]))
 
+# %% ../nbs/02_models.ipynb #4a436a3a
 class MultiViewUNet(nn.Module):
     """2-level multi-view Unet (paper 2.1 and Fig. 1; Yao et al., Artif. Intell. Med. 107, 101910, 2020).
     Blocks (attribute name <-> paper name, see `paper_name`): M1_1 (w, full resolution), M1_2 (2w, 1/2),
@@ -192,14 +206,20 @@ class MultiViewUNet(nn.Module):
 _ATTR_RE, _PAPER_RE = re.compile(r'^(M\d+)_(\d+)$'), re.compile(r'^(M\d+)\.(\d+)$')
 
 def paper_name(module_name: str) -> str:
-    "Paper name (Fig. 1, Table 1) of a top-level block attribute of a model: 'M1_1' -> 'M1.1'; other names (e.g. 'M3', 'enc1') unchanged. ValueError for a non-string or a dotted (nested) path."
-    if not isinstance(module_name, str): raise ValueError(f"paper_name: expected a module name string, got {module_name!r}")
-    if '.' in module_name: raise ValueError(f"paper_name: expected a top-level module name without '.', got {module_name!r}")
+    """Paper name (Fig. 1, Table 1) of a top-level block attribute of a model: 'M1_1' -> 'M1.1'; other names (e.g.
+    'M3', 'enc1') unchanged. ValueError for a non-string or a dotted (nested) path."""
+    if not isinstance(module_name, str):
+        raise ValueError(f"paper_name: expected a module name string, got {module_name!r}")
+    if '.' in module_name:
+        raise ValueError(f"paper_name: expected a top-level module name without '.', got {module_name!r}")
     return _ATTR_RE.sub(r'\1.\2', module_name)
 
+# %% ../nbs/02_models.ipynb #aaa1e4eb
 def module_name(paper_name: str) -> str:
-    "Attribute name of a block given its paper name (inverse of `paper_name`): 'M1.1' -> 'M1_1'; other names without '.' unchanged. ValueError otherwise."
-    if not isinstance(paper_name, str): raise ValueError(f"module_name: expected a paper module name string, got {paper_name!r}")
+    """Attribute name of a block given its paper name (inverse of `paper_name`): 'M1.1' -> 'M1_1'; other names without
+    '.' unchanged. ValueError otherwise."""
+    if not isinstance(paper_name, str):
+        raise ValueError(f"module_name: expected a paper module name string, got {paper_name!r}")
     out = _PAPER_RE.sub(r'\1_\2', paper_name)
     if '.' in out: raise ValueError(f"module_name: {paper_name!r} is not a paper block name like 'M1.1' or 'M3'")
     return out
@@ -229,6 +249,7 @@ def select_modules(model: nn.Module, patterns) -> dict[str, nn.Module]:
         out.update(hits)
     return {p: mod for p, mod in children if p in out}
 
+# %% ../nbs/02_models.ipynb #8c31ddaa
 def _strategy_patterns(strategy) -> list[str]:
     if strategy is None: strategy = 'None'
     if strategy not in STRATEGIES:
@@ -247,10 +268,13 @@ def apply_strategy(model: nn.Module, strategy: str | None) -> nn.Module:
     for p in model.parameters(): p.requires_grad_(id(p) in keep)
     return model
 
+# %% ../nbs/02_models.ipynb #0453cabf
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    "Number of scalar parameters of `model` (shared parameters counted once); only those with requires_grad if `trainable_only`."
+    """Number of scalar parameters of `model` (shared parameters counted once); only those with requires_grad if
+    `trainable_only`."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
+# %% ../nbs/02_models.ipynb #15d508b8
 def table1(model: nn.Module) -> pd.DataFrame:
     """Paper Table 1 for `model`: one row per strategy in STRATEGIES with columns 'strategy', 'modules'
     (comma-joined paper names of the blocks the strategy selects in this model) and 'trainable parameters'
@@ -266,7 +290,8 @@ def table1(model: nn.Module) -> pd.DataFrame:
 MODELS = {'unet': UNet, 'multiview': MultiViewUNet}
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    "Instantiate a network by name: 'unet' -> `UNet(**kwargs)`, 'multiview' -> `MultiViewUNet(**kwargs)` (paper 2.1). ValueError for other names."
+    """Instantiate a network by name: 'unet' -> `UNet(**kwargs)`, 'multiview' -> `MultiViewUNet(**kwargs)` (paper
+    2.1). ValueError for other names."""
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name](**kwargs)
 
@@ -275,5 +300,6 @@ def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
     """Hematoma (class 1) probability from logits (N, n_classes, H, W): softmax over dim 1, channel 1
     (paper 2.1, pixel-wise softmax). Returns (N, H, W), same dtype. ValueError unless 4-D with >= 2 classes."""
     if not isinstance(logits, torch.Tensor) or logits.ndim != 4 or logits.shape[1] < 2:
-        raise ValueError(f"foreground_probability: expected logits (N, n_classes>=2, H, W), got {getattr(logits, 'shape', type(logits))}")
+        raise ValueError("foreground_probability: expected logits (N, n_classes>=2, H, W), "
+                         f"got {getattr(logits, 'shape', type(logits))}")
     return torch.softmax(logits, dim=1)[:, 1]

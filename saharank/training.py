@@ -18,9 +18,11 @@ from .core import tensor_fingerprint
 from .data import atomic_path, calibrate_hu, hu_window, load_case
 from .losses import augment_batch, intensity_headroom_hu, mixed_loss
 
-# bumped whenever a change of the training code changes what a run learns (enters every pre-training and fine-tuning key)
-ENGINE_VERSION = 4   # 3: intensity augmentation (a setting); 4: instance norm through group-norm kernels, channels-last on the CPU,
-                     # one thread per run on the CPU (saharank.experiment): the same functions, other last bits
+# bumped whenever a change of the training code changes what a run learns (enters every pre-training and fine-tuning
+# key)
+ENGINE_VERSION = 4   # 3: intensity augmentation (a setting); 4: instance norm through group-norm kernels,
+                     # channels-last on the CPU, one thread per run on the CPU (saharank.experiment): the same
+                     # functions, other last bits
 
 # %% ../nbs/05_training.ipynb #b5d8e56d
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -31,27 +33,32 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     statistically, not bitwise. The CPU computes the same either way (its kernels do not depend on it), so where torch
     sees no CUDA device the flag is left as it is: setting it imports torch's compiler (about 1 s in every worker
     process) and makes every new tensor be filled first, for nothing."""
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     if not torch.cuda.is_available(): return
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
     if torch.backends.cudnn.is_available(): torch.backends.cudnn.benchmark = not deterministic
 
+# %% ../nbs/05_training.ipynb #67878dbb
 def select_device(name: str = 'auto') -> torch.device:
-    "'auto' -> CUDA when available, else CPU; otherwise `torch.device(name)` (ValueError if CUDA is asked for and absent)."
+    """'auto' -> CUDA when available, else CPU; otherwise `torch.device(name)` (ValueError if CUDA is asked for and
+    absent)."""
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(name)
-    if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     return dev
 
 # %% ../nbs/05_training.ipynb #ea95be9d
 @dataclass
 class Slices:
-    """Axial slices of several patients: images (S, 1, H, W) float32 in [0, 1], masks (S, H, W) uint8, patient (S,) int,
-    ids; `window` (level, width) HU and `headroom_hu`: the images are that window widened by `headroom_hu` on each side
-    (0: the network's window itself; > 0: room for the intensity augmentation, `saharank.losses.augment_intensity`);
-    `brain_reference_hu`: each patient's volume was shifted so that its brain lies there (`saharank.data.calibrate_hu`;
-    None: absolute HU)."""
+    """Axial slices of several patients: images (S, 1, H, W) float32 in [0, 1], masks (S, H, W) uint8, patient (S,)
+    int, ids; `window` (level, width) HU and `headroom_hu`: the images are that window widened by `headroom_hu` on each
+    side (0: the network's window itself; > 0: room for the intensity augmentation,
+    `saharank.losses.augment_intensity`); `brain_reference_hu`: each patient's volume was shifted so that its brain
+    lies there (`saharank.data.calibrate_hu`; None: absolute HU)."""
     images: np.ndarray
     masks: np.ndarray
     patient: np.ndarray
@@ -62,7 +69,9 @@ class Slices:
 
     def __len__(self): return len(self.images)
 
-def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0., brain_reference_hu: float | None = None) -> Slices:
+# %% ../nbs/05_training.ipynb #8e0adc55
+def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0.,
+                brain_reference_hu: float | None = None) -> Slices:
     """Slices of the patients `ids` of the cohort at `root`, windowed with `window` = (level, width) HU, widened by
     `headroom_hu` HU on each side (0: the window itself; see `slice_headroom_hu` for the intensity augmentation),
     after each volume is calibrated to `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU).
@@ -73,37 +82,44 @@ def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0., brain_re
     for p, i in enumerate(ids):
         hu, mask, _ = load_case(root, i)
         hu = calibrate_hu(hu, brain_reference_hu, f"{root}/{i}")
-        imgs.append(np.moveaxis(hu_window(hu, window[0], window[1] + 2 * headroom_hu), -1, 0)[:, None]); masks.append(np.moveaxis(mask, -1, 0))
+        imgs.append(np.moveaxis(hu_window(hu, window[0], window[1] + 2 * headroom_hu), -1, 0)[:, None])
+        masks.append(np.moveaxis(mask, -1, 0))
         pat.append(np.full(hu.shape[-1], p))
     if not imgs: raise ValueError(f"no patient ids given for cohort {root}")
-    return Slices(np.concatenate(imgs).astype(np.float32), np.concatenate(masks).astype(np.uint8), np.concatenate(pat), list(ids),
-                  (float(window[0]), float(window[1])), float(headroom_hu), brain_reference_hu)
+    return Slices(np.concatenate(imgs).astype(np.float32), np.concatenate(masks).astype(np.uint8), np.concatenate(pat),
+                  list(ids), (float(window[0]), float(window[1])), float(headroom_hu), brain_reference_hu)
 
+# %% ../nbs/05_training.ipynb #454d9a99
 def intensity_augmentation(cfg) -> dict | None:
     """The ranges of `saharank.losses.augment_intensity` from the settings `cfg` (a `Settings` or dict): None when
     `intensity_augmentation` is off (the paper's protocol), else a dict probability, hu_shift, hu_scale, noise_hu,
     blur_px, bias_hu, gamma (what `train_model(intensity=...)` takes)."""
     if not cfg['intensity_augmentation']: return None
-    return dict(probability=cfg['intensity_probability'], hu_shift=cfg['intensity_hu_shift'], hu_scale=cfg['intensity_hu_scale'],
-                noise_hu=cfg['intensity_noise_hu'], blur_px=tuple(cfg['intensity_blur_px']), bias_hu=cfg['intensity_bias_hu'],
+    return dict(probability=cfg['intensity_probability'], hu_shift=cfg['intensity_hu_shift'],
+                hu_scale=cfg['intensity_hu_scale'], noise_hu=cfg['intensity_noise_hu'],
+                blur_px=tuple(cfg['intensity_blur_px']), bias_hu=cfg['intensity_bias_hu'],
                 gamma=tuple(cfg['intensity_gamma']))
 
+# %% ../nbs/05_training.ipynb #a322a5e1
 def train_settings(cfg, epochs: int, seed: int, device) -> dict:
-    """The keyword arguments of `train_model` that the settings `cfg` (a `saharank.settings.Settings`) give, for a run of
-    `epochs` epochs seeded with `seed` on `device`: learning rate, batch, mixed-loss factors, share of empty slices,
+    """The keyword arguments of `train_model` that the settings `cfg` (a `saharank.settings.Settings`) give, for a run
+    of `epochs` epochs seeded with `seed` on `device`: learning rate, batch, mixed-loss factors, share of empty slices,
     flips, elastic deformation (mm converted to pixels of the training grid), intensity augmentation, GPU speed
     options. Every network of a reproduction (the Unets, the Swin UNETR of the bench) trains with these."""
     px = cfg['field_of_view_mm'] / cfg['image_size']
     return dict(epochs=epochs, lr=cfg['learning_rate'], batch_size=cfg['batch_size'], seed=seed,
                 contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                 flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],
-                elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px, device=device,
+                elastic_alpha_px=cfg['elastic_alpha_mm'] / px, elastic_sigma_px=cfg['elastic_sigma_mm'] / px,
+                device=device,
                 intensity=intensity_augmentation(cfg),                      # None unless the setting is on
                 amp=cfg['amp'], channels_last=cfg['channels_last'],
                 deterministic=cfg['deterministic'])          # cuDNN algorithms on CUDA (`set_seed`)
 
+# %% ../nbs/05_training.ipynb #5285e62b
 def slice_headroom_hu(cfg) -> float:
-    "The headroom (HU) `load_slices` needs for the settings `cfg`: 0 without intensity augmentation, else `intensity_headroom_hu`."
+    """The headroom (HU) `load_slices` needs for the settings `cfg`: 0 without intensity augmentation, else
+    `intensity_headroom_hu`."""
     aug = intensity_augmentation(cfg)
     return 0. if aug is None else intensity_headroom_hu((cfg['window_level'], cfg['window_width']), **aug)
 
@@ -112,14 +128,15 @@ class DeviceSlices:
     """`Slices` resident on `device` for a whole run: images (S, 1, H, W) float32 (in `memory_format`) and masks
     (S, H, W) uint8. On the CPU the tensors share memory with the NumPy arrays (no copy)."""
     def __init__(self, data: Slices, device, memory_format=torch.contiguous_format):
-        self.images = torch.from_numpy(np.ascontiguousarray(data.images, np.float32)).to(device).contiguous(memory_format=memory_format)
+        self.images = torch.from_numpy(np.ascontiguousarray(data.images, np.float32)).to(device).contiguous(
+            memory_format=memory_format)
         self.masks = torch.from_numpy(np.ascontiguousarray(data.masks, np.uint8)).to(device)
     def __len__(self): return len(self.images)
     def batch(self, idx: torch.Tensor):
         "Images (B, 1, H, W) and masks (B, H, W) of the slices `idx` (B,) int64 on the device."
         return self.images.index_select(0, idx), self.masks.index_select(0, idx)
 
-
+# %% ../nbs/05_training.ipynb #e0656773
 class TrainStep:
     """One training step of `model` with optimiser `opt`: mixed multi-contrast loss (`contrast_factors`) over a batch
     x (B, 1, H, W) float, y (B, H, W) with per-slice weights w (B,) 0/1, backward, `opt.step()`. Calling it returns
@@ -139,10 +156,13 @@ class TrainStep:
         self.graph, self.steps, self.static = None, 0, None
 
     def _eager(self, x, y, w):
-        x = x.contiguous(memory_format=self.mf)          # the batch in the model's memory format (augmentation made it contiguous)
+        # the batch in the model's memory format (augmentation made it contiguous)
+        x = x.contiguous(memory_format=self.mf)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast, cache_enabled=False):
             loss = mixed_loss(self.model, x, y, self.factors, sample_weight=w)
-        self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
         return loss.detach()
 
     def _capture(self):
@@ -152,7 +172,8 @@ class TrainStep:
         with torch.cuda.graph(g):
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.autocast, cache_enabled=False):
                 loss = mixed_loss(self.model, x, y, self.factors, sample_weight=w)
-            loss.backward(); self.opt.step()
+            loss.backward()
+            self.opt.step()
         self.graph, self.loss = g, loss
 
     def __call__(self, x, y, w):
@@ -161,37 +182,111 @@ class TrainStep:
         if self.static is None:
             self.static = (torch.empty_like(x, memory_format=self.mf), torch.empty_like(y), torch.empty_like(w))
         for s, v in zip(self.static, (x, y, w)):
-            if s.shape != v.shape: raise ValueError(f"TrainStep: a captured step needs batches of one shape: {tuple(v.shape)} != {tuple(s.shape)}")
+            if s.shape != v.shape:
+                raise ValueError(f"TrainStep: a captured step needs batches of one shape: {tuple(v.shape)} "
+                                 f"!= {tuple(s.shape)}")
             s.copy_(v)
         if self.graph is None and self.steps > self.warmup:
             try: self._capture()
             except RuntimeError as e:
                 import warnings
                 warnings.warn(f"CUDA graph capture failed ({str(e).splitlines()[0]}); training goes on eagerly")
-                torch.cuda.synchronize(); self.graphed = False
+                torch.cuda.synchronize()
+                self.graphed = False
                 return self._eager(*self.static)
         if self.graph is None:                       # warm-up: real steps, on a side stream as capture requires
-            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side): loss = self._eager(*self.static)
             torch.cuda.current_stream().wait_stream(side)
             return loss
         self.graph.replay()
         return self.loss.detach().clone()
 
-
+# %% ../nbs/05_training.ipynb #5077be31
 def _epoch_order(rng, positive, empty, empty_slice_fraction):
     "The slices of one epoch in random order: every slice with hematoma and a random share of the empty ones."
-    keep = empty if empty_slice_fraction >= 1 else rng.choice(empty, int(round(empty_slice_fraction * len(empty))), replace=False)
+    keep = empty if empty_slice_fraction >= 1 else rng.choice(empty, int(round(empty_slice_fraction * len(empty))),
+                                                              replace=False)
     return rng.permutation(np.concatenate([positive, keep]))
 
 
 def _batches(order: np.ndarray, batch_size: int, pad: bool):
     """Split `order` into batches: (index (B,), weight (B,)) int64/float32 arrays. `pad`: every batch holds
     `batch_size` slices, the last one completed with slice order[0] of weight 0; else the last batch is shorter."""
-    n = len(order); nb = -(-n // batch_size)
-    idx = np.full(nb * batch_size if pad else n, order[0] if n else 0, np.int64); idx[:n] = order
-    w = np.zeros(len(idx), np.float32); w[:n] = 1
+    n = len(order)
+    nb = -(-n // batch_size)
+    idx = np.full(nb * batch_size if pad else n, order[0] if n else 0, np.int64)
+    idx[:n] = order
+    w = np.zeros(len(idx), np.float32)
+    w[:n] = 1
     return [(idx[b:b + batch_size], w[b:b + batch_size]) for b in range(0, len(idx), batch_size)]
+
+
+def _augmentation(data, intensity, flip_probability, elastic_probability, alpha_px, sigma_px):
+    """`train_model`'s augmentation for `data`: the keyword arguments of `saharank.losses.augment_batch` (`intensity`
+    given the window and headroom of the slices) and the function that brings an augmented batch back to the network's
+    window. ValueError for `intensity` on slices without headroom."""
+    headroom, window = float(getattr(data, 'headroom_hu', 0.)), tuple(getattr(data, 'window', (40., 120.)))
+    if intensity is not None and headroom <= 0:
+        raise ValueError("train_model: intensity augmentation needs slices loaded with headroom "
+                         "(load_slices(..., headroom_hu=slice_headroom_hu(cfg)))")
+    if intensity is not None: intensity = dict(intensity, window=window, headroom_hu=headroom)
+    # without intensity augmentation, slices with headroom are brought back to the window (nothing drawn)
+    rewindow = (lambda x: x) if intensity is not None or headroom <= 0 else \
+        (lambda x: ((x * (window[1] + 2 * headroom) - headroom) / window[1]).clamp(0, 1))
+    aug = dict(flip_probability=flip_probability, elastic_probability=elastic_probability, alpha_px=alpha_px,
+               sigma_px=sigma_px, intensity=intensity)
+    return aug, rewindow
+
+
+def _prepare_model(model, params, lr, device, channels_last, deterministic, cuda_graph):
+    """`train_model`'s model and optimiser: CUDA's algorithm choice set by `deterministic` (as `set_seed` does),
+    `model` moved to `device` in train mode and in the run's memory format, Adam over `params`. Returns (memory format,
+    whether the step is captured in a CUDA graph, optimiser)."""
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
+    model.to(device).train()
+    mf = torch.channels_last if channels_last else torch.contiguous_format
+    if mf is torch.channels_last: model.to(memory_format=mf)
+    graphed = cuda and cuda_graph
+    return mf, graphed, torch.optim.Adam(params, lr=lr, capturable=graphed)
+
+
+def _train_generators(seed: int, device):
+    """`train_model`'s random generators from `seed`, created in this order: the NumPy generator of the slice order,
+    the augmentation's `torch.Generator` on `device`; then torch's global generator is seeded with `seed`."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(np.random.SeedSequence([seed, 6]).generate_state(1, np.uint64)[0]))
+    torch.manual_seed(seed)
+    return rng, gen
+
+
+def _train_signature(epochs, lr, batch_size, seed, data, params, intensity) -> dict:
+    """What a training state (`state_path`) records of its run so that it resumes that run only: the hyper-parameters,
+    the numbers of slices and of trainable parameters, the engine's version, the intensity augmentation's ranges."""
+    signature = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, slices=len(data),
+                     trainable=sum(p.numel() for p in params), engine=ENGINE_VERSION)
+    if intensity is not None:
+        signature['intensity'] = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(intensity.items())}
+    return signature
+
+
+def _train_epoch(step, slices, order, batch_size, pad, gen, aug, rewindow, device) -> float:
+    """One epoch of `train_model`: the slices `order` in batches (`_batches`, padded if `pad`), each taken from
+    `slices`, augmented (`aug` with `gen`, then `rewindow`) and passed to `step`. Returns the mean of the batches'
+    losses (nan without batches)."""
+    batches = _batches(order, batch_size, pad=pad)
+    total = torch.zeros((), device=device)
+    for idx, w in batches:
+        x, y = slices.batch(torch.from_numpy(idx).to(device, non_blocking=True))
+        x, y = augment_batch(x, y, gen, **aug)
+        x = rewindow(x)
+        total += step(x, y, torch.from_numpy(w).to(device, non_blocking=True))
+    return total.item() / len(batches) if batches else float('nan')   # the epoch's one host synchronisation
 
 
 def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: int = 2, seed: int = 0,
@@ -253,53 +348,32 @@ def train_model(model, data: Slices, epochs: int, lr: float = 1e-3, batch_size: 
     if len(data) == 0: raise ValueError("train_model: no slices to train on")
     device = torch.device(device)
     if amp not in (None, 'none', 'bf16'): raise ValueError(f"amp must be None or 'bf16', got {amp!r}")
-    headroom, window = float(getattr(data, 'headroom_hu', 0.)), tuple(getattr(data, 'window', (40., 120.)))
-    if intensity is not None and headroom <= 0:
-        raise ValueError("train_model: intensity augmentation needs slices loaded with headroom (load_slices(..., headroom_hu=slice_headroom_hu(cfg)))")
-    if intensity is not None: intensity = dict(intensity, window=window, headroom_hu=headroom)
-    # without intensity augmentation, slices with headroom are brought back to the window (nothing drawn)
-    rewindow = (lambda x: x) if intensity is not None or headroom <= 0 else \
-        (lambda x: ((x * (window[1] + 2 * headroom) - headroom) / window[1]).clamp(0, 1))
-    cuda = device.type == 'cuda'
-    if cuda:
-        torch.backends.cudnn.benchmark = not deterministic
-        torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
-    model.to(device).train()
-    mf = torch.channels_last if channels_last else torch.contiguous_format
-    if mf is torch.channels_last: model.to(memory_format=mf)
-    graphed = cuda and cuda_graph
-    opt = torch.optim.Adam(params, lr=lr, capturable=graphed)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
-    gen = torch.Generator(device=device); gen.manual_seed(int(np.random.SeedSequence([seed, 6]).generate_state(1, np.uint64)[0]))
-    torch.manual_seed(seed)
+    aug, rewindow = _augmentation(data, intensity, flip_probability, elastic_probability, elastic_alpha_px,
+                                  elastic_sigma_px)
+    mf, graphed, opt = _prepare_model(model, params, lr, device, channels_last, deterministic, cuda_graph)
+    rng, gen = _train_generators(seed, device)
     positive = np.flatnonzero(data.masks.reshape(len(data), -1).any(1))
     empty = np.setdiff1d(np.arange(len(data)), positive)
     history, start = [], 0
-    signature = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, slices=len(data),
-                     trainable=sum(p.numel() for p in params), engine=ENGINE_VERSION)
-    if intensity is not None: signature['intensity'] = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(intensity.items())}
+    signature = _train_signature(epochs, lr, batch_size, seed, data, params, aug['intensity'])
     if state_path is not None and Path(state_path).exists():
         start, history = _load_train_state(state_path, model, opt, rng, signature, gen)
     slices = DeviceSlices(data, device, mf)
-    step = TrainStep(model, opt, contrast_factors, autocast=cuda and amp == 'bf16', cuda_graph=graphed, memory_format=mf)
-    aug = dict(flip_probability=flip_probability, elastic_probability=elastic_probability, alpha_px=elastic_alpha_px, sigma_px=elastic_sigma_px,
-               intensity=intensity)
+    step = TrainStep(model, opt, contrast_factors, autocast=device.type == 'cuda' and amp == 'bf16',
+                     cuda_graph=graphed, memory_format=mf)
     for epoch in tqdm(range(start, epochs), desc=desc, disable=not progress, leave=False, initial=start, total=epochs):
-        batches = _batches(_epoch_order(rng, positive, empty, empty_slice_fraction), batch_size, pad=graphed)
-        total = torch.zeros((), device=device)
-        for idx, w in batches:
-            x, y = slices.batch(torch.from_numpy(idx).to(device, non_blocking=True))
-            x, y = augment_batch(x, y, gen, **aug); x = rewindow(x)
-            total += step(x, y, torch.from_numpy(w).to(device, non_blocking=True))
-        history.append(total.item() / len(batches) if batches else float('nan'))   # the epoch's one host synchronisation
+        order = _epoch_order(rng, positive, empty, empty_slice_fraction)
+        history.append(_train_epoch(step, slices, order, batch_size, graphed, gen, aug, rewindow, device))
         if state_path is not None: _save_train_state(state_path, model, opt, rng, signature, epoch + 1, history, gen)
         if on_epoch_end is not None: on_epoch_end(epoch, history)
     if mf is torch.channels_last: model.to(memory_format=torch.contiguous_format)
     return history
 
+# %% ../nbs/05_training.ipynb #f532459c
 def _frozen_keys(model) -> list:
     "state_dict keys of the parameters with requires_grad=False (the pre-trained weights a fine-tuning run keeps)."
-    return [k for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter) and not v.requires_grad]
+    return [k for k, v in model.state_dict(keep_vars=True).items()
+            if isinstance(v, torch.nn.Parameter) and not v.requires_grad]
 
 def _frozen_checksum(model) -> str:
     "Fingerprint (`saharank.core.tensor_fingerprint`: names, shapes, dtypes, bytes) of the frozen parameters."
@@ -313,11 +387,14 @@ def trainable_state(model) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in frozen}
 
 def _load_trainable_part(model, saved: dict, path) -> None:
-    "Load `saved` (a `trainable_state` of a model built as `model`) into `model`; ValueError naming `path` when it does not fit."
+    """Load `saved` (a `trainable_state` of a model built as `model`) into `model`; ValueError naming `path` when it
+    does not fit."""
     try: missing, unexpected = model.load_state_dict(saved, strict=False)
-    except RuntimeError as e: raise ValueError(f"{path}: the saved weights do not fit the model: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        raise ValueError(f"{path}: the saved weights do not fit the model: {str(e).splitlines()[0]}") from None
     if unexpected or set(missing) != set(_frozen_keys(model)):
-        raise ValueError(f"{path}: the saved weights do not fit the model (missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, "
+        raise ValueError(f"{path}: the saved weights do not fit the model "
+                         f"(missing {sorted(set(missing) - set(_frozen_keys(model)))[:3]}, "
                          f"unexpected {unexpected[:3]})")
 
 def _save_train_state(path, model, opt, rng, signature, epoch, history, gen=None):
@@ -334,7 +411,8 @@ def _save_train_state(path, model, opt, rng, signature, epoch, history, gen=None
     meta = dict(signature=json.dumps(signature, sort_keys=True), epoch=str(epoch), history=json.dumps(history),
                 np_rng=json.dumps(rng.bit_generator.state), param_groups=json.dumps(st['param_groups']),
                 frozen_sha256=_frozen_checksum(model))
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp: save_file(tensors, str(tmp), metadata=meta)
 
 def _load_train_state(path, model, opt, rng, signature, gen=None):
@@ -345,9 +423,11 @@ def _load_train_state(path, model, opt, rng, signature, gen=None):
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e: raise ValueError(f"{path}: not a readable training state ({e})") from None
     if json.loads(meta.get('signature', 'null')) != signature:
-        raise ValueError(f"{path}: training state of another run (saved {meta.get('signature')}, now {json.dumps(signature, sort_keys=True)}); remove it to start afresh")
+        raise ValueError(f"{path}: training state of another run (saved {meta.get('signature')}, "
+                         f"now {json.dumps(signature, sort_keys=True)}); remove it to start afresh")
     if meta.get('frozen_sha256') != _frozen_checksum(model):
-        raise ValueError(f"{path}: training state saved on other frozen (pre-trained) weights than this model's; remove it to start afresh")
+        raise ValueError(f"{path}: training state saved on other frozen (pre-trained) weights than this model's; "
+                         "remove it to start afresh")
     _load_trainable_part(model, {k[6:]: v for k, v in tensors.items() if k.startswith('model.')}, path)
     state = {}
     for k, v in tensors.items():
@@ -360,42 +440,50 @@ def _load_train_state(path, model, opt, rng, signature, gen=None):
     if gen is not None and 'aug_rng' in tensors: gen.set_state(tensors['aug_rng'])
     return int(meta['epoch']), json.loads(meta['history'])
 
+# %% ../nbs/05_training.ipynb #ea476c0e
 def steps_per_epoch(data: Slices, batch_size: int, empty_slice_fraction: float = 1.0) -> int:
     """Optimizer steps of one epoch of `train_model` on `data` (a `Slices`): every slice with hematoma and
     round(`empty_slice_fraction` x the empty ones), in batches of `batch_size` (the last one shorter). Used to give a
     control trained from scratch as many steps as pre-training plus fine-tuning (`saharank.grid`)."""
-    pos = int(data.masks.reshape(len(data), -1).any(1).sum()); empty = len(data) - pos
+    pos = int(data.masks.reshape(len(data), -1).any(1).sum())
+    empty = len(data) - pos
     n = pos + (empty if empty_slice_fraction >= 1 else int(round(empty_slice_fraction * empty)))
     return -(-n // batch_size)
 
 # %% ../nbs/05_training.ipynb #74563445
 @torch.no_grad()
-def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16, brain_reference_hu: float | None = None) -> np.ndarray:
+def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16,
+                   brain_reference_hu: float | None = None) -> np.ndarray:
     """Foreground probability (X, Y, Z) float32 for a CT volume `hu` (X, Y, Z) in HU, slice by slice
     (softmax over the model's 2 output channels, channel 1), after calibrating `hu` to `brain_reference_hu`
     (`saharank.data.calibrate_hu`, as the model was trained; None: absolute HU)."""
-    if np.ndim(hu) != 3: raise ValueError(f"predict_volume: expected a 3-D volume (X, Y, Z), got shape {np.shape(hu)}")
+    if np.ndim(hu) != 3:
+        raise ValueError(f"predict_volume: expected a 3-D volume (X, Y, Z), got shape {np.shape(hu)}")
     hu = calibrate_hu(hu, brain_reference_hu)
     model.eval().to(device)
     x = torch.from_numpy(np.moveaxis(hu_window(hu, *window), -1, 0)[:, None].astype(np.float32))
-    out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu() for i in range(0, len(x), batch_size)]
+    out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu()
+           for i in range(0, len(x), batch_size)]
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
 
 # %% ../nbs/05_training.ipynb #8179dd1a
-def blood_mask(mask, hu, blood_min_hu: float | None = None, brain_reference_hu: float | None = None, intracranial=None) -> np.ndarray:
+def blood_mask(mask, hu, blood_min_hu: float | None = None, brain_reference_hu: float | None = None,
+               intracranial=None) -> np.ndarray:
     """A prediction after post-processing, bool (X, Y, Z): the voxels of `mask` (X, Y, Z, bool/0-1, a prediction on the
-    CT `hu`, same shape, HU) inside `intracranial` (bool, same shape; None: everywhere) whose HU, after calibrating `hu`
-    to `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU), is at least `blood_min_hu` (None: no
-    bound). Voxel by voxel: no connected component is dropped whole. Raises ValueError for shapes that differ.
+    CT `hu`, same shape, HU) inside `intracranial` (bool, same shape; None: everywhere) whose HU, after calibrating
+    `hu` to `brain_reference_hu` (`saharank.data.calibrate_hu`; None: absolute HU), is at least `blood_min_hu` (None:
+    no bound). Voxel by voxel: no connected component is dropped whole. Raises ValueError for shapes that differ.
     Source: ours; acute blood 50-90 HU (Radiopaedia, "Intracranial haemorrhage")."""
     m = np.asarray(mask).astype(bool)
     if m.shape != np.shape(hu): raise ValueError(f"blood_mask: mask shape {m.shape} != CT shape {np.shape(hu)}")
     if intracranial is not None:
-        if np.shape(intracranial) != m.shape: raise ValueError(f"blood_mask: intracranial shape {np.shape(intracranial)} != mask shape {m.shape}")
+        if np.shape(intracranial) != m.shape:
+            raise ValueError(f"blood_mask: intracranial shape {np.shape(intracranial)} != mask shape {m.shape}")
         m = m & np.asarray(intracranial, bool)
     if blood_min_hu is not None and m.any(): m = m & (calibrate_hu(hu, brain_reference_hu) >= blood_min_hu)
     return m
 
+# %% ../nbs/05_training.ipynb #2e7ad26b
 def choose_blood_min_hu(cases, brain_reference_hu: float | None = None, keep_fraction: float = 0.98) -> float:
     """The post-processing's HU bound (`blood_mask`'s `blood_min_hu`): the largest whole HU that keeps at least
     `keep_fraction` of the annotated voxels of every case, i.e. floor(min over cases of the (1 - `keep_fraction`)
@@ -410,14 +498,18 @@ def choose_blood_min_hu(cases, brain_reference_hu: float | None = None, keep_fra
 
 # %% ../nbs/05_training.ipynb #0eb89fea
 def save_checkpoint(model, path, meta: dict | None = None) -> Path:
-    """Save `model.state_dict()` to `path` (.safetensors) and `meta` (JSON-serialisable dict) to `path`.json, atomically."""
+    """Save `model.state_dict()` to `path` (.safetensors) and `meta` (JSON-serialisable dict) to `path`.json,
+    atomically."""
     from safetensors.torch import save_file
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp: save_file(state, str(tmp))
-    with atomic_path(path.with_suffix(path.suffix + '.json')) as tmp: Path(tmp).write_text(json.dumps(meta or {}, indent=1, sort_keys=True))
+    with atomic_path(path.with_suffix(path.suffix + '.json')) as tmp:
+        Path(tmp).write_text(json.dumps(meta or {}, indent=1, sort_keys=True))
     return path
 
+# %% ../nbs/05_training.ipynb #88c198ef
 def load_checkpoint(model, path, strict: bool = True):
     """Load weights saved by `save_checkpoint` into `model` (in place) and return (model, meta dict).
     FileNotFoundError naming a missing file; ValueError naming the file when it is not a safetensors file
@@ -428,7 +520,8 @@ def load_checkpoint(model, path, strict: bool = True):
     try: state = load_file(str(path))
     except Exception as e: raise ValueError(f"{path}: not a readable safetensors checkpoint ({e})") from None
     try: model.load_state_dict(state, strict=strict)
-    except RuntimeError as e: raise ValueError(f"{path}: weights do not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
     meta_file = path.with_suffix(path.suffix + '.json')
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     return model, meta
@@ -440,10 +533,13 @@ def save_trainable(model, path) -> Path:
     belong to. A fine-tuning run's weights (`saharank.grid.finetune`): kilobytes to megabytes, not the whole network.
     Returns `path`."""
     from safetensors.torch import save_file
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp: save_file(trainable_state(model), str(tmp), metadata=dict(frozen_sha256=_frozen_checksum(model)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(trainable_state(model), str(tmp), metadata=dict(frozen_sha256=_frozen_checksum(model)))
     return path
 
+# %% ../nbs/05_training.ipynb #e1a9e34c
 def load_trainable(model, path):
     """Load a `save_trainable` file into `model` (in place), which must be built as the saved model was: the same
     pre-trained weights with the same strategy or adapters. Returns `model`. FileNotFoundError naming a missing file;
@@ -452,7 +548,8 @@ def load_trainable(model, path):
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"trained weights {path} do not exist")
     try:
-        with safe_open(str(path), framework='pt') as f: meta, saved = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+        with safe_open(str(path), framework='pt') as f:
+            meta, saved = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e: raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
     if meta.get('frozen_sha256') != _frozen_checksum(model):
         raise ValueError(f"{path}: trained weights saved on other frozen (pre-trained) weights than this model's")
