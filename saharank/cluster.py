@@ -37,6 +37,8 @@ def shard_args(reproduce_args: list[str], shards: int) -> list[list[str]]:
 class ShardFailed(RuntimeError):
     "A shard of `saharank reproduce` failed (its job's exit code or exception, and where its log is)."
 
+
+# %% ../nbs/15_cluster.ipynb #5cf5b799
 def run_shard(args: list[str]) -> list[str]:
     """Run `saharank.cli.main(args)` (one shard, in a SLURM job) and return `args`.
 
@@ -60,9 +62,10 @@ def _label(job) -> str:
     if '--only' in args: return 'pre-training'
     return 'assembling call' if args[:1] == ['reproduce'] else f"job {job.job_id}"
 
-def submit_shards(reproduce_args: list[str], shards: int, folder, partition: str | None = None, timeout_min: int = 24 * 60,
-                  cpus_per_task: int = 1, gpus_per_node: int = 0, mem_gb: float | None = None, threads: int | None = None,
-                  array_parallelism: int | None = None, pretrain: bool = True, assemble: bool = False, name: str = 'saharank',
+def submit_shards(reproduce_args: list[str], shards: int, folder, partition: str | None = None,
+                  timeout_min: int = 24 * 60, cpus_per_task: int = 1, gpus_per_node: int = 0,
+                  mem_gb: float | None = None, threads: int | None = None, array_parallelism: int | None = None,
+                  pretrain: bool = True, assemble: bool = False, name: str = 'saharank',
                   slurm_additional_parameters: dict | None = None, cluster: str = 'slurm') -> list:
     """Submit the `saharank reproduce` call `reproduce_args` to SLURM through submitit, cut into `shards` shards
     (see `shard_args`): a pre-training job (unless `pretrain` is False), the shards as one job array that waits
@@ -110,11 +113,12 @@ def submit_shards(reproduce_args: list[str], shards: int, folder, partition: str
     from saharank.grid import PRETRAIN_RUNS
     base = calls[0][:-2]                                      # reproduce_args, 'reproduce' first
     ex = submitit.AutoExecutor(folder=Path(folder).absolute(), cluster=cluster)
-    ex.update_parameters(name=name, timeout_min=timeout_min, cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node or None,
-                         mem_gb=mem_gb)
+    ex.update_parameters(name=name, timeout_min=timeout_min, cpus_per_task=cpus_per_task,
+                         gpus_per_node=gpus_per_node or None, mem_gb=mem_gb)
     setup = [f'export OMP_NUM_THREADS={threads}']
     if cluster == 'local': ex.update_parameters(local_setup=setup)
-    else: ex.update_parameters(slurm_partition=partition, slurm_setup=setup, slurm_array_parallelism=array_parallelism or shards)
+    else: ex.update_parameters(slurm_partition=partition, slurm_setup=setup,
+                               slurm_array_parallelism=array_parallelism or shards)
 
     def after(job_id):                                        # sbatch options of the next step
         if cluster == 'local': return
@@ -156,7 +160,8 @@ def _tail(path, n=10) -> str:
     return '\n'.join(lines[:cut][-n:] or lines[-n:])
 
 def _why(err: Exception) -> str:
-    "One line for a job's error: the exception line of the job's traceback (submitit's FailedJobError), else its first line."
+    """One line for a job's error: the exception line of the job's traceback (submitit's FailedJobError), else its
+    first line."""
     text = str(err).strip()
     block = text.split('-' * 22)
     lines = [l for l in (block[1] if len(block) > 2 else text).splitlines() if l.strip()]

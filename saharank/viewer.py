@@ -17,7 +17,8 @@ import pandas as pd
 import nibabel as nib
 from fastcore.basics import patch
 from .core import RunLayout
-from .data import WINDOWS, _binary, hu_window, load_case, load_nifti, mask_volume_ml, read_manifest, voxel_spacing
+from .data import (WINDOWS, _binary, hu_window, load_case, load_nifti, mask_volume_ml, read_manifest,
+                           voxel_spacing)
 
 # %% ../nbs/12_viewer.ipynb #24b42e7e
 ANNOTATION_RGB = (0, 255, 0)   # annotation only: green
@@ -29,28 +30,36 @@ def window_level_width(window) -> tuple[float, float]:
     or a (level, width) pair. ValueError naming the presets for an unknown name or a malformed pair."""
     if isinstance(window, str):
         if window not in WINDOWS:
-            raise ValueError(f"unknown window preset {window!r}; expected one of {list(WINDOWS)} or a (level, width) pair in HU")
+            raise ValueError(f"unknown window preset {window!r}; expected one of {list(WINDOWS)} "
+                             "or a (level, width) pair in HU")
         return tuple(float(v) for v in WINDOWS[window])
     try: level, width = (float(v) for v in window)
     except (TypeError, ValueError):
-        raise ValueError(f"window must be a preset name {list(WINDOWS)} or a (level, width) pair in HU, got {window!r}") from None
+        raise ValueError(f"window must be a preset name {list(WINDOWS)} or a (level, width) pair in HU, "
+                         f"got {window!r}") from None
     return level, width
 
+
+# %% ../nbs/12_viewer.ipynb #86954c28
 def render_slice(hu2d, window='brain', mask2d=None, pred2d=None, opacity: float = 0.4) -> np.ndarray:
     """RGB picture of one CT slice: `hu2d` (H, W) in HU windowed by `window` (preset name of `WINDOWS` or
     (level, width) in HU) as grey, with the binary `mask2d` (annotation, green) and `pred2d` (prediction,
     red; yellow where both) of the same shape blended with `opacity` in [0, 1].
     Returns an (H, W, 3) uint8 array in the orientation of `hu2d`. Deterministic.
-    ValueError for a non-2-D slice, a mask of another shape or not 0/1, an opacity outside [0, 1] or a bad window."""
+    ValueError for a non-2-D slice, a mask of another shape or not 0/1, an opacity outside [0, 1] or a bad
+    window."""
     hu2d = np.asarray(hu2d)
     if hu2d.ndim != 2: raise ValueError(f"render_slice: hu2d must be a 2-D slice, got shape {hu2d.shape}")
     level, width = window_level_width(window)
-    if not (np.isfinite(opacity) and 0 <= opacity <= 1): raise ValueError(f"render_slice: opacity must be in [0, 1], got {opacity}")
+    if not (np.isfinite(opacity) and 0 <= opacity <= 1):
+        raise ValueError(f"render_slice: opacity must be in [0, 1], got {opacity}")
     grey = np.rint(np.nan_to_num(hu_window(hu2d, level, width), nan=0.0) * 255)
     rgb = np.repeat(grey[..., None], 3, axis=-1).astype(np.float64)
     sel = {}
     for name, m in (('mask2d', mask2d), ('pred2d', pred2d)):
-        if m is None: sel[name] = np.zeros(hu2d.shape, bool); continue
+        if m is None:
+            sel[name] = np.zeros(hu2d.shape, bool)
+            continue
         m = np.asarray(m)
         if m.shape != hu2d.shape: raise ValueError(f"render_slice: {name} shape {m.shape} != hu2d shape {hu2d.shape}")
         sel[name] = _binary(m, f"render_slice: {name}")
@@ -61,6 +70,8 @@ def render_slice(hu2d, window='brain', mask2d=None, pred2d=None, opacity: float 
     rgb[on] = (1 - opacity) * rgb[on] + opacity * colour[on]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
+
+# %% ../nbs/12_viewer.ipynb #702d65a2
 def axial_view(volume, k: int) -> np.ndarray:
     """Axial slice `k` (along the last axis) of the (i, j, k) `volume` in display order, `volume[:, :, k].T[::-1]`:
     shape (J, I), anterior up for a RAS volume. IndexError naming the range for a slice outside it."""
@@ -83,6 +94,8 @@ def png_bytes(rgb, scale=(1, 1)) -> bytes:
     Image.fromarray(np.ascontiguousarray(big), 'RGB').save(buf, format='PNG')
     return buf.getvalue()
 
+
+# %% ../nbs/12_viewer.ipynb #62966ae7
 def display_scale(shape_hw, spacing_hw, size_px: int = 384) -> tuple[int, int]:
     """Whole-number enlargement (rows, columns) of an (H, W) slice with pixel sizes `spacing_hw` (mm) so that
     its longer physical side is about `size_px` pixels and the aspect ratio follows the spacing (each >= 1)."""
@@ -105,8 +118,13 @@ METRIC_COLUMNS = ('dice', 'annotated_ml', 'predicted_ml')
 
 @dataclass
 class _Case:
-    hu: np.ndarray; mask: np.ndarray; pred: np.ndarray | None; affine: np.ndarray
-    metrics: dict; metrics_given: bool; notes: list = field(default_factory=list)
+    hu: np.ndarray
+    mask: np.ndarray
+    pred: np.ndarray | None
+    affine: np.ndarray
+    metrics: dict
+    metrics_given: bool
+    notes: list = field(default_factory=list)
     @property
     def best_slice(self) -> int:
         "Slice with the most annotated voxels; else with the most predicted ones; else the middle one."
@@ -118,7 +136,8 @@ def _metrics_table(metrics) -> dict:
     "`metrics` (DataFrame with an `id` column, or mapping id -> dict) as {id: {column: float}}."
     if metrics is None: return {}
     if isinstance(metrics, pd.DataFrame):
-        if 'id' not in metrics.columns: raise ValueError(f"metrics DataFrame needs an 'id' column, has {list(metrics.columns)}")
+        if 'id' not in metrics.columns:
+            raise ValueError(f"metrics DataFrame needs an 'id' column, has {list(metrics.columns)}")
         dup = metrics['id'][metrics['id'].duplicated()].astype(str).tolist()
         if dup: raise ValueError(f"metrics has several rows for patient(s) {dup[:5]} (filter it to one model)")
         cols = [c for c in METRIC_COLUMNS if c in metrics.columns]
@@ -126,9 +145,9 @@ def _metrics_table(metrics) -> dict:
         return {str(i): {c: float(num[c].iloc[r]) for c in cols} for r, i in enumerate(metrics['id'])}
     if isinstance(metrics, Mapping):
         return {str(i): {c: float(d[c]) for c in METRIC_COLUMNS if c in d} for i, d in metrics.items()}
-    raise TypeError(f"metrics must be a DataFrame with an 'id' column or a mapping id -> dict, got {type(metrics).__name__}")
+    raise TypeError(f"metrics must be a DataFrame with an 'id' column or a mapping id -> dict, "
+                    f"got {type(metrics).__name__}")
 
-# %% ../nbs/12_viewer.ipynb #0639d43f
 class MaskViewer:
     """ipywidgets viewer of CT volumes with annotation (green) and prediction (red, yellow where both) overlays.
     `cases`: mapping patient id -> (hu (X, Y, Z) HU, mask (X, Y, Z) 0/1, affine 4x4 mm), read lazily;
@@ -140,10 +159,12 @@ class MaskViewer:
                  metrics_source: str = 'given'):
         try: import ipywidgets as W
         except ImportError as e: raise ImportError("MaskViewer needs ipywidgets (pip install ipywidgets)") from e
-        if not isinstance(cases, Mapping): raise TypeError(f"cases must be a mapping id -> (hu, mask, affine), got {type(cases).__name__}")
+        if not isinstance(cases, Mapping):
+            raise TypeError(f"cases must be a mapping id -> (hu, mask, affine), got {type(cases).__name__}")
         self.ids = [str(i) for i in cases.keys()]
         if not self.ids: raise ValueError("MaskViewer: no cases to show")
-        if window not in WINDOWS: raise ValueError(f"unknown window preset {window!r}; expected one of {list(WINDOWS)}")
+        if window not in WINDOWS:
+            raise ValueError(f"unknown window preset {window!r}; expected one of {list(WINDOWS)}")
         self._cases, self._predictions = cases, predictions
         self._metrics, self.metrics_source = _metrics_table(metrics), metrics_source
         self.predictions_note = predictions_note if predictions_note is not None else (
@@ -160,11 +181,13 @@ class MaskViewer:
         self.show_prediction = W.Checkbox(value=True, description='prediction (red)')
         self.opacity = W.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description='Opacity')
         self.status = W.HTML(layout=W.Layout(width='100%'))
-        self.image = W.Image(format='png', layout=W.Layout(flex='0 0 auto', object_fit='contain'))   # sized per patient
+        # sized per patient
+        self.image = W.Image(format='png', layout=W.Layout(flex='0 0 auto', object_fit='contain'))
         self.controls = W.VBox([self.patient, self.slice, self.window, self.show_annotation, self.show_prediction,
                                 self.opacity, self.status], layout=W.Layout(width='420px', flex='0 0 auto'))
         # controls beside the image (above it where the page is narrower than both): both on one 1280 x 800 screen
-        self._box = W.HBox([self.controls, self.image], layout=W.Layout(flex_flow='row wrap', align_items='flex-start'))
+        self._box = W.HBox([self.controls, self.image],
+                           layout=W.Layout(flex_flow='row wrap', align_items='flex-start'))
         self._select(self.ids[0], raise_errors=True)
         self.patient.observe(self._on_patient, names='value')
         for w in (self.slice, self.window, self.show_annotation, self.show_prediction, self.opacity):
@@ -180,7 +203,8 @@ class MaskViewer:
     def case(self, pid: str) -> _Case:
         "The loaded, checked and RAS-reoriented case of patient `pid` (cached; least recently used dropped)."
         if pid in self._cache:
-            self._cache.move_to_end(pid); return self._cache[pid]
+            self._cache.move_to_end(pid)
+            return self._cache[pid]
         c = self._load(pid)
         self._cache[pid] = c
         while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
@@ -190,7 +214,8 @@ class MaskViewer:
         if pid not in self.ids: raise KeyError(f"unknown patient {pid!r}")
         item = self._cases[pid]
         try: hu, mask, affine = item
-        except (TypeError, ValueError): raise ValueError(f"patient {pid!r}: expected (hu, mask, affine), got {type(item).__name__}") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"patient {pid!r}: expected (hu, mask, affine), got {type(item).__name__}") from None
         hu, affine = np.asarray(hu), np.asarray(affine, float)
         if hu.ndim != 3: raise ValueError(f"patient {pid!r}: hu must be 3-D (X, Y, Z), got shape {hu.shape}")
         if affine.shape != (4, 4): raise ValueError(f"patient {pid!r}: affine must be 4x4, got shape {affine.shape}")
@@ -206,9 +231,11 @@ class MaskViewer:
             if isinstance(pred, tuple):
                 pred, paff = pred
                 if not np.allclose(np.asarray(paff, float), affine, atol=1e-4):
-                    raise ValueError(f"patient {pid!r}: the prediction's affine differs from the image's:\n{paff}\nvs\n{affine}")
+                    raise ValueError(f"patient {pid!r}: the prediction's affine differs from the image's:"
+                                     f"\n{paff}\nvs\n{affine}")
             pred = np.asarray(pred)
-            if pred.shape != hu.shape: raise ValueError(f"patient {pid!r}: prediction shape {pred.shape} != hu shape {hu.shape}")
+            if pred.shape != hu.shape:
+                raise ValueError(f"patient {pid!r}: prediction shape {pred.shape} != hu shape {hu.shape}")
             pred = _binary(pred, f"patient {pid!r} prediction")
         sp = voxel_spacing(affine)
         metrics = {'annotated_ml': mask_volume_ml(mask, sp)}
@@ -228,7 +255,8 @@ class MaskViewer:
         try: c = self.case(pid)
         except Exception as e:
             if raise_errors: raise
-            self._current = None; self.image.value = b''
+            self._current = None
+            self.image.value = b''
             self.status.value = f"<b>{html.escape(pid)}</b>: <span style='color:#c00'>{html.escape(str(e))}</span>"
             return
         self._busy = True
@@ -241,7 +269,7 @@ class MaskViewer:
             sp = voxel_spacing(c.affine)
             self.pixel_scale = display_scale((c.hu.shape[1], c.hu.shape[0]), (sp[1], sp[0]), self.size_px)
             h, w = c.hu.shape[1] * self.pixel_scale[0], c.hu.shape[0] * self.pixel_scale[1]   # the PNG's size
-            self.image.width, self.image.height = str(w), str(h)                            # shown 1:1, never stretched
+            self.image.width, self.image.height = str(w), str(h)       # shown 1:1, never stretched
             self.image.layout.width, self.image.layout.height = f'{w}px', f'{h}px'
             self.status.value = self.status_html(pid, c)
         finally: self._busy = False
@@ -259,7 +287,8 @@ class MaskViewer:
         return ' · '.join(parts) + f" <span style='color:#666'>({html.escape(extra)})</span>"
 
     def render(self, k: int | None = None) -> np.ndarray:
-        "The (H, W, 3) uint8 picture of slice `k` (default: the slider's) of the current patient with the current controls."
+        """The (H, W, 3) uint8 picture of slice `k` (default: the slider's) of the current patient with the current
+        controls."""
         c = self._current
         if c is None: raise ValueError("MaskViewer: no patient loaded")
         k = self.slice.value if k is None else k
@@ -272,7 +301,8 @@ class MaskViewer:
         self.image.value = png_bytes(self.render(), self.pixel_scale)
 
 # %% ../nbs/12_viewer.ipynb #66c68696
-from .evaluation import read_per_patient as read_per_patient     # the one reader of per_patient.csv, re-exported
+# the one reader of per_patient.csv, re-exported
+from .evaluation import read_per_patient as read_per_patient
 _all_ = ['read_per_patient']
 
 class _CohortCases(Mapping):
@@ -298,9 +328,10 @@ class _NiftiFolder(Mapping):
 @patch(cls_method=True)
 def from_cohort(cls: MaskViewer, root, predictions_dir=None, per_patient=None, model=None, **kwargs):
     """A `MaskViewer` of the cohort folder `root` (manifest.csv, images/, masks/), patients read when selected.
-    `predictions_dir`: folder of `<id>.nii.gz` predicted masks (None or missing: annotation only, said in the status);
-    `per_patient`: DataFrame or CSV path with columns (model,) id, dice, annotated_ml, predicted_ml, filtered to `model`.
-    ValueError listing the available models for an unknown `model`, or when several models are present and none is given."""
+    `predictions_dir`: folder of `<id>.nii.gz` predicted masks (None or missing: annotation only, said in the
+    status); `per_patient`: DataFrame or CSV path with columns (model,) id, dice, annotated_ml, predicted_ml,
+    filtered to `model`. ValueError listing the available models for an unknown `model`, or when several models are
+    present and none is given."""
     root = Path(root)
     ids = read_manifest(root)['id'].tolist()
     note, preds = None, None
@@ -310,25 +341,30 @@ def from_cohort(cls: MaskViewer, root, predictions_dir=None, per_patient=None, m
     metrics, source = None, 'given'
     if per_patient is not None:
         if not isinstance(per_patient, pd.DataFrame):
-            source = Path(per_patient).name; per_patient = read_per_patient(per_patient, required=['id'])
+            source = Path(per_patient).name
+            per_patient = read_per_patient(per_patient, required=['id'])
         else: source = 'the per-patient table'
         if 'model' in per_patient.columns:
             models = list(dict.fromkeys(per_patient['model'].astype(str)))
             if model is None and len(models) > 1:
                 raise ValueError(f"per_patient has several models {models}: give model=")
             if model is not None:
-                if str(model) not in models: raise ValueError(f"model {model!r} not in per_patient; available: {models}")
+                if str(model) not in models:
+                    raise ValueError(f"model {model!r} not in per_patient; available: {models}")
                 per_patient = per_patient[per_patient['model'].astype(str) == str(model)]
         elif model is not None: raise ValueError(f"per_patient has no 'model' column to select {model!r} from")
         metrics = per_patient
         if model is not None: source = f"{source}, model {model}"
     return cls(_CohortCases(root, ids), preds, metrics, predictions_note=note, metrics_source=source, **kwargs)
 
+
+# %% ../nbs/12_viewer.ipynb #95aef978
 @patch(cls_method=True)
 def from_run(cls: MaskViewer, run_dir, model: str, **kwargs):
-    """A `MaskViewer` of the output folder `run_dir` of `saharank reproduce` for `model` (e.g. 'DoRA-C8', 'Decoding', 'None'):
-    cohort `run_dir/cohorts/sah`, predictions `run_dir/predictions/<model>/` (optional), metrics from
-    `run_dir/per_patient.csv` (optional, read by `read_per_patient`). FileNotFoundError naming a missing cohort."""
+    """A `MaskViewer` of the output folder `run_dir` of `saharank reproduce` for `model` (e.g. 'DoRA-C8',
+    'Decoding', 'None'): cohort `run_dir/cohorts/sah`, predictions `run_dir/predictions/<model>/` (optional),
+    metrics from `run_dir/per_patient.csv` (optional, read by `read_per_patient`). FileNotFoundError naming a
+    missing cohort."""
     run = RunLayout(run_dir)
     cohort = run.cohort('sah')
     if not cohort.is_dir(): raise FileNotFoundError(f"{cohort}: no SAH cohort in the run folder {run.root}")
