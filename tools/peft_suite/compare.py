@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     fmt = lambda c: f"{c['passed']}/{c['failed']}/{c['skipped']}"
     lines = ["| test family | bridge pass/fail/skip | PEFT LoRA pass/fail/skip |", "|---|---|---|"]
     for f in sorted(fams): lines.append(f"| {f} | {fmt(fams[f]['bridge'])} | {fmt(fams[f]['peft'])} |")
-    tb, tc = sum((v["bridge"] for v in fams.values()),
-                 collections.Counter()), sum((v["peft"] for v in fams.values()), collections.Counter())
+    tb, tc = (sum((v["bridge"] for v in fams.values()), collections.Counter()),
+              sum((v["peft"] for v in fams.values()), collections.Counter()))
     lines.append(f"| **all {len(fams)} families** | **{fmt(tb)}** | **{fmt(tc)}** |")
     table = "\n".join(lines)
     print(table)
