@@ -16,21 +16,28 @@ from saharank.training import save_checkpoint
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--repeats', type=int, default=3)
     a = ap.parse_args(argv)
-    anatomy = cranium_anatomy(); grid = grid_for(anatomy, 256)
+    anatomy = cranium_anatomy()
+    grid = grid_for(anatomy, 256)
     hu, _ = make_patient(anatomy, grid, np.random.default_rng(0), sah_ml=60.)
     with tempfile.TemporaryDirectory() as d:
-        d = Path(d); scan = save_nifti(hu, grid.affine, d / 'scan.nii.gz', dtype=np.int16)
-        print(f"# scan {hu.shape} voxels of {grid.spacing} mm; device {a.device}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+        d = Path(d)
+        scan = save_nifti(hu, grid.affine, d / 'scan.nii.gz', dtype=np.int16)
+        print(f"# scan {hu.shape} voxels of {grid.spacing} mm; device {a.device}; torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads")
         for name, kw in (('unet', dict(width=32, depth=4)), ('multiview', dict(width=32))):
             torch.manual_seed(0)
             ck = save_checkpoint(build_model(name, **kw), d / f'{name}.safetensors',
                                  dict(model=name, kwargs=kw, window=[40, 120], pixel_mm=grid.spacing[0]))
             times = []
             for i in range(a.repeats):
-                t = time.perf_counter(); predict_scan(scan, ck, d / f'out-{name}-{i}', device=a.device); times.append(time.perf_counter() - t)
-            print(f"{name}: median {statistics.median(times):.2f} s per scan (min {min(times):.2f}, max {max(times):.2f}); target <= 30 s on a 2-core CPU")
+                t = time.perf_counter()
+                predict_scan(scan, ck, d / f'out-{name}-{i}', device=a.device)
+                times.append(time.perf_counter() - t)
+            print(f"{name}: median {statistics.median(times):.2f} s per scan (min {min(times):.2f}, max "
+                  f"{max(times):.2f}); target <= 30 s on a 2-core CPU")
 
 
 if __name__ == '__main__':

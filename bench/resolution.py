@@ -62,7 +62,8 @@ def summary(n: int, out: Path) -> dict:
         row |= {f'{label}': model, f'{label} Dice': round(g.dice.mean(), 3),
                 f'{label} network Dice': round(g.network_dice.mean(), 3)}
         for pat, gp in g.groupby('sah_pattern'): row[f'{label} Dice {pat} (n={len(gp)})'] = round(gp.dice.mean(), 3)
-        for gr, gg in g.groupby('fisher_grade'): row[f'{label} Dice Fisher {gr} (n={len(gg)})'] = round(gg.dice.mean(), 3)
+        for gr, gg in g.groupby('fisher_grade'):
+            row[f'{label} Dice Fisher {gr} (n={len(gg)})'] = round(gg.dice.mean(), 3)
     return row
 
 
@@ -71,7 +72,8 @@ def main(argv=None) -> None:
     ap.add_argument('--sizes', type=int, nargs='+', default=[64, 96, 128])
     ap.add_argument('--runs', default='runs', help='folder of the runs (runs/resolution-N)')
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'resolution'))
-    ap.add_argument('--reuse', action='append', default=[], metavar='N=FOLDER', help='take size N from this run folder')
+    ap.add_argument('--reuse', action='append', default=[], metavar='N=FOLDER',
+                    help='take size N from this run folder')
     ap.add_argument('--table-only', action='store_true')
     a = ap.parse_args(argv)
     reuse = {int(k): Path(v) for k, v in (r.split('=', 1) for r in a.reuse)}
@@ -84,21 +86,25 @@ def main(argv=None) -> None:
     rows = pd.DataFrame([summary(n, folders[n]) for n in a.sizes])
     base = rows[rows.image_size == min(a.sizes)].iloc[0]
     for k in STAGES: rows[f'{k[:-2]} x'] = (rows[k] / base[k]).round(2) if base[k] else float('nan')
-    fig = Path(a.figures); fig.mkdir(parents=True, exist_ok=True)
+    fig = Path(a.figures)
+    fig.mkdir(parents=True, exist_ok=True)
     rows.to_csv(fig / 'resolution.csv', index=False)
-    head = ("Ours (saharank smoke grid, real CT with inserted hematomas, NOT the paper's data): the same cohorts, folds "
-            "and training at three slice sizes (240 mm field of view, 5 mm slices). Seconds: compute of each stage on "
-            "the machine in resolution_provenance.json; 'x': ratio to the smallest size. Dice: mean per patient after "
-            "post-processing (network: before it), by SAH pattern and modified Fisher grade (n patients).\n\n")
-    t = rows.T.reset_index(); t.columns = ['', *[f'{n} px' for n in rows.image_size]]
+    head = ("Ours (saharank smoke grid, real CT with inserted hematomas, NOT the paper's data): the same cohorts, "
+            "folds and training at three slice sizes (240 mm field of view, 5 mm slices). Seconds: compute of each "
+            "stage on the machine in resolution_provenance.json; 'x': ratio to the smallest size. Dice: mean per "
+            "patient after post-processing (network: before it), by SAH pattern and modified Fisher grade "
+            "(n patients).\n\n")
+    t = rows.T.reset_index()
+    t.columns = ['', *[f'{n} px' for n in rows.image_size]]
     md = '| ' + ' | '.join(t.columns) + ' |\n|' + '---|' * len(t.columns) + '\n'
     md += ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
     (fig / 'resolution.md').write_text(head + md)
     sys.path.insert(0, str(ROOT))
     from saharank.core import versions
     prov = dict(command='python bench/resolution.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-                versions=versions(), runs={n: json.loads((folders[n] / 'provenance.json').read_text()).get('device_name')
-                                            for n in a.sizes},
+                versions=versions(),
+                runs={n: json.loads((folders[n] / 'provenance.json').read_text()).get('device_name')
+                      for n in a.sizes},
                 cohorts={n: json.loads((folders[n] / 'provenance.json').read_text()).get('cohorts') for n in a.sizes})
     (fig / 'resolution_provenance.json').write_text(json.dumps(prov, indent=1, default=str) + '\n')
     print(head + md)

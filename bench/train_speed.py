@@ -23,6 +23,10 @@ for kind in ('multiview-All', 'unet-convLoRA64', 'unet-CP-DoRA64'):
     if kind.startswith('multiview'): m = apply_strategy(build_model('multiview', width=8), 'All')
     else:
         m = build_model('unet', width=8, depth=3)
-        add_adapters(m, 'convlora' if 'conv' in kind else 'cp-dora', 64, alpha=128, layer_types=(torch.nn.Conv2d, torch.nn.Linear))
-    t = time.perf_counter(); train_model(m, data, **kw); res[kind] = time.perf_counter() - t
-print(sys.argv[1] if len(sys.argv) > 1 else 'this', {k: round(v, 2) for k, v in res.items()}, 'total', round(sum(res.values()), 2))
+        add_adapters(m, 'convlora' if 'conv' in kind else 'cp-dora', 64, alpha=128,
+                     layer_types=(torch.nn.Conv2d, torch.nn.Linear))
+    t = time.perf_counter()
+    train_model(m, data, **kw)
+    res[kind] = time.perf_counter() - t
+print(sys.argv[1] if len(sys.argv) > 1 else 'this', {k: round(v, 2) for k, v in res.items()}, 'total',
+      round(sum(res.values()), 2))

@@ -25,13 +25,15 @@ def ckpt(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
     net = build_model("unet", width=4, depth=2)
-    return save_checkpoint(net, d / "unet.safetensors", dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+    return save_checkpoint(net, d / "unet.safetensors",
+                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
 
 
 def good_volume():
     "A head-like CT (air around, a skull, soft tissue near 30 HU): `saharank predict` refuses what cannot be one."
     rng = np.random.default_rng(0)
-    v = np.full((32, 32, 4), -1000, np.float32); v[3:29, 3:29] = 800
+    v = np.full((32, 32, 4), -1000, np.float32)
+    v[3:29, 3:29] = 800
     v[5:27, 5:27] = rng.normal(30, 5, (22, 22, 4))
     return v
 
@@ -42,21 +44,34 @@ def bad_files(d: Path):
     good = save_nifti(good_volume(), AFF, d / "good.nii.gz", dtype=np.int16)
     raw = good.read_bytes()
     out = {}
-    (d / "truncated.nii.gz").write_bytes(raw[: len(raw) // 2]); out["truncated"] = (d / "truncated.nii.gz", "truncated")
-    (d / "corrupt.nii.gz").write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(200)); out["corrupt"] = (d / "corrupt.nii.gz", "corrupt")
-    v = good_volume(); v[1, 2, 3] = np.nan
-    nib.save(nib.Nifti1Image(v, AFF), d / "nan.nii.gz"); out["nan"] = (d / "nan.nii.gz", "NaN")
-    v = good_volume(); v[0, 0, 0] = np.inf
-    nib.save(nib.Nifti1Image(v, AFF), d / "inf.nii.gz"); out["inf"] = (d / "inf.nii.gz", "infinite")
-    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 3), np.float32), AFF), d / "four_d.nii.gz"); out["4-D"] = (d / "four_d.nii.gz", "4-D")
-    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4), np.complex64), AFF), d / "complex.nii.gz"); out["dtype"] = (d / "complex.nii.gz", "not a real number type")
-    hdr = nib.load(good).header.copy(); hdr["srow_y"] = [0, 0, 0, 0]; hdr["pixdim"][2] = 0
+    (d / "truncated.nii.gz").write_bytes(raw[: len(raw) // 2])
+    out["truncated"] = (d / "truncated.nii.gz", "truncated")
+    (d / "corrupt.nii.gz").write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(200))
+    out["corrupt"] = (d / "corrupt.nii.gz", "corrupt")
+    v = good_volume()
+    v[1, 2, 3] = np.nan
+    nib.save(nib.Nifti1Image(v, AFF), d / "nan.nii.gz")
+    out["nan"] = (d / "nan.nii.gz", "NaN")
+    v = good_volume()
+    v[0, 0, 0] = np.inf
+    nib.save(nib.Nifti1Image(v, AFF), d / "inf.nii.gz")
+    out["inf"] = (d / "inf.nii.gz", "infinite")
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 3), np.float32), AFF), d / "four_d.nii.gz")
+    out["4-D"] = (d / "four_d.nii.gz", "4-D")
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4), np.complex64), AFF), d / "complex.nii.gz")
+    out["dtype"] = (d / "complex.nii.gz", "not a real number type")
+    hdr = nib.load(good).header.copy()
+    hdr["srow_y"] = [0, 0, 0, 0]
+    hdr["pixdim"][2] = 0
     body = gzip.decompress(raw)
     (d / "zero_spacing.nii.gz").write_bytes(gzip.compress(hdr.binaryblock + body[len(hdr.binaryblock):]))
     out["zero spacing"] = (d / "zero_spacing.nii.gz", "spacing")
-    dcm = d / "unreadable_dicom"; dcm.mkdir(exist_ok=True); (dcm / "IM0001.dcm").write_bytes(os.urandom(300))
+    dcm = d / "unreadable_dicom"
+    dcm.mkdir(exist_ok=True)
+    (dcm / "IM0001.dcm").write_bytes(os.urandom(300))
     out["unreadable DICOM"] = (dcm, "IM0001.dcm")
-    (d / "scan.txt").write_text("not an image"); out["not an image"] = (d / "scan.txt", "not a NIfTI file")
+    (d / "scan.txt").write_text("not an image")
+    out["not an image"] = (d / "scan.txt", "not a NIfTI file")
     out["missing"] = (d / "nowhere.nii.gz", "nowhere.nii.gz")
     return out
 
@@ -68,7 +83,8 @@ CASES = ["truncated", "corrupt", "nan", "inf", "4-D", "dtype", "zero spacing", "
 def test_library_refuses(case, tmp_path):
     path, msg = bad_files(tmp_path)[case]
     with pytest.raises((ValueError, FileNotFoundError)) as e:
-        load_nifti(path) if case != "not an image" else __import__("saharank.predict", fromlist=["read_ct"]).read_ct(path)
+        load_nifti(path) if case != "not an image" else __import__("saharank.predict", fromlist=["read_ct"]).read_ct(
+            path)
     assert path.name in str(e.value) and msg in str(e.value)
 
 
@@ -88,13 +104,14 @@ def test_cli_predict_good_input_writes_everything(tmp_path, ckpt):
     path = save_nifti(good_volume(), AFF, tmp_path / "good.nii.gz", dtype=np.int16)
     r = cli("predict", path, "--model", ckpt, "--out", tmp_path / "out", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz", "qc.png", "report.csv", "report.json", "volumes.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz", "qc.png", "report.csv",
+                                                                    "report.json", "volumes.csv"]
 
 
 def test_cohort_mismatches_and_masks(tmp_path):
     img, mask = good_volume().astype(np.int16), np.zeros((32, 32, 4), np.uint8)
     write_case(tmp_path, "ok", img, mask, AFF)
-    assert mask_volume_ml(mask, (2, 2, 5)) == 0.0                                   # an empty mask is 0 mL, not an error
+    assert mask_volume_ml(mask, (2, 2, 5)) == 0.0  # an empty mask is 0 mL, not an error
     with pytest.raises(ValueError, match="non-binary|binary"):
         write_case(tmp_path, "two", img, mask + 2, AFF)
     with pytest.raises(ValueError, match="binary|negative"):
@@ -129,7 +146,8 @@ def test_malicious_pickle_is_refused(tmp_path, ckpt):
     evil.with_suffix(".safetensors.json").write_text(Path(str(ckpt) + ".json").read_text())
     with pytest.raises(ValueError, match="evil.safetensors"):
         load_checkpoint(build_model("unet", width=4, depth=2), evil)
-    r = cli("predict", save_nifti(good_volume(), AFF, tmp_path / "g.nii.gz", dtype=np.int16), "--model", evil, "--out", tmp_path / "o")
+    r = cli("predict", save_nifti(good_volume(), AFF, tmp_path / "g.nii.gz", dtype=np.int16), "--model", evil,
+            "--out", tmp_path / "o")
     assert r.returncode == 2 and "evil.safetensors" in r.stderr
     # the same payload as a torch .pt file: torch.load(weights_only=True) refuses it too
     pt = tmp_path / "evil.pt"

@@ -59,7 +59,10 @@ def test_checksum_mismatch_refused_before_unpickling(tmp_path, monkeypatch):
     bad = tmp_path / "lite_medsam.pth"
     shutil.copyfile(good, bad)
     with open(bad, "r+b") as f:                      # one bit flipped: same size, another sha256
-        f.seek(123_456); b = f.read(1); f.seek(123_456); f.write(bytes([b[0] ^ 1]))
+        f.seek(123_456)
+        b = f.read(1)
+        f.seek(123_456)
+        f.write(bytes([b[0] ^ 1]))
     monkeypatch.setattr(B.torch, "load", _no_unpickling)
     with pytest.raises(ValueError, match=r"sha256 [0-9a-f]{64}, expected 79d8c9dc") as e:
         B.verify_checkpoint(bad)
@@ -93,7 +96,8 @@ def test_safe_load_round_trip(tmp_path, monkeypatch):
 
 
 def test_unreadable_cache_is_named(tmp_path):
-    cache = tmp_path / "cache"; cache.mkdir()
+    cache = tmp_path / "cache"
+    cache.mkdir()
     bad = cache / "lite_medsam-79d8c9dca6db4d69.safetensors"
     bad.write_bytes(b"not safetensors")
     with pytest.raises(ValueError, match="delete it to convert the checkpoint again") as e:
@@ -147,7 +151,8 @@ def test_rslora_scaling_and_delta(method, base):
     torch.manual_seed(0)
     layer = nn.Conv2d(5, 7, 3, padding=1) if base == "conv2d" else nn.Linear(5, 7)
     lo = adapter_layers(add_adapters(nn.Sequential(copy.deepcopy(layer)), method, R, alpha=alpha))["0"]
-    rs = adapter_layers(add_adapters(nn.Sequential(copy.deepcopy(layer)), method, R, alpha=alpha, scaling="rslora"))["0"]
+    rs = adapter_layers(add_adapters(nn.Sequential(copy.deepcopy(layer)), method, R, alpha=alpha,
+                                     scaling="rslora"))["0"]
     assert (lo.scaling_rule, rs.scaling_rule) == ("lora", "rslora")
     assert lo.scaling == alpha / R and rs.scaling == alpha / math.sqrt(R)
     _randomise(lo)
@@ -162,7 +167,8 @@ def test_rslora_scaling_and_delta(method, base):
     W0 = layer.weight
     V = W0 + alpha / math.sqrt(R) * dW
     if rs.is_dora:                                      # W = m V / ||V|| per output channel
-        W = rs.magnitude.view(-1, *[1] * (W0.dim() - 1)) * V / torch.linalg.vector_norm(V.flatten(1), dim=1).view(-1, *[1] * (W0.dim() - 1))
+        W = (rs.magnitude.view(-1, *[1] * (W0.dim() - 1))
+             * V / torch.linalg.vector_norm(V.flatten(1), dim=1).view(-1, *[1] * (W0.dim() - 1)))
     else:
         W = V
     torch.testing.assert_close(rs.merged_weight(), W)
@@ -234,7 +240,8 @@ def test_pr_gradient_accumulates_from_all_blocks():
     untied = copy.deepcopy(blocks)
     untied.zero_grad()
     for b in untied:
-        b.norm1.shared = copy.deepcopy(b.norm1.shared); b.norm2.shared = copy.deepcopy(b.norm2.shared)
+        b.norm1.shared = copy.deepcopy(b.norm1.shared)
+        b.norm2.shared = copy.deepcopy(b.norm2.shared)
     untied(x).square().sum().backward()
     for k, site in (("norm1", "norm1"), ("norm2", "norm2")):
         parts = [getattr(b, site).shared for b in untied]
@@ -269,7 +276,8 @@ def _boundary_direct(g):
 def test_boundary_loss_against_direct_computation():
     rng = np.random.default_rng(3)
     g = np.zeros((3, 9, 9), bool)
-    g[0, 2:7, 1:6] = True; g[0, 4, 6] = True            # a rectangle with a bump
+    g[0, 2:7, 1:6] = True
+    g[0, 4, 6] = True            # a rectangle with a bump
     g[1] = rng.random((9, 9)) > 0.6                       # scattered pockets, some on the image border
     # image 2: no target -> gamma = 1 (soft Dice)
     z = rng.normal(size=(3, 1, 9, 9))
@@ -286,8 +294,10 @@ def test_boundary_loss_against_direct_computation():
     assert B.boundary_length(gt).tolist() == [_boundary_direct(g[b]) for b in range(3)]
     # the rectangle's 25 - 9 boundary pixels, plus the bump, minus the pixel the bump makes interior
     assert B.boundary_length(gt)[0] == 5 * 5 - 3 * 3 + 1 - 1
-    torch.testing.assert_close(B.boundary_sensitive_loss(zt, gt), torch.tensor(np.mean(lbd), dtype=torch.float64), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(B.samihs_loss(zt, gt), torch.tensor(0.5 * np.mean(lbd) + 0.5 * bce, dtype=torch.float64), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(B.boundary_sensitive_loss(zt, gt),
+                               torch.tensor(np.mean(lbd), dtype=torch.float64), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(B.samihs_loss(zt, gt),
+                               torch.tensor(0.5 * np.mean(lbd) + 0.5 * bce, dtype=torch.float64), rtol=1e-6, atol=1e-6)
     assert B.SAMIHS_LAMBDAS == (0.5, 0.5)
     # (B, H, W) is accepted as (B, 1, H, W); a gradient flows
     zt.requires_grad_(True)

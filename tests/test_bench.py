@@ -1,4 +1,5 @@
-"""The benchmark scripts run (the GPU sessions depend on them: tools/device/engine_check.sh) and print what they promise."""
+"""The benchmark scripts run (the GPU sessions depend on them: tools/device/engine_check.sh) and print what they
+promise."""
 import subprocess, sys
 from pathlib import Path
 
@@ -14,7 +15,8 @@ def run(*args):
 
 
 def test_bench_adapters_quick_times_every_method_with_the_engine_step():
-    out = run("bench/bench_adapters.py", "--quick", "--models", "unet", "--batch", "2,3", "--copies", "3", "--warmup", "2")
+    out = run("bench/bench_adapters.py", "--quick", "--models", "unet", "--batch", "2,3",
+              "--copies", "3", "--warmup", "2")
     for batch in (2, 3):
         assert f"## Unet, batch {batch} x 3 contrast copies, step eager" in out
     for m in METHOD_REGISTRY.values():
@@ -37,7 +39,8 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
     from test_pipeline import TINY  # noqa: E402  (pytest puts tests/ on sys.path)
     (tmp_path / "tiny.ini").write_text(TINY)
     out = tmp_path / "run"
-    reproduce("tiny", out, settings=tmp_path / "tiny.ini", device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(),
+    reproduce("tiny", out, settings=tmp_path / "tiny.ini", device="cpu", progress=False, verbose=False,
+              anatomy=phantom_anatomy(),
               report=False, deploy=False, robustness=False, jobs=1)
     text = run("bench/smoke_time.py", "--out", str(out), "--reuse", "--run", "LoRA-C2-fold1")
     stages = json.loads((out / "calls.json").read_text())[-1]["stages"]
@@ -48,5 +51,6 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
     part = lambda label: float(re.search(rf"^{re.escape(label)}\s+([\d.]+)", text, re.M).group(1))
     whole, training = part("the whole run"), part("training (train_model)")
     assert 0 < training <= whole and part("  backward") + part("  forward and loss") <= training
-    assert abs(training + part("evaluation (evaluate_patients)") + part("load the training slices") + part("save the trained weights")
+    assert abs(training + part("evaluation (evaluate_patients)") + part("load the training slices")
+               + part("save the trained weights")
                + part("the rest of the run (model, seeds, ...)") - whole) <= 0.05

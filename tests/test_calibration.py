@@ -1,6 +1,7 @@
 """Calibration to the brain (`brain_reference_hu` in settings.ini, `saharank.data.calibrate_hu`): a scanner's global HU
 offset cancels exactly in training slices, in prediction and in `saharank predict` (a subprocess, as users run it),
-and a model without calibration (the paper's protocol) does see the offset. Real files: the CQ500 slice of pydicom-data."""
+and a model without calibration (the paper's protocol) does see the offset. Real files: the CQ500 slice of
+pydicom-data."""
 import json, subprocess, sys
 
 import nibabel as nib
@@ -67,7 +68,8 @@ def test_prediction_is_invariant_to_an_offset_only_with_calibration(head):
     m = net()
     base = segment_volume(m, hu, aff, (40., 120.), 2.0, brain_reference_hu=30.)[1]
     for o in OFFSETS:
-        np.testing.assert_allclose(segment_volume(m, hu + o, aff, (40., 120.), 2.0, brain_reference_hu=30.)[1], base, atol=1e-5)
+        np.testing.assert_allclose(segment_volume(m, hu + o, aff, (40., 120.), 2.0, brain_reference_hu=30.)[1], base,
+                                   atol=1e-5)
     raw = segment_volume(m, hu, aff, (40., 120.), 2.0)[1]
     assert np.abs(segment_volume(m, hu + 8, aff, (40., 120.), 2.0)[1] - raw).max() > 1e-3
     no_brain = np.full((32, 32, 4), 30., np.float32)
@@ -80,11 +82,13 @@ def test_predict_cli_uses_the_models_calibration(head, tmp_path):
     and the scan 8 HU brighter, and the report says which calibration was used."""
     hu, aff = head
     ck = save_checkpoint(net(), tmp_path / "unet.safetensors",
-                         dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0, brain_reference_hu=30.0))
+                         dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0,
+                              brain_reference_hu=30.0))
     masks = []
     for name, o in (("a", 0.0), ("b", 8.0)):
         nib.save(nib.Nifti1Image((hu + o).astype(np.int16), aff), tmp_path / f"{name}.nii.gz")
-        r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(tmp_path / f"{name}.nii.gz"), "--model", str(ck),
+        r = subprocess.run([sys.executable, "-m", "saharank", "predict",
+                            str(tmp_path / f"{name}.nii.gz"), "--model", str(ck),
                             "--out", str(tmp_path / f"o{name}"), "--device", "cpu", "--threshold", "0.45"],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
@@ -112,20 +116,24 @@ def test_predict_cli_keeps_voxels_inside_the_skull_and_above_the_bound(tmp_path)
     from saharank.predict import read_ct
     f = get_testdata_file("693_UNCR.dcm", download=False)
     assert f, "693_UNCR.dcm comes with pydicom-data (pip install pydicom-data)"
-    (tmp_path / "in").mkdir(); shutil.copy(f, tmp_path / "in" / "693_UNCR.dcm")
+    (tmp_path / "in").mkdir()
+    shutil.copy(f, tmp_path / "in" / "693_UNCR.dcm")
     reps = {}
     for name, post in (("none", None), ("blood", dict(blood_min_hu=40.0, intracranial=True))):
         ck = save_checkpoint(net(), tmp_path / f"unet-{name}.safetensors",
-                             dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0, postprocessing=post))
+                             dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120],
+                                  pixel_mm=2.0, postprocessing=post))
         out = tmp_path / f"o-{name}"
-        r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(tmp_path / "in"), "--model", str(ck), "--out", str(out),
+        r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(tmp_path / "in"), "--model",
+                            str(ck), "--out", str(out),
                             "--device", "cpu", "--threshold", "0"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         reps[name] = json.loads((out / "report.json").read_text())
         assert reps[name]["model"]["postprocessing"] == post
-    assert reps["none"]["intracranial_ml"] is None and reps["none"]["volume_ml"] == reps["none"]["network_volume_ml"] > 100
+    assert (reps["none"]["intracranial_ml"] is None
+            and reps["none"]["volume_ml"] == reps["none"]["network_volume_ml"] > 100)
     space_ml = reps["blood"]["intracranial_ml"]
-    assert 20 < space_ml < reps["none"]["volume_ml"], reps["blood"]       # the brain of one slice, not the air around it
+    assert 20 < space_ml < reps["none"]["volume_ml"], reps["blood"]  # the brain of one slice, not the air around it
     assert 0 < reps["blood"]["volume_ml"] < space_ml
     hu = read_ct(tmp_path / "in")[0]
     mask = np.asarray(nib.load(tmp_path / "o-blood" / "mask.nii.gz").dataobj) > 0

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def ok(r):
@@ -42,9 +43,11 @@ def refused(r, path, fragment, out):
 
 
 def ct_volume(shape=(48, 44, 6)):
-    "A head-like CT (air around, a skull, soft tissue near 35 HU, a 70 HU region): `saharank predict` refuses anything else."
+    """A head-like CT (air around, a skull, soft tissue near 35 HU, a 70 HU region): `saharank predict` refuses
+    anything else."""
     rng = np.random.default_rng(0)
-    hu = np.full(shape, -1000, np.float32); hu[3:-3, 3:-3] = 800
+    hu = np.full(shape, -1000, np.float32)
+    hu[3:-3, 3:-3] = 800
     hu[5:-5, 5:-5] = rng.normal(35, 6, (shape[0] - 10, shape[1] - 10, shape[2]))
     hu[10:20, 12:22, 2:4] = 70
     return np.rint(hu)
@@ -52,7 +55,8 @@ def ct_volume(shape=(48, 44, 6)):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    """A deployable model folder (base + CP-LoRA adapter + card), as `reproduce` writes one, and its base checkpoint."""
+    """A deployable model folder (base + CP-LoRA adapter + card), as `reproduce` writes one, and its base
+    checkpoint."""
     from saharank.adapters import add_adapters, save_adapters
     d = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
@@ -80,7 +84,8 @@ def test_predict_nifti_dicom_series_and_same_mask(tmp_path, model):
     for src, out in ((nii, tmp_path / "out-nii"), (series, tmp_path / "out-dcm")):
         r = ok(run("predict", src, "--model", model["folder"], "--out", out, "--device", "cpu"))
         assert "mL" in r.stdout
-        assert sorted(p.name for p in out.iterdir()) == ["mask.nii.gz", "qc.png", "report.csv", "report.json", "volumes.csv"]
+        assert sorted(p.name for p in out.iterdir()) == ["mask.nii.gz", "qc.png", "report.csv",
+                                                         "report.json", "volumes.csv"]
         rep = json.loads((out / "report.json").read_text())
         assert rep["model"]["card"]["name"] == "sah-unet-test" and rep["adapter"]["method"] == "cp-lora"
     m1, a1 = load_nifti(tmp_path / "out-nii" / "mask.nii.gz")
@@ -91,7 +96,8 @@ def test_predict_nifti_dicom_series_and_same_mask(tmp_path, model):
 
 def test_predict_real_one_slice_cq500(tmp_path, model):
     from pydicom.data import get_testdata_file
-    d = tmp_path / "cq500"; d.mkdir()
+    d = tmp_path / "cq500"
+    d.mkdir()
     shutil.copy(get_testdata_file("693_UNCI.dcm", download=False), d / "693_UNCI.dcm")
     out = tmp_path / "out"
     ok(run("predict", d, "--model", model["ckpt"], "--out", out, "--device", "cpu"))
@@ -103,10 +109,14 @@ def test_predict_real_one_slice_cq500(tmp_path, model):
 
 
 def test_predict_tilted_series_refused_by_default_corrected_on_request(tmp_path, model):
-    tilted = np.array(AFF); tilted[1, 2] = 5.0 * np.tan(np.radians(12))
-    d = tmp_path / "tilted"; write_dicom_series(ct_volume(), tilted, d)
-    refused(run("predict", d, "--model", model["ckpt"], "--out", tmp_path / "o1", "--device", "cpu"), d, "gantry tilt", tmp_path / "o1")
-    r = ok(run("predict", d, "--model", model["ckpt"], "--out", tmp_path / "o2", "--device", "cpu", "--tilt", "correct"))
+    tilted = np.array(AFF)
+    tilted[1, 2] = 5.0 * np.tan(np.radians(12))
+    d = tmp_path / "tilted"
+    write_dicom_series(ct_volume(), tilted, d)
+    refused(run("predict", d, "--model", model["ckpt"], "--out", tmp_path / "o1", "--device", "cpu"), d,
+            "gantry tilt", tmp_path / "o1")
+    r = ok(run("predict", d, "--model", model["ckpt"], "--out", tmp_path / "o2", "--device",
+               "cpu", "--tilt", "correct"))
     assert "tilt corrected" in r.stdout
     assert json.loads((tmp_path / "o2" / "report.json").read_text())["tilt_correction"].startswith("resampled")
 
@@ -116,28 +126,41 @@ def bad_inputs(d: Path) -> dict:
     d.mkdir(parents=True, exist_ok=True)
     out = {}
     img = nib.Nifti1Image(ct_volume().astype(np.int16), None)
-    img.header["pixdim"][1:4] = 0; img.header.set_qform(None, code=0); img.header.set_sform(None, code=0)
-    nib.save(img, d / "pixdim0.nii.gz"); out["pixdim 0"] = (d / "pixdim0.nii.gz", "voxel spacing")
+    img.header["pixdim"][1:4] = 0
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    nib.save(img, d / "pixdim0.nii.gz")
+    out["pixdim 0"] = (d / "pixdim0.nii.gz", "voxel spacing")
     img = nib.Nifti1Image(ct_volume(), None)
-    img.header["pixdim"][1:4] = [np.nan, 1, 1]; img.header.set_qform(None, code=0); img.header.set_sform(None, code=0)
+    img.header["pixdim"][1:4] = [np.nan, 1, 1]
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
     nib.save(img, d / "nan_pixdim.nii")
     assert np.isnan(nib.Nifti1Header.from_fileobj(open(d / "nan_pixdim.nii", "rb"), check=False)["pixdim"][1])
     out["pixdim NaN"] = (d / "nan_pixdim.nii", "voxel spacing")
-    big = nib.Nifti1Header(); big.set_data_shape((30000, 30000, 30000)); big.set_data_dtype(np.int16); big.set_zooms((1, 1, 1))
-    (d / "huge.nii").write_bytes(big.binaryblock + b"\0" * 1004); out["huge .nii"] = (d / "huge.nii", "promises")
+    big = nib.Nifti1Header()
+    big.set_data_shape((30000, 30000, 30000))
+    big.set_data_dtype(np.int16)
+    big.set_zooms((1, 1, 1))
+    (d / "huge.nii").write_bytes(big.binaryblock + b"\0" * 1004)
+    out["huge .nii"] = (d / "huge.nii", "promises")
     import gzip
-    (d / "huge.nii.gz").write_bytes(gzip.compress(big.binaryblock + b"\0" * 1004)); out["huge .nii.gz"] = (d / "huge.nii.gz", "promises")
+    (d / "huge.nii.gz").write_bytes(gzip.compress(big.binaryblock + b"\0" * 1004))
+    out["huge .nii.gz"] = (d / "huge.nii.gz", "promises")
     for tag, frag in (("PixelSpacing", "PixelSpacing"), ("ImagePositionPatient", "ImagePositionPatient"),
                       ("ImageOrientationPatient", "ImageOrientationPatient")):
         s = d / f"no_{tag}"
         files = write_dicom_series(ct_volume(), AFF, s)
         for f in files:
-            ds = pydicom.dcmread(f); delattr(ds, tag); ds.save_as(f)
+            ds = pydicom.dcmread(f)
+            delattr(ds, tag)
+            ds.save_as(f)
         out[f"DICOM without {tag}"] = (s, frag)
     return out
 
 
-BAD = ["pixdim 0", "pixdim NaN", "huge .nii", "huge .nii.gz", "DICOM without PixelSpacing", "DICOM without ImagePositionPatient",
+BAD = ["pixdim 0", "pixdim NaN", "huge .nii", "huge .nii.gz", "DICOM without PixelSpacing",
+       "DICOM without ImagePositionPatient",
        "DICOM without ImageOrientationPatient"]
 
 
@@ -149,22 +172,27 @@ def test_predict_refuses_untrustworthy_input(case, tmp_path, model):
 
 
 def test_predict_batch_folder_reports_failures_and_goes_on(tmp_path, model):
-    scans = tmp_path / "scans"; scans.mkdir()
+    scans = tmp_path / "scans"
+    scans.mkdir()
     hu = ct_volume()
     save_nifti(hu, AFF, scans / "p1.nii.gz", dtype=np.int16)
     write_dicom_series(hu, AFF, scans / "p2")
-    bad = bad_inputs(tmp_path / "bad")["pixdim 0"][0]; shutil.copy(bad, scans / "p3.nii.gz")
+    bad = bad_inputs(tmp_path / "bad")["pixdim 0"][0]
+    shutil.copy(bad, scans / "p3.nii.gz")
     out = tmp_path / "out"
     r = run("predict", scans, "--model", model["folder"], "--out", out, "--device", "cpu")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "p3.nii.gz" in r.stderr and "1 of 3 scans failed" in r.stderr
     rows = list(csv.DictReader((out / "volumes.csv").open()))
-    assert [(Path(x["scan"]).name, x["status"]) for x in rows] == [("p1.nii.gz", "ok"), ("p2", "ok"), ("p3.nii.gz", "error")]
+    assert [(Path(x["scan"]).name, x["status"]) for x in rows] == [("p1.nii.gz", "ok"), ("p2", "ok"),
+                                                                   ("p3.nii.gz", "error")]
     assert {"scan", "volume_ml", "slices", "model", "seconds"} <= set(rows[0])
     assert rows[0]["volume_ml"] == rows[1]["volume_ml"]              # the same CT as NIfTI and as DICOM
-    assert (out / "p1" / "mask.nii.gz").exists() and (out / "p2" / "mask.nii.gz").exists() and not (out / "p3").exists()
+    assert ((out / "p1" / "mask.nii.gz").exists() and (out / "p2" / "mask.nii.gz").exists()
+            and not (out / "p3").exists())
     # several inputs on the command line, all good: exit 0
-    ok(run("predict", scans / "p1.nii.gz", scans / "p2", "--model", model["folder"], "--out", tmp_path / "two", "--device", "cpu"))
+    ok(run("predict", scans / "p1.nii.gz", scans / "p2", "--model", model["folder"], "--out",
+           tmp_path / "two", "--device", "cpu"))
     assert len(list(csv.DictReader((tmp_path / "two" / "volumes.csv").open()))) == 2
 
 

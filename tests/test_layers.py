@@ -9,19 +9,26 @@ PKG = Path(__file__).resolve().parents[1] / "saharank"
 
 # lowest first; a module may import only modules of a strictly lower layer
 LAYERS = [
-    ("core", "_vendor"),                                 # foundation: atomic I/O, fingerprints, vocabulary, provenance, executor, run layout;
-                                                         # vendored third-party networks (saharank/_vendor: imports nothing of ours)
-    ("settings", "data"),                                # typed settings; NIfTI I/O, HU, calibration, the cohort layout
-    ("dicom", "models", "adapters", "losses", "baselines", "cranium"),  # DICOM reader; networks; conv adapters; losses and
-                                                         # augmentation; LiteMedSAM, SAMIHS; the real head CT (fetched, checked, cached)
+    ("core", "_vendor"),                                 # foundation: atomic I/O, fingerprints, vocabulary,
+                                                         # provenance, executor, run layout; vendored third-party
+                                                         # networks (saharank/_vendor: imports nothing of ours)
+    ("settings", "data"),                                # typed settings; NIfTI I/O, HU, calibration, the cohort
+                                                         # layout
+    ("dicom", "models", "adapters", "losses", "baselines", "cranium"),  # DICOM reader; networks; conv adapters; losses
+                                                         # and augmentation; LiteMedSAM, SAMIHS; the real head CT
+                                                         # (fetched, checked, cached)
     ("cohort", "datasets", "training", "peft"),          # cohorts; public datasets; training loop; PEFT bridge
     ("evaluation",),                                     # metrics, per-patient evaluation, tables, best rank
-    ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables, figures, report notebooks
-    ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size, thickness) and their report
+    ("predict", "viewer", "report"),                     # prediction on scans; mask viewer; the paper's tables,
+                                                         # figures, report notebooks
+    ("robustness",),                                     # perturbed scans (calibration, noise, blur, pixel size,
+                                                         # thickness) and their report
     ("bench",),                                          # the seeds' systems beside the Unets (issue #21)
-    ("grid",),                                           # the runs: pre-training, fine-tuning, their seeds, keys, ids and fold models
+    ("grid",),                                           # the runs: pre-training, fine-tuning, their seeds, keys, ids
+                                                         # and fold models
     ("deploy",),                                         # deployable models of the configurations the tables select
-    ("experiment",),                                     # reproduce: the stages in order, timed; results and provenance
+    ("experiment",),                                     # reproduce: the stages in order, timed; results and
+                                                         # provenance
     ("cli",),                                            # the thin command line
     ("cluster", "__main__"),                             # SLURM job arrays over the CLI; python -m saharank
 ]
@@ -29,7 +36,8 @@ LAYER = {m: i for i, names in enumerate(LAYERS) for m in names}
 
 
 def _package(path: Path) -> tuple[str, ...]:
-    "The package `path` lies in, e.g. ('saharank', '_vendor', 'litemedsam'); a file outside saharank/ counts as in 'saharank'."
+    """The package `path` lies in, e.g. ('saharank', '_vendor', 'litemedsam'); a file outside saharank/ counts as in
+    'saharank'."""
     try: return ("saharank", *path.resolve().parent.relative_to(PKG).parts)
     except ValueError: return ("saharank",)
 
@@ -47,7 +55,8 @@ def imports_of(path: Path, package: tuple[str, ...] | None = None) -> set[str]:
                 full = (node.module or "").split(".")
             if full[0] != "saharank": continue
             if len(full) > 1: out.add(full[1])
-            else: out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists() or (PKG / a.name).is_dir()}   # from saharank import x
+            else:  # from saharank import x
+                out |= {a.name for a in node.names if (PKG / f"{a.name}.py").exists() or (PKG / a.name).is_dir()}
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.startswith("saharank."): out.add(a.name.split(".")[1])
@@ -75,22 +84,26 @@ def test_no_cycle():
         if m in seen: return
         stack.append(m)
         for n in sorted(graph.get(m, ())): visit(n)
-        stack.pop(); seen.add(m)
+        stack.pop()
+        seen.add(m)
     for m in MODULES: visit(m)
 
 
 def test_the_checker_sees_an_upward_import(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("import os\ndef f():\n    from saharank.experiment import reproduce\n    from .core import atomic_path\n")
+    f.write_text("import os\ndef f():\n    from saharank.experiment import reproduce\n"
+                 "    from .core import atomic_path\n")
     assert imports_of(f) == {"experiment", "core"}
 
 
 def test_the_checker_resolves_relative_imports_of_any_depth(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("from ...core import atomic_path\nfrom ..other import y\nfrom . import tiny_vit\nfrom .tiny_vit import z\n"
+    f.write_text("from ...core import atomic_path\nfrom ..other import y\nfrom . import tiny_vit\n"
+                 "from .tiny_vit import z\n"
                  "from .... import beyond\n")
     assert imports_of(f, package=("saharank", "_vendor", "litemedsam")) == {"core", "_vendor"}
-    assert imports_of(f, package=("saharank", "_vendor")) == {"other", "_vendor"}  # one package up: ..other is saharank.other; ...core is above saharank
+    # one package up: ..other is saharank.other; ...core is above saharank
+    assert imports_of(f, package=("saharank", "_vendor")) == {"other", "_vendor"}
     vendored = next((PKG / "_vendor").rglob("*.py"))
     assert _package(vendored)[:2] == ("saharank", "_vendor")
 

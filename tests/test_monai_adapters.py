@@ -11,7 +11,8 @@ from torch import nn
 
 from required import import_or_skip  # noqa: E402  (pytest puts tests/ on sys.path)
 
-monai_nets = import_or_skip("monai.networks.nets", "the MONAI adapter tests", "MONAI is in the baselines extra (pip install -e '.[dev]')")
+monai_nets = import_or_skip("monai.networks.nets", "the MONAI adapter tests",
+                            "MONAI is in the baselines extra (pip install -e '.[dev]')")
 
 from saharank.adapters import (METHOD_KEYS, adapter_layers, add_adapters, load_adapters, merge_adapters,  # noqa: E402
                                parameter_table, save_adapters, trainable_parameters, unmerge_adapters)
@@ -19,14 +20,18 @@ from saharank.adapters import (METHOD_KEYS, adapter_layers, add_adapters, load_a
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 NETS = {  # name: (builder, input shape, number of convs + transposed convs)
-    'UNet3d': (lambda: monai_nets.UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=(4, 8, 16), strides=(2, 2),
+    'UNet3d': (lambda: monai_nets.UNet(spatial_dims=3, in_channels=1, out_channels=2,
+                                       channels=(4, 8, 16), strides=(2, 2),
                                        num_res_units=1), (1, 1, 8, 8, 8), 10),
-    'BasicUNet2d': (lambda: monai_nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(4, 4, 4, 4, 8, 4)),
+    'BasicUNet2d': (lambda: monai_nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
+                                                 features=(4, 4, 4, 4, 8, 4)),
                     (1, 1, 32, 32), 23),
-    'SegResNet3d': (lambda: monai_nets.SegResNet(spatial_dims=3, init_filters=4, in_channels=1, out_channels=2, blocks_down=(1, 1),
-                                                 blocks_up=(1,), norm=('group', {'num_groups': 2})), (1, 1, 8, 8, 8), 10),
+    'SegResNet3d': (lambda: monai_nets.SegResNet(spatial_dims=3, init_filters=4, in_channels=1, out_channels=2,
+                                                 blocks_down=(1, 1), blocks_up=(1,),
+                                                 norm=('group', {'num_groups': 2})), (1, 1, 8, 8, 8), 10),
     'SegResNet3d-deconv': (lambda: monai_nets.SegResNet(spatial_dims=3, init_filters=4, in_channels=1, out_channels=2,
-                                                        blocks_down=(1, 1), blocks_up=(1,), norm=('group', {'num_groups': 2}),
+                                                        blocks_down=(1, 1), blocks_up=(1,),
+                                                        norm=('group', {'num_groups': 2}),
                                                         upsample_mode='deconv'), (1, 1, 8, 8, 8), 11),
 }
 
@@ -64,8 +69,9 @@ def test_expected_layer_counts(name):
 def test_adapts_every_conv_identity_and_exact_merge(name, method):
     base, x = build(name, torch.float64)
     net = add_adapters(copy.deepcopy(base), method, 2, layer_types='all')
-    assert list(adapter_layers(net)) == conv_names(base)                  # every conv and transposed conv, nothing else
-    assert trainable_parameters(net) == parameter_table(base, ranks=(2,), methods=[method], layer_types='all').loc[2, method]
+    assert list(adapter_layers(net)) == conv_names(base)  # every conv and transposed conv, nothing else
+    assert trainable_parameters(net) == parameter_table(base, ranks=(2,), methods=[method],
+                                                        layer_types='all').loc[2, method]
     with torch.no_grad():
         assert torch.equal(net(x), base(x))                               # identity at initialisation
         perturb(net)
@@ -107,9 +113,12 @@ def test_trains_only_adapters(name, method):
     for _ in range(6):
         opt.zero_grad()
         loss = (net(x) - target).square().mean()
-        loss.backward(); opt.step(); losses.append(loss.item())
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
     assert losses[-1] < losses[0]
-    adapter_keys = {f'{n}.{k}' for n, l in adapter_layers(net).items() for k, _ in l.named_parameters() if not k.startswith('base.')}
+    adapter_keys = {f'{n}.{k}' for n, l in adapter_layers(net).items()
+                    for k, _ in l.named_parameters() if not k.startswith('base.')}
     for k, v in net.state_dict().items():
         if k in adapter_keys: assert not torch.equal(v, before[k]), f"adapter {k} did not train"
         elif not k.endswith(('running_mean', 'running_var', 'num_batches_tracked')):
@@ -118,5 +127,5 @@ def test_trains_only_adapters(name, method):
 
 def test_default_layer_types_leave_transposed_convs_out():
     base, _ = build('UNet3d')
-    assert len(adapter_layers(add_adapters(copy.deepcopy(base), 'cp-lora', 2))) == 8       # the paper's layer set: 8 of 10
+    assert len(adapter_layers(add_adapters(copy.deepcopy(base), 'cp-lora', 2))) == 8  # the paper's layer set: 8 of 10
     assert len(adapter_layers(add_adapters(copy.deepcopy(base), 'cp-lora', 2, layer_types='all'))) == 10

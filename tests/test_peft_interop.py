@@ -14,8 +14,9 @@ def import_or_skip(name: str):
     """`name` imported; otherwise a skip that says why (the import error, and the usual cause), or, in CI (env
     CI=true), a failure: CI must run these tests, not skip them."""
     return required.import_or_skip(name, "the PEFT interoperability tests",
-                                   "PEFT is a test dependency (pip install -e '.[dev]'); if the error comes from torchvision (through "
-                                   "transformers), uninstall it or install the torchvision build that matches torch")
+                                   "PEFT is a test dependency (pip install -e '.[dev]'); if the error comes from "
+                                   "torchvision (through transformers), uninstall it or install the torchvision "
+                                   "build that matches torch")
 
 
 peft = import_or_skip("peft")
@@ -26,12 +27,14 @@ from saharank.adapters import add_adapters, adapter_layers  # noqa: E402
 
 def net(dilation=1):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=dilation, dilation=dilation), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1))
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=dilation, dilation=dilation), nn.ReLU(),
+                         nn.Conv2d(8, 4, 3, padding=1))
 
 
 def peft_and_ours(use_dora, dilation=1, r=4, alpha=8):
     base = net(dilation)
-    theirs = get_peft_model(copy.deepcopy(base), LoraConfig(r=r, lora_alpha=alpha, target_modules=["0", "2"], use_dora=use_dora))
+    theirs = get_peft_model(copy.deepcopy(base),
+                            LoraConfig(r=r, lora_alpha=alpha, target_modules=["0", "2"], use_dora=use_dora))
     ours = add_adapters(copy.deepcopy(base), "convdora" if use_dora else "convlora", r, alpha=alpha)
     g = torch.Generator().manual_seed(1)
     for name, layer in adapter_layers(ours).items():
@@ -68,10 +71,11 @@ def test_dilated_conv_breaks_peft_not_ours():
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         out = ours(x)
-        merged = nn.functional.conv2d(x, adapter_layers(ours)["0"].merged_weight(), ours[0].base.bias, padding=2, dilation=2)
+        merged = nn.functional.conv2d(x, adapter_layers(ours)["0"].merged_weight(),
+                                      ours[0].base.bias, padding=2, dilation=2)
         torch.testing.assert_close(ours[0](x), merged)
         assert out.shape == (2, 4, 16, 16)
-        with pytest.raises(RuntimeError):          # PEFT's lora_A is built without the base conv's dilation: sizes differ
+        with pytest.raises(RuntimeError):  # PEFT's lora_A is built without the base conv's dilation: sizes differ
             theirs(x)
 
 
@@ -83,7 +87,8 @@ def _bridge():
 
 def same_dilated():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding='same', dilation=2), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1, padding_mode='reflect'))
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding='same', dilation=2), nn.ReLU(),
+                         nn.Conv2d(4, 4, 3, padding=1, padding_mode='reflect'))
 
 
 def test_peft_conv_lora_differs_from_its_merged_weight_ours_matches():
@@ -93,7 +98,8 @@ def test_peft_conv_lora_differs_from_its_merged_weight_ours_matches():
     base = same_dilated()
     x = torch.randn(2, 3, 12, 12)
     theirs = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, lora_alpha=4, target_modules=["0", "2"]))
-    ours = get_peft_model(copy.deepcopy(base), sp.lora_config('convlora', r=2, lora_alpha=4, target_modules=["0", "2"]))
+    ours = get_peft_model(copy.deepcopy(base),
+                          sp.lora_config('convlora', r=2, lora_alpha=4, target_modules=["0", "2"]))
     for i in (0, 2):
         t, o = theirs.base_model.model[i], ours.base_model.model[i]
         with torch.no_grad():
@@ -103,7 +109,8 @@ def test_peft_conv_lora_differs_from_its_merged_weight_ours_matches():
             torch.testing.assert_close(o.get_delta_weight("default"), t.get_delta_weight("default"))
             xi = x if i == 0 else torch.randn(2, 4, 12, 12)
             merged = base[i]._conv_forward(xi, base[i].weight + t.get_delta_weight("default"), base[i].bias)
-            assert (t(xi) - merged).abs().max() > 1e-2, "PEFT's conv LoRA matches its merged weight: issue #3697 fixed?"
+            assert (t(xi) - merged).abs().max() > 1e-2, ("PEFT's conv LoRA matches its merged weight: "
+                                                         "issue #3697 fixed?")
             torch.testing.assert_close(o(xi), merged, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
         out = ours(x)
@@ -147,7 +154,8 @@ def test_bridge_refuses_unsupported_peft_versions():
 def test_import_or_skip_says_why_and_fails_in_ci(monkeypatch):
     """A missing or broken import is a skip with the reason outside CI, a failure in CI (CI=true)."""
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match=r"no_such_module_x cannot be imported \(ModuleNotFoundError: No module named"):
+    with pytest.raises(pytest.skip.Exception,
+                       match=r"no_such_module_x cannot be imported \(ModuleNotFoundError: No module named"):
         import_or_skip("no_such_module_x")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true: the PEFT interoperability tests must run"):

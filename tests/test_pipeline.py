@@ -107,27 +107,31 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy,
+        res = reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False,
+                        verbose=False, anatomy=anatomy,
                         report=run == "a")
         outs.append(out)
     # the robustness report: every perturbation for the two selected configurations (cross-validation folds) and the
     # deployable models; the folds' models trained again are the models of the tables (same Dice, patient by patient)
     rob = pd.read_csv(outs[0] / "report" / "robustness_per_patient.csv", keep_default_na=False)
     from saharank.robustness import PERTURBATIONS
-    assert set(rob.perturbation) == set(PERTURBATIONS) and set(rob.evaluation) == {"cross-validation test folds", "deployable, in-sample"}
+    assert (set(rob.perturbation) == set(PERTURBATIONS)
+            and set(rob.evaluation) == {"cross-validation test folds", "deployable, in-sample"})
     per0 = pd.read_csv(outs[0] / "per_patient.csv", dtype={"id": str, "model": str}, keep_default_na=False)
     cv = rob[(rob.evaluation == "cross-validation test folds") & (rob.perturbation == "none")]
     assert cv.model.nunique() == 2 and len(cv) == 2 * per0.id.nunique()
     for _, r in cv.iterrows():
         same = per0[(per0.model == r.model.split("-", 1)[1]) & (per0.id == str(r.id))]
-        assert len(same) == 1 and abs(float(same.dice.iloc[0]) - r.dice) < 1e-6, (r.model, r.id, r.dice, same.dice.tolist())
+        assert len(same) == 1 and abs(float(same.dice.iloc[0]) - r.dice) < 1e-6, (r.model, r.id, r.dice,
+                                                                                  same.dice.tolist())
     summ = pd.read_csv(outs[0] / "report" / "robustness.csv")
     assert len(summ) == len(PERTURBATIONS) * 4 and (outs[0] / "report" / "robustness.png").stat().st_size > 0
     assert "Goal (issue: median relative volume change" in (outs[0] / "report" / "robustness.md").read_text()
     # the papermill report: every table and figure of the paper, beside the executed notebooks
     rep = outs[0] / "report"
-    for name in ("table1.csv", "table2_side_by_side.md", "table3_side_by_side.csv", "fig2_overlays.png", "fig3_volumes.png",
-                 "fig4_dice_vs_rank.png", "findings.md", "report_provenance.json", "01_tables.ipynb", "03_findings.ipynb"):
+    for name in ("table1.csv", "table2_side_by_side.md", "table3_side_by_side.csv", "fig2_overlays.png",
+                 "fig3_volumes.png", "fig4_dice_vs_rank.png", "findings.md", "report_provenance.json",
+                 "01_tables.ipynb", "03_findings.ipynb"):
         assert (rep / name).stat().st_size > 0, name
     for name in ("per_patient.csv", "table2.csv", "table3.csv", "table2_numeric.csv", "table3_numeric.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
@@ -151,9 +155,11 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     # the grid's runs (2 strategies and 2 adapter ranks x 2 methods, 3 folds each) and leave one SAH pattern out (the 2
     # selected configurations without each of the 2 patterns)
     assert len([r for r in runs if "-without-" not in r.name]) == 2 * 3 + 2 * 2 * 3
-    assert sorted(r.name.split("-without-")[1].split("-")[0] for r in runs if "-without-" in r.name) == ["cisternal"] * 2 + ["pockets"] * 2
+    assert (sorted(r.name.split("-without-")[1].split("-")[0] for r in runs if "-without-" in r.name)
+            == ["cisternal"] * 2 + ["pockets"] * 2)
     for f in runs[::2]: f.unlink()
-    reproduce("tiny", outs[0], settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
+    reproduce("tiny", outs[0], settings=tiny_settings, device="cpu", progress=False, verbose=False,
+              anatomy=anatomy, report=False)
     assert (outs[0] / "per_patient.csv").read_bytes() == before
     assert not list((outs[0] / "state").glob("*"))                        # no training state left behind
     prov = (outs[0] / "provenance.json").read_text()
@@ -163,25 +169,32 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     assert {"hd95_mm", "assd_mm", "volume_difference_ml"} <= set(per.columns)
     assert np.allclose(per.volume_difference_ml, per.predicted_ml - per.annotated_ml, atol=1e-5)
     assert (rep / "surface_distances.csv").stat().st_size > 0
-    # the deployable models: Table 3's best adapter configuration and Table 2's best strategy, trained on all SAH patients
+    # the deployable models: Table 3's best adapter configuration and Table 2's best strategy, trained on all SAH
+    # patients
     models = sorted(p.name for p in (outs[0] / "models").iterdir())
     best_adapter = t3.index[1:][np.argmax([float(v.split()[0]) for v in t3["All"][1:]])]
-    assert models == sorted([f"sah-unet-{best_adapter}", f"sah-multiview-{t2.index[1:][np.argmax([float(v.split()[0]) for v in t2['All'][1:]])]}"])
+    assert models == sorted([f"sah-unet-{best_adapter}",
+                             f"sah-multiview-{t2.index[1:][np.argmax([float(v.split()[0]) for v in t2['All'][1:]])]}"])
     for name in models:
         card = json.loads((outs[0] / "models" / name / "model_card.json").read_text())
         assert card["training_cohort"]["patients"] == 6 and "not a medical device" in card["intended_use"].lower()
-        assert card["training_cohort"]["manifest_sha256"] == hashlib.sha256((outs[0] / "cohorts" / "sah" / "manifest.csv").read_bytes()).hexdigest()
+        assert (card["training_cohort"]["manifest_sha256"]
+                == hashlib.sha256((outs[0] / "cohorts" / "sah" / "manifest.csv").read_bytes()).hexdigest())
         assert set(card["cross_validated_dice"]) == {"(0, 25]", "(25, 50]", "(50, 100]", "(100, 300]", "All"}
-        for f in ("base.safetensors", "model_card.json") + (("adapter/adapters.safetensors",) if "unet" in name else ()):
-            assert (outs[0] / "models" / name / f).read_bytes() == (outs[1] / "models" / name / f).read_bytes(), (name, f)
+        for f in (("base.safetensors", "model_card.json")
+                  + (("adapter/adapters.safetensors",) if "unet" in name else ())):
+            assert ((outs[0] / "models" / name / f).read_bytes()
+                    == (outs[1] / "models" / name / f).read_bytes()), (name, f)
     assert (outs[0] / "models" / f"sah-unet-{best_adapter}" / "adapter").is_dir()
     assert json.loads(prov)["models"] == [f"sah-unet-{best_adapter}", [m for m in models if "multiview" in m][0]]
     # `saharank predict` takes a model folder
     case = sorted((outs[0] / "cohorts" / "sah" / "images").glob("*.nii.gz"))
-    r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(case[0]), "--model", str(outs[0] / "models" / f"sah-unet-{best_adapter}"),
+    r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(case[0]), "--model",
+                        str(outs[0] / "models" / f"sah-unet-{best_adapter}"),
                         "--out", str(tmp_path / "pred"), "--device", "cpu"], capture_output=True, text=True)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    assert json.loads((tmp_path / "pred" / "report.json").read_text())["model"]["card"]["name"] == f"sah-unet-{best_adapter}"
+    assert (json.loads((tmp_path / "pred" / "report.json").read_text())["model"]["card"]["name"]
+            == f"sah-unet-{best_adapter}")
 
 
 def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
@@ -196,8 +209,8 @@ def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
 
 
 def test_cli_unknown_profile(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "nosuch", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "nosuch", "--out",
+                        str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "no profile [nosuch]" in r.stderr
 
 
@@ -207,16 +220,18 @@ def write_bhsd(root: Path, n_sah=6, n_other=6):
     import nibabel as nib
     import numpy as np
     rng = np.random.default_rng(0)
-    (root / "imagesTr").mkdir(parents=True); (root / "labelsTr").mkdir()
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
     aff = np.diag([2.0, 2.0, 5.0, 1.0])
     for i in range(n_sah + n_other):
         img = rng.normal(30, 4, (32, 32, 6)).astype(np.int16)
         lab = np.zeros((32, 32, 6), np.uint8)
         r, c = rng.integers(4, 20, 2)
         lab[r:r + 8, c:c + 8, 2:4] = 4 if i < n_sah else rng.choice([1, 2, 5])
-        if i < n_sah and i % 2: lab[2:5, 2:5, 1] = 2             # an IPH beside the SAH: stays unlabelled in the SAH cohort
+        if i < n_sah and i % 2: lab[2:5, 2:5, 1] = 2  # an IPH beside the SAH: stays unlabelled in the SAH cohort
         img[lab > 0] = 70
-        img[:2] = img[-2:] = img[:, :2] = img[:, -2:] = 1000    # a (square) skull around the brain: what calibration reads
+        # a (square) skull around the brain: what calibration reads
+        img[:2] = img[-2:] = img[:, :2] = img[:, -2:] = 1000
         nib.save(nib.Nifti1Image(img, aff), root / "imagesTr" / f"ID_{i:03d}_0000.nii.gz")
         nib.save(nib.Nifti1Image(lab, aff), root / "labelsTr" / f"ID_{i:03d}.nii.gz")
     return root
@@ -225,7 +240,8 @@ def write_bhsd(root: Path, n_sah=6, n_other=6):
 def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     root = write_bhsd(tmp_path / "BHSD")
     out = tmp_path / "run"
-    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root, report=False)
+    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd",
+              root=root, report=False)
     tbi = pd.read_csv(out / "cohorts" / "tbi" / "manifest.csv", keep_default_na=False)
     sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
     assert len(tbi) == 6 and len(sah) == 6
@@ -237,7 +253,8 @@ def test_reproduce_on_bhsd_layout(tiny_settings, tmp_path):
     # imported once: a second call (another shard, the assembling call) reuses the cohorts instead of rewriting them
     assert json.loads((out / "cohorts" / "bhsd.json").read_text())["dataset"] == "bhsd"
     before = (out / "cohorts" / "sah" / "manifest.csv").stat().st_mtime_ns
-    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd", root=root, report=False)
+    reproduce("tiny", out, settings=tiny_settings, device="cpu", progress=False, verbose=False, dataset="bhsd",
+              root=root, report=False)
     assert (out / "cohorts" / "sah" / "manifest.csv").stat().st_mtime_ns == before
     r = subprocess.run([sys.executable, "-m", "saharank", "reproduce",
                         "--dataset", "bhsd", "--out", str(tmp_path / "x")], capture_output=True, text=True)
@@ -274,7 +291,8 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
         assert (tmp_path / "cut" / name).read_bytes() == ref, name
     assert not list((tmp_path / "cut" / "state").glob("*"))
     import json
-    calls = json.loads((tmp_path / "cut" / "calls.json").read_text())  # every call recorded: the total wall time survives the cuts
+    # every call recorded: the total wall time survives the cuts
+    calls = json.loads((tmp_path / "cut" / "calls.json").read_text())
     assert [c["status"] for c in calls] == ["stopped"] * stops + ["finished"]
     assert calls[-1]["finished_runs"] == len(list((tmp_path / "cut" / "runs").glob("*.csv")))
     assert '"jobs": 2' in (tmp_path / "jobs2" / "provenance.json").read_text()
@@ -286,11 +304,13 @@ def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(t
     those of a 1-seed run, byte for byte. This is what tools/device/gpu_profile.sh does when one device call cannot
     finish every seed of the gpu profile."""
     from saharank.grid import Stopped, list_runs
-    kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False, deploy=False)
+    kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(),
+              report=False, deploy=False)
     reproduce("tiny", tmp_path / "one", **kw)
     out = tmp_path / "two"
     ids = list_runs(load_settings("tiny", tiny_settings).replace(seeds=2), ["fold1", "fold2", "fold3"])
-    first = [i for i in ids if i.startswith("pretrain") or i.endswith("-seed0")]      # both pre-trainings, replicate 0's runs
+    # both pre-trainings, replicate 0's runs
+    first = [i for i in ids if i.startswith("pretrain") or i.endswith("-seed0")]
     assert len(first) == 4 + 6 * 3
     reproduce("tiny", out, seeds=2, only=first, **kw)
     with pytest.raises(Stopped, match=r"Replicates 0-0 of 2 are complete: the same command with --seeds 1 writes"):
@@ -300,16 +320,18 @@ def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(t
     grid_runs = lambda: sorted(p.name for p in (out / "runs").glob("*.csv") if "-without-" not in p.name)
     runs = grid_runs()
     reproduce("tiny", out, seeds=1, **kw)
-    assert grid_runs() == runs          # nothing of the grid trained again (leave one pattern out comes after the tables)
+    assert grid_runs() == runs  # nothing of the grid trained again (leave one pattern out comes after the tables)
     for name in ("per_patient.csv", "table2.csv", "table3_numeric.csv"):
         assert (out / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
 
 
 def test_cli_time_limit_exits_75_and_says_how_to_resume(tiny_settings, tmp_path):
-    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cohort as c; "
+    code = ("import sys; from saharank.cli import main; from saharank.cohort import phantom_anatomy; "
+            "import saharank.cohort as c; "
             "c.HEADS['cranium'] = lambda cache_dir=None, allow_download=True: phantom_anatomy(); sys.exit(main())")
     r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
-                        "--out", str(tmp_path / "o"), "--time-limit", "0", "--quiet", "--device", "cpu"], capture_output=True, text=True)
+                        "--out", str(tmp_path / "o"), "--time-limit", "0", "--quiet", "--device", "cpu"],
+                       capture_output=True, text=True)
     assert r.returncode == 75, r.stderr
     assert "stopped by the time limit" in r.stderr and "again to resume" in r.stderr
     assert not (tmp_path / "o" / "per_patient.csv").exists()
@@ -320,8 +342,8 @@ def test_list_runs_only_and_shards_give_the_single_process_results(tiny_settings
     one uninterrupted call: the same per-patient results and tables, byte for byte."""
     anatomy = phantom_anatomy()
     kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=anatomy, report=False)
-    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "tiny", "--settings", str(tiny_settings),
-                        "--list-runs"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "tiny", "--settings",
+                        str(tiny_settings), "--list-runs"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     ids = r.stdout.split()
     assert ids[:2] == ["pretrain-multiview", "pretrain-unet"] and len(ids) == 2 + 6 * 3 and len(set(ids)) == len(ids)
@@ -343,7 +365,8 @@ def test_list_runs_only_and_shards_give_the_single_process_results(tiny_settings
 
 # the packaged [gpu] profile at the size of TINY: its own settings (replicates, deterministic, amp, loss, empty
 # slices) on TINY's cohorts, networks and epochs; the grid's size settings of [gpu] are left to TINY
-GPU_SIZES = ("image_size", "unet_width", "unet_depth", "multiview_width", "pretrain_epochs", "finetune_epochs", "batch_size",
+GPU_SIZES = ("image_size", "unet_width", "unet_depth", "multiview_width", "pretrain_epochs",
+             "finetune_epochs", "batch_size",
              "baselines", "litemedsam_epochs")      # the bench's rows: tests/test_bench_rows.py
 
 
@@ -351,7 +374,8 @@ def gpu_at_tiny_size() -> str:
     import configparser
     cp = configparser.ConfigParser()
     cp.read(SETTINGS_FILE)
-    own = {k: v for k, v in cp._sections["gpu"].items() if k not in GPU_SIZES}   # the section's own lines, not [DEFAULT]'s
+    # the section's own lines, not [DEFAULT]'s
+    own = {k: v for k, v in cp._sections["gpu"].items() if k not in GPU_SIZES}
     assert {"seeds", "deterministic", "amp"} <= set(own)
     return TINY.replace("[tiny]\n", "[gpu]\n" + "".join(f"{k} = {v}\n" for k, v in own.items()))
 
@@ -359,19 +383,20 @@ def gpu_at_tiny_size() -> str:
 def test_smoke_ranks_profile_is_smoke_with_every_rank():
     smoke, ranks, full = load_settings("smoke"), load_settings("smoke-ranks"), load_settings("full")
     assert ranks.ranks == full.ranks
-    assert ranks.nested_selection and not smoke.nested_selection            # the nested selection over eight ranks: outside CI
+    assert ranks.nested_selection and not smoke.nested_selection  # the nested selection over eight ranks: outside CI
     assert ranks.scratch_controls and not smoke.scratch_controls            # the scratch controls (110 s): outside CI
     assert ranks.replace(ranks=smoke.ranks, profile="smoke", nested_selection=False, scratch_controls=False) == smoke
 
 
 def test_gpu_profile_is_the_whole_grid():
     gpu, full = load_settings("gpu"), load_settings("full")
-    for k in ("tbi_patients", "tbi_validation", "tbi_no_injury", "sah_bin_counts", "folds", "strategies", "adapter_methods", "ranks"):
+    for k in ("tbi_patients", "tbi_validation", "tbi_no_injury", "sah_bin_counts", "folds", "strategies",
+              "adapter_methods", "ranks"):
         assert gpu[k] == full[k], k
     assert len(gpu.strategies) == 6 and len(gpu.adapter_methods) == 6 and gpu.ranks == [2, 4, 8, 16, 32, 64, 96, 128]
     assert gpu.seeds >= 1 and gpu.deterministic is False and full.deterministic is False
     from saharank.bench import BASELINE_ROWS
-    assert gpu.baselines == list(BASELINE_ROWS) and full.baselines == []       # the gpu profile includes the bench's rows
+    assert gpu.baselines == list(BASELINE_ROWS) and full.baselines == []  # the gpu profile includes the bench's rows
 
 
 def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
@@ -382,48 +407,64 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     settings = tmp_path / "gpu-tiny.ini"
     settings.write_text(gpu_at_tiny_size().replace("heads = cranium\n", "heads = cranium, ct_head\n"))   # two heads
     out = tmp_path / "run"
-    code = ("import sys, dataclasses; from saharank.cli import main; from saharank.cohort import phantom_anatomy; import saharank.cohort as c; "
+    code = ("import sys, dataclasses; from saharank.cli import main; from saharank.cohort import phantom_anatomy; "
+            "import saharank.cohort as c; "
             "c.HEADS['cranium'] = lambda cache_dir=None, allow_download=True: phantom_anatomy(); "
-            "c.HEADS['ct_head'] = lambda cache_dir=None, allow_download=True: dataclasses.replace(phantom_anatomy(spacing=(2.8, 2.8, 2.8)), "
+            "c.HEADS['ct_head'] = lambda cache_dir=None, allow_download=True: "
+            "dataclasses.replace(phantom_anatomy(spacing=(2.8, 2.8, 2.8)), "
             "sha256='phantom-b'); sys.exit(main())")
-    r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "gpu", "--settings", str(settings), "--seeds", "2",
+    r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "gpu", "--settings",
+                        str(settings), "--seeds", "2",
                         "--out", str(out), "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "2 training replicates" in r.stdout and "deviations from the paper's protocol: " in r.stdout and "seeds 2 (paper 1)" in r.stdout
+    assert ("2 training replicates" in r.stdout and "deviations from the paper's protocol: " in r.stdout
+            and "seeds 2 (paper 1)" in r.stdout)
     per = pd.read_csv(out / "per_patient.csv", keep_default_na=False)
-    assert sorted(per.seed.unique()) == [0, 1] and list(per.columns).index("seed") == list(per.columns).index("fold") + 1
+    assert (sorted(per.seed.unique()) == [0, 1]
+            and list(per.columns).index("seed") == list(per.columns).index("fold") + 1)
     assert per.groupby(["seed", "model"]).id.nunique().eq(6).all()
     pre = json.loads((out / "pretraining.json").read_text())
     assert pre["unet"]["loss"] != pre["unet-seed1"]["loss"]            # replicate 1 trained with other seeds
-    # the tables: the mean over replicates of each replicate's table, with the seed-to-seed SD beside the SD between patients
+    # the tables: the mean over replicates of each replicate's table, with the seed-to-seed SD beside the SD between
+    # patients
     from saharank.report import read_numeric
     t2, t3 = read_numeric(out / "table2_numeric.csv"), read_numeric(out / "table3_numeric.csv")
     each = [make_tables(per[per.seed == s]) for s in (0, 1)]
     for b in dict.fromkeys(t2.columns.get_level_values(0)):
-        assert np.allclose(t2[(b, "mean")], np.mean([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0), atol=2e-6, equal_nan=True), b
-        assert np.allclose(t2[(b, "seed_sd")], np.std([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0, ddof=1), atol=2e-6, equal_nan=True), b
+        assert np.allclose(t2[(b, "mean")], np.mean([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0),
+                           atol=2e-6, equal_nan=True), b
+        assert np.allclose(t2[(b, "seed_sd")],
+                           np.std([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0, ddof=1),
+                           atol=2e-6, equal_nan=True), b
     for m in t3.index:
-        assert abs(t3.loc[m, ("All", "mean")] - np.mean([per[(per.seed == s) & (per.model == m)].dice.mean() for s in (0, 1)])) < 2e-6
+        assert abs(t3.loc[m, ("All", "mean")]
+                   - np.mean([per[(per.seed == s) & (per.model == m)].dice.mean() for s in (0, 1)])) < 2e-6
     assert t2[("All", "n")].eq(6).all() and "; seeds " in (out / "table2.md").read_text()
-    # the report: per-seed verdicts, the deviations from the paper's protocol beside the paper's values, Fig. 4 over replicates
+    # the report: per-seed verdicts, the deviations from the paper's protocol beside the paper's values, Fig. 4 over
+    # replicates
     rep = out / "report"
     findings = (rep / "findings.md").read_text()
     assert "in 2/2 seeds" in findings or "in 1/2 seeds" in findings or "in 0/2 seeds" in findings
     assert "seed 0 (" in findings and "seed 1 (" in findings
     dev = pd.read_csv(rep / "deviations.csv", keep_default_na=False).set_index("setting")
     assert dev.loc["seeds", "this run (gpu)"] == "2" and dev.loc["seeds", "paper's protocol"] == "1"
-    assert dev.loc["deterministic", "this run (gpu)"] == "false" and "section 3" in dev.loc["pretrain_epochs", "source (Settings.describe)"]
+    assert (dev.loc["deterministic", "this run (gpu)"] == "false"
+            and "section 3" in dev.loc["pretrain_epochs", "source (Settings.describe)"])
     assert "seed_sd" in pd.read_csv(rep / "fig4_dice_vs_rank_summary.csv").columns
     # two heads: both in every cohort, and the leave-one-head-out report (each selected model without each head)
     sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
     assert sorted(sah["head"].unique()) == ["cranium", "ct_head"]
     # and two SAH patterns, each on both heads: leave one pattern out beside leave one head out
-    assert sah.groupby("head").sah_pattern.nunique().eq(2).all() and sorted(sah.sah_pattern.unique()) == ["cisternal", "pockets"]
+    assert (sah.groupby("head").sah_pattern.nunique().eq(2).all()
+            and sorted(sah.sah_pattern.unique()) == ["cisternal", "pockets"])
     gen = pd.read_csv(rep / "generalization.csv", keep_default_na=False)   # strategy None is a name
-    assert sorted(gen.held_out.unique()) == ["cisternal", "cranium", "ct_head", "pockets"] and gen.groupby("held_out").model.nunique().eq(2).all()
+    assert (sorted(gen.held_out.unique()) == ["cisternal", "cranium", "ct_head", "pockets"]
+            and gen.groupby("held_out").model.nunique().eq(2).all())
     heads, patterns = gen[gen.held_out.isin(["cranium", "ct_head"])], gen[gen.held_out.isin(["cisternal", "pockets"])]
-    assert heads.patients.sum() == 2 * len(sah) and (heads.clean_network_ml != "").all() and "clean" in heads.goals.iloc[0]
-    assert patterns.patients.sum() == 2 * len(sah) and (patterns.clean_network_ml == "").all() and "clean" not in patterns.goals.iloc[0]
+    assert (heads.patients.sum() == 2 * len(sah) and (heads.clean_network_ml != "").all()
+            and "clean" in heads.goals.iloc[0])
+    assert (patterns.patients.sum() == 2 * len(sah) and (patterns.clean_network_ml == "").all()
+            and "clean" not in patterns.goals.iloc[0])
     assert len(list((out / "predictions" / "leave-one-pattern-out").iterdir())) == 4
     assert (out / "checkpoints" / "pretrained_unet-without-ct_head.safetensors").exists()
     for name in ("table2_side_by_side.md", "fig2_overlays.png", "fig3_volumes.png"):
@@ -434,14 +475,18 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seeds"] == 2 and prov["replicate_seeds"][0] == 7 and prov["paper_protocol"]["image_size"] == 256
     # --list-runs / --only / --shard with replicates: ids gain '-seedK'; an id without it means every replicate
-    kw = dict(settings=settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), report=False, seeds=2)
-    ids = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "gpu", "--settings", str(settings), "--seeds", "2",
+    kw = dict(settings=settings, device="cpu", progress=False, verbose=False,
+              anatomy=phantom_anatomy(), report=False, seeds=2)
+    ids = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "gpu", "--settings",
+                          str(settings), "--seeds", "2",
                           "--list-runs"], capture_output=True, text=True).stdout.split()
-    assert ids[:4] == ["pretrain-multiview-seed0", "pretrain-unet-seed0", "pretrain-multiview-seed1", "pretrain-unet-seed1"]
+    assert ids[:4] == ["pretrain-multiview-seed0", "pretrain-unet-seed0",
+                       "pretrain-multiview-seed1", "pretrain-unet-seed1"]
     assert len(ids) == 2 * (2 + 6 * 3)
     assert reproduce("gpu", out, only=["pretrain-multiview", "pretrain-unet"], **kw) == {"runs": ids[:4]}
     assert reproduce("gpu", out, only=["None-fold1"], **kw) == {"runs": ["None-fold1-seed0", "None-fold1-seed1"]}
-    assert sorted(reproduce("gpu", out, shard=(0, 2), **kw)["runs"] + reproduce("gpu", out, shard=(1, 2), **kw)["runs"]) == sorted(ids[4:])
+    assert sorted(reproduce("gpu", out, shard=(0, 2), **kw)["runs"]
+                  + reproduce("gpu", out, shard=(1, 2), **kw)["runs"]) == sorted(ids[4:])
 
 
 def test_scratch_controls_and_nested_selection_end_to_end(tiny_settings, tmp_path):
@@ -450,21 +495,24 @@ def test_scratch_controls_and_nested_selection_end_to_end(tiny_settings, tmp_pat
     findings come from the nested selection and name the transfer claim, the deployable models are the inner choice."""
     from saharank.evaluation import nested_best, nested_choices
     ini = tmp_path / "nested.ini"
-    ini.write_text(TINY.replace("scratch_controls = false", "scratch_controls = true").replace("nested_selection = false", "nested_selection = true"))
+    ini.write_text(TINY.replace("scratch_controls = false", "scratch_controls = true")
+                   .replace("nested_selection = false", "nested_selection = true"))
     out = tmp_path / "run"
-    reproduce("tiny", out, settings=ini, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(), robustness=False)
+    reproduce("tiny", out, settings=ini, device="cpu", progress=False, verbose=False,
+              anatomy=phantom_anatomy(), robustness=False)
     per = pd.read_csv(out / "per_patient.csv", keep_default_na=False, dtype={"id": str, "fold": str})
     inner = pd.read_csv(out / "inner_validation.csv", keep_default_na=False, dtype={"id": str, "fold": str})
     assert {"Scratch", "Scratch-long", "Unet-Scratch", "Unet-Scratch-long"} <= set(per.model)
     assert (per[per.model.str.contains("Scratch")].trainable > per[per.experiment == "adapter"].trainable.max()).all()
     assert set(inner.experiment) == {"strategy", "adapter"} and inner.fold.str.endswith("-inner").all()
-    for fold, d in inner.groupby("fold"):                       # inner validation patients are training patients of that fold
+    for fold, d in inner.groupby("fold"):  # inner validation patients are training patients of that fold
         outer = fold.removesuffix("-inner")
         assert not set(d.id) & set(per[per.fold == outer].id), fold
     assert len(nested_choices(inner)) == 3 * 2                  # 3 folds x 2 methods
     rep = out / "report"
     t3 = pd.read_csv(rep / "table3.csv", index_col=0, keep_default_na=False)
-    assert list(t3.index[-2:]) == ["Unet-Scratch", "Unet-Scratch-long"] and "Trainable parameters (share of the network)" in t3.columns
+    assert (list(t3.index[-2:]) == ["Unet-Scratch", "Unet-Scratch-long"]
+            and "Trainable parameters (share of the network)" in t3.columns)
     sel = pd.read_csv(rep / "table3_selection.csv", index_col=0)
     assert list(sel.index) == ["LoRA-C", "CP-DoRA"] and sel["nested: ranks per fold"].str.count("/").eq(2).all()
     assert (rep / "table3_nested.md").stat().st_size > 0 and (rep / "findings_test_folds.md").stat().st_size > 0

@@ -22,7 +22,8 @@ NICOM_DATA = Path(nib.__file__).parent / "nicom" / "tests" / "data"
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "saharank", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +36,21 @@ def model(tmp_path_factory):
 
 def series(d: Path, name: str, edit=None) -> Path:
     """A one-file series folder `d`/<stem> holding pydicom's test file `name` (optionally edited)."""
-    s = d / Path(name).stem; s.mkdir(parents=True)
+    s = d / Path(name).stem
+    s.mkdir(parents=True)
     src = get_testdata_file(name, download=False)
     assert src is not None, f"{name} comes with pydicom or pydicom-data (pip install pydicom-data)"
     if edit is None: shutil.copy(src, s / name)
     else:
-        ds = pydicom.dcmread(src); edit(ds); ds.save_as(s / name)
+        ds = pydicom.dcmread(src)
+        edit(ds)
+        ds.save_as(s / name)
     return s
 
 
 def mosaic(d: Path) -> Path:
-    s = d / "siemens_mosaic"; s.mkdir(parents=True)
+    s = d / "siemens_mosaic"
+    s.mkdir(parents=True)
     (s / "siemens_dwi_1000.dcm").write_bytes(gzip.decompress((NICOM_DATA / "siemens_dwi_1000.dcm.gz").read_bytes()))
     return s
 
@@ -62,9 +67,13 @@ REFUSED = {   # input -> (builder, fragment of the one error line)
     "SC_rgb.dcm (secondary capture)": (lambda d: series(d, "SC_rgb.dcm"), "secondary capture"),
     "SC_rgb.dcm labelled CT": (lambda d: series(d, "SC_rgb.dcm", secondary_capture_labelled_ct), "secondary capture"),
     "US1_UNCR.dcm (ultrasound)": (lambda d: series(d, "US1_UNCR.dcm"), "Modality US"),
-    "bad_sequence.dcm (CT, JPEG Lossless, no decoder)": (lambda d: series(d, "bad_sequence.dcm"), "no decoder installed for the pixel data's Transfer Syntax JPEG Lossless"),
-    "anatomical.nii (SPM MR, nibabel)": (lambda d: NIBABEL_DATA / "anatomical.nii", "intensities cannot be HU of a head CT"),
-    "standard.nii.gz (phantom, nibabel)": (lambda d: NIBABEL_DATA / "standard.nii.gz", "intensities cannot be HU of a head CT"),
+    "bad_sequence.dcm (CT, JPEG Lossless, no decoder)": (lambda d: series(d, "bad_sequence.dcm"),
+                                                         "no decoder installed for the pixel data's Transfer Syntax "
+                                                         "JPEG Lossless"),
+    "anatomical.nii (SPM MR, nibabel)": (lambda d: NIBABEL_DATA / "anatomical.nii",
+                                         "intensities cannot be HU of a head CT"),
+    "standard.nii.gz (phantom, nibabel)": (lambda d: NIBABEL_DATA / "standard.nii.gz",
+                                           "intensities cannot be HU of a head CT"),
     "example4d.nii.gz (4-D fMRI, nibabel)": (lambda d: NIBABEL_DATA / "example4d.nii.gz", "4-D"),
 }
 
@@ -98,22 +107,31 @@ def dcm2niix_style(path: Path, hu: np.ndarray, affine: np.ndarray):
 def test_predict_accepts_real_ct_with_the_right_warnings(tmp_path, model):
     from saharank.dicom import read_dicom_series
     scans = tmp_path / "scans"
-    expected = {}                                       # scan name -> fragments of its warnings, a line each ((): none)
-    # pydicom's CT_small.dcm is a contrast study (ISOVUE300/100, IV) of a PatientAge 000Y: outside the intended use, twice
+    expected = {}  # scan name -> fragments of its warnings, a line each ((): none)
+    # pydicom's CT_small.dcm is a contrast study (ISOVUE300/100, IV) of a PatientAge 000Y: outside the intended use,
+    # twice
     for name, warn in (("693_UNCR.dcm", ()), ("693_J2KR.dcm", ()),
-                       ("CT_small.dcm", ("contrast-enhanced CT (ContrastBolusAgent 'ISOVUE300/100'", "a patient of 0.0 years (PatientAge 000Y)")),
-                       ("693_UNCI.dcm", ("LossyImageCompression 01 (ratio 339:1",)), ("693_J2KI.dcm", ("LossyImageCompression 01",))):
-        series(scans, name); expected[Path(name).stem] = warn
-    def no_rescale(ds): del ds.RescaleSlope, ds.RescaleIntercept; ds.PixelRepresentation = 1
+                       ("CT_small.dcm",
+                        ("contrast-enhanced CT (ContrastBolusAgent 'ISOVUE300/100'",
+                         "a patient of 0.0 years (PatientAge 000Y)")),
+                       ("693_UNCI.dcm", ("LossyImageCompression 01 (ratio 339:1",)),
+                       ("693_J2KI.dcm", ("LossyImageCompression 01",))):
+        series(scans, name)
+        expected[Path(name).stem] = warn
+    def no_rescale(ds):
+        del ds.RescaleSlope, ds.RescaleIntercept
+        ds.PixelRepresentation = 1
     series(tmp_path / "x", "693_UNCR.dcm", no_rescale).rename(scans / "693_no_rescale")
     expected["693_no_rescale"] = ("lack RescaleSlope and/or RescaleIntercept: slope 1 / intercept 0 assumed",)
     hu, aff, _ = read_dicom_series(scans / "693_UNCR")
-    dcm2niix_style(scans / "cq500_dcm2niix.nii.gz", hu, aff); expected["cq500_dcm2niix"] = ()
+    dcm2niix_style(scans / "cq500_dcm2niix.nii.gz", hu, aff)
+    expected["cq500_dcm2niix"] = ()
     r = run("predict", scans, "--model", model, "--out", tmp_path / "out", "--device", "cpu")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     warnings = [l for l in r.stderr.splitlines() if l.strip()]
     assert all(l.startswith("saharank: warning: ") for l in warnings), r.stderr
-    rows = {Path(x["scan"]).name.replace(".nii.gz", ""): x for x in csv.DictReader((tmp_path / "out" / "volumes.csv").open())}
+    rows = {Path(x["scan"]).name.replace(".nii.gz", ""): x
+            for x in csv.DictReader((tmp_path / "out" / "volumes.csv").open())}
     assert set(rows) == set(expected), rows.keys()
     for scan, warn in expected.items():
         mine = [l for l in warnings if f"/{scan}" in l]
@@ -131,7 +149,8 @@ def test_predict_accepts_real_ct_with_the_right_warnings(tmp_path, model):
 
 
 def test_assume_ct_turns_the_refusal_into_a_warning(tmp_path, model):
-    r = run("predict", NIBABEL_DATA / "anatomical.nii", "--model", model, "--out", tmp_path / "o", "--device", "cpu", "--assume-ct")
+    r = run("predict", NIBABEL_DATA / "anatomical.nii", "--model", model, "--out", tmp_path / "o",
+            "--device", "cpu", "--assume-ct")
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("saharank: warning: ") and "anatomical.nii" in lines[0], r.stderr
@@ -141,13 +160,16 @@ def test_assume_ct_turns_the_refusal_into_a_warning(tmp_path, model):
 
 def head(shape=(40, 36, 6)):
     rng = np.random.default_rng(0)
-    hu = np.full(shape, -1000.0); hu[3:-3, 3:-3] = 800; hu[5:-5, 5:-5] = rng.normal(30, 5, (shape[0] - 10, shape[1] - 10, shape[2]))
+    hu = np.full(shape, -1000.0)
+    hu[3:-3, 3:-3] = 800
+    hu[5:-5, 5:-5] = rng.normal(30, 5, (shape[0] - 10, shape[1] - 10, shape[2]))
     return np.rint(hu)
 
 
 def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
     aff = np.diag([2.0, 2.0, 5.0, 1.0])
-    tilted = aff.copy(); tilted[1, 2] = 5.0 * np.tan(np.radians(12))
+    tilted = aff.copy()
+    tilted[1, 2] = 5.0 * np.tan(np.radians(12))
     write_dicom_series(head(), aff, tmp_path / "straight")
     write_dicom_series(head(), tilted, tmp_path / "tilted")
     for name, corrected in (("straight", False), ("tilted", True)):
@@ -156,7 +178,8 @@ def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
         assert r.returncode == 0, r.stderr
         assert ("(tilt corrected)" in r.stdout) == corrected, r.stdout
         rep = json.loads((out / "report.json").read_text())
-        assert (rep["tilt_correction"] is not None) == corrected and (rep["tilt_correction"] or "resampled").startswith("resampled")
+        assert ((rep["tilt_correction"] is not None) == corrected
+                and (rep["tilt_correction"] or "resampled").startswith("resampled"))
         assert ("tilt corrected" in rep["qc_title"]) == corrected, rep["qc_title"]
         for f in ("report.csv", "volumes.csv"):
             row = list(csv.DictReader((out / f).open()))[0]
@@ -170,8 +193,10 @@ def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
     torch.manual_seed(0)
     net = build_model("unet", width=4, depth=2)
     folder = tmp_path / "sah-unet-test"
-    save_checkpoint(net, folder / MODEL_BASE, dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
-    (folder / MODEL_CARD).write_text(json.dumps(dict(name="sah-unet-test", qc=dict(brain_median_hu_range=[60.0, 70.0]))))
+    save_checkpoint(net, folder / MODEL_BASE,
+                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+    (folder / MODEL_CARD).write_text(json.dumps(dict(name="sah-unet-test",
+                                                     qc=dict(brain_median_hu_range=[60.0, 70.0]))))
     s = series(tmp_path / "in", "693_UNCR.dcm")
     r = run("predict", s, "--model", folder, "--out", tmp_path / "o", "--device", "cpu")
     assert r.returncode == 0, r.stderr
@@ -185,23 +210,28 @@ def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
 
 
 def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
-    """A NIfTI has no headers: contrast is read from its physics (tissue at 130-300 HU inside the skull, away from bone)
-    and noise from the brain (above the model card's `qc.noise_hu_range`). Each is one warning line naming the scan, in
-    volumes.csv (`warnings`, `qc_flags`) and report.json; the clean head gets none. The card states the intended use."""
+    """A NIfTI has no headers: contrast is read from its physics (tissue at 130-300 HU inside the skull, away from
+    bone) and noise from the brain (above the model card's `qc.noise_hu_range`). Each is one warning line naming the
+    scan, in volumes.csv (`warnings`, `qc_flags`) and report.json; the clean head gets none. The card states the
+    intended use."""
     from saharank.cohort import phantom_anatomy
     from saharank.data import save_nifti
     from saharank.deploy import MODEL_INTENDED_USE
     ph = phantom_anatomy()
-    folder = tmp_path / "models" / "sah-unet-tiny"; folder.mkdir(parents=True)
+    folder = tmp_path / "models" / "sah-unet-tiny"
+    folder.mkdir(parents=True)
     torch.manual_seed(0)
     save_checkpoint(build_model("unet", width=4, depth=2), folder / "base.safetensors",
                     dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.5))
     (folder / "model_card.json").write_text(json.dumps(dict(name=folder.name, intended_use=MODEL_INTENDED_USE,
-                                                            qc=dict(brain_median_hu_range=None, noise_hu_range=[0.0, 4.0]))))
+                                                            qc=dict(brain_median_hu_range=None,
+                                                                    noise_hu_range=[0.0, 4.0]))))
     assert "non-contrast head CT" in MODEL_INTENDED_USE and "adults" in MODEL_INTENDED_USE
-    scans = tmp_path / "scans"; scans.mkdir()
+    scans = tmp_path / "scans"
+    scans.mkdir()
     save_nifti(ph.hu, ph.affine, scans / "clean.nii.gz")
-    enhanced = ph.hu.copy(); enhanced[38:41, 45:48, 25:45] = 200.          # an enhancing vessel deep in the brain
+    enhanced = ph.hu.copy()
+    enhanced[38:41, 45:48, 25:45] = 200.          # an enhancing vessel deep in the brain
     save_nifti(enhanced, ph.affine, scans / "enhanced.nii.gz")
     noisy = ph.hu + np.random.default_rng(0).normal(0, 10, ph.hu.shape).astype(np.float32)
     save_nifti(noisy, ph.affine, scans / "noisy.nii.gz")
@@ -209,11 +239,13 @@ def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     rows = {Path(x["scan"]).name: x for x in csv.DictReader((tmp_path / "out" / "volumes.csv").open())}
-    assert [l for l in lines if "clean" in l] == [] and rows["clean.nii.gz"]["warnings"] == rows["clean.nii.gz"]["qc_flags"] == ""
+    assert ([l for l in lines if "clean" in l] == []
+            and rows["clean.nii.gz"]["warnings"] == rows["clean.nii.gz"]["qc_flags"] == "")
     enh = [l for l in lines if "enhanced.nii.gz" in l]
     assert len(enh) == 1 and "contrast enhancement suspected" in enh[0] and "outside the intended use" in enh[0], lines
     assert "contrast enhancement suspected" in rows["enhanced.nii.gz"]["warnings"]
-    assert json.loads((tmp_path / "out" / "enhanced" / "report.json").read_text())["caveats"][0].startswith("contrast enhancement suspected")
+    assert json.loads((tmp_path / "out" / "enhanced" / "report.json").read_text())["caveats"][0].startswith(
+        "contrast enhancement suspected")
     noise = [l for l in lines if "noisy.nii.gz" in l and "noise SD" in l]
     assert len(noise) == 1 and "above the 4 HU the training saw" in noise[0], lines
     assert "noise SD" in rows["noisy.nii.gz"]["qc_flags"]

@@ -25,14 +25,15 @@ def head(request):
 
 
 def test_intracranial_space_of_a_real_head(head):
-    """Adult intracranial volume (1200-1700 mL; 1100-1800 allowed), under 1 mL of bone inside, nothing below the foramen
-    magnum (every slice of the space from its widest down is at least 12 cm2: the narrower canal below is cut)."""
+    """Adult intracranial volume (1200-1700 mL; 1100-1800 allowed), under 1 mL of bone inside, nothing below the
+    foramen magnum (every slice of the space from its widest down is at least 12 cm2: the narrower canal below is
+    cut)."""
     hu, affine = head.hu, head.affine
     sp = np.asarray(voxel_spacing(affine))
     space = intracranial_space(hu, affine)
     ml = space.sum() * sp.prod() / 1000
     assert 1100 < ml < 1800, ml
-    assert (space & (hu > 300)).sum() * sp.prod() / 1000 < 1.0       # bone: only what a slice encloses (calcifications)
+    assert (space & (hu > 300)).sum() * sp.prod() / 1000 < 1.0  # bone: only what a slice encloses (calcifications)
     area = space.sum((0, 1)) * sp[0] * sp[1] / 100
     z = np.flatnonzero(area > 0)
     down = -1 if affine[2, 2] > 0 else 1
@@ -59,15 +60,17 @@ def test_the_cohort_places_blood_only_inside_the_space(head):
     space = intracranial_space(anatomy.hu, anatomy.affine)
     assert not (np.isin(anatomy.labels, INTRACRANIAL_LABELS) & ~space).any()
     grid = grid_for(anatomy, 64)
-    for seed, kw in ((0, dict(sah_ml=30.0, ivh=True)), (1, dict(sah_ml=8.0, fisher_grade=1, ivh=False)), (2, dict(lesions=("EDH", "SDH")))):
+    for seed, kw in ((0, dict(sah_ml=30.0, ivh=True)), (1, dict(sah_ml=8.0, fisher_grade=1, ivh=False)),
+                     (2, dict(lesions=("EDH", "SDH")))):
         hu, mask, ic = make_patient(anatomy, grid, np.random.default_rng(seed), intracranial=True, **kw)
         assert mask.any() and not (mask.astype(bool) & ~ic.astype(bool)).any(), seed
 
 
 def test_the_cisterna_magna_is_inside_the_space():
-    """Cranium's cisterna magna lies inside the space: CSF (<= 15 HU with the brain at 26 HU, 1 mm smoothing) behind the
-    brainstem in the space's lowest 15 mm, over 1 mL (3.7 mL measured). Not asserted on ct_head: at its 2.5 mm slices
-    and 15 HU noise no dark cistern shows there, and the cut lies a slice or two (2.5-5 mm) above the opisthion by eye."""
+    """Cranium's cisterna magna lies inside the space: CSF (<= 15 HU with the brain at 26 HU, 1 mm smoothing) behind
+    the brainstem in the space's lowest 15 mm, over 1 mL (3.7 mL measured). Not asserted on ct_head: at its 2.5 mm
+    slices and 15 HU noise no dark cistern shows there, and the cut lies a slice or two (2.5-5 mm) above the opisthion
+    by eye."""
     head = _cached("cranium")
     hu, affine = head.hu, head.affine
     sp = np.asarray(voxel_spacing(affine))
@@ -83,7 +86,7 @@ def test_the_cisterna_magna_is_inside_the_space():
     posterior[np.ix_(np.arange(hu.shape[0]), np.flatnonzero(behind), bottom)] = True
     from scipy import ndimage as ndi
     from saharank.data import calibrate_hu
-    smooth = ndi.gaussian_filter(calibrate_hu(hu, 26.), [1. / sp[0], 1. / sp[1], 0.])   # brain at Cranium's 26 HU; 1 mm
+    smooth = ndi.gaussian_filter(calibrate_hu(hu, 26.), [1. / sp[0], 1. / sp[1], 0.])  # brain at Cranium's 26 HU; 1 mm
     csf_ml = (space & posterior & (smooth <= 15)).sum() * sp.prod() / 1000
     assert csf_ml > 1.0, csf_ml
 
@@ -96,18 +99,20 @@ def test_csf_compartments_of_a_real_head(head):
     from saharank.cohort import CSF_COMPARTMENTS as C, csf_compartments
     comp = csf_compartments(head.labels, head.affine, head.seed_world)
     ml = {n: (comp == v).sum() * np.prod(voxel_spacing(head.affine)) / 1000 for n, v in C.items()}
-    assert 8 < ml['basal cisterns'] < 30 and 3 < ml['sylvian fissures'] < 30 and 2 < ml['interhemispheric fissure'] < 30, ml
-    assert ml['lateral ventricles'] > 0.8 * (ml['lateral ventricles'] + ml['third ventricle'] + ml['fourth ventricle']), ml
+    assert (8 < ml['basal cisterns'] < 30 and 3 < ml['sylvian fissures'] < 30
+            and 2 < ml['interhemispheric fissure'] < 30), ml
+    assert (ml['lateral ventricles']
+            > 0.8 * (ml['lateral ventricles'] + ml['third ventricle'] + ml['fourth ventricle'])), ml
     assert 0 < ml['third ventricle'] < 3, ml
     assert ((comp > 0) == np.isin(head.labels, (2, 3))).all()
 
 
 def test_cisternal_sah_on_a_real_head(head):
-    """Cisternal SAH (generator version 5) through `make_patient` on the real head, one patient per modified Fisher grade
-    and a site each: the annotation inside the patient's intracranial space, at least 95 % of it in the CSF spaces,
-    the parenchyma touching them or the ventricles; basal cisterns hold blood for every site but PICA's; ventricles
-    only for grades 2 and 4; thin blood (grades 1-2) darker than thick (the voxels' mean HU, half a day after onset); no
-    patient looks contrast-enhanced to `predict`'s physics check (`enhancing_ml`)."""
+    """Cisternal SAH (generator version 5) through `make_patient` on the real head, one patient per modified Fisher
+    grade and a site each: the annotation inside the patient's intracranial space, at least 95 % of it in the CSF
+    spaces, the parenchyma touching them or the ventricles; basal cisterns hold blood for every site but PICA's;
+    ventricles only for grades 2 and 4; thin blood (grades 1-2) darker than thick (the voxels' mean HU, half a day
+    after onset); no patient looks contrast-enhanced to `predict`'s physics check (`enhancing_ml`)."""
     from scipy import ndimage as ndi
     from saharank.cohort import LABELS, SUBARACHNOID, grid_for, make_patient, resample_patient
     from saharank.predict import CONTRAST_QC, enhancing_ml
@@ -115,20 +120,23 @@ def test_cisternal_sah_on_a_real_head(head):
     mean_hu = {}
     for grade, site in ((1, "ACom"), (2, "MCA"), (3, "ICA-PCom"), (4, "basilar")):
         info = {}
-        hu, mask, ic = make_patient(head, grid, np.random.default_rng(grade), sah_ml=25.0, ivh=grade in (2, 4), fisher_grade=grade,
+        hu, mask, ic = make_patient(head, grid, np.random.default_rng(grade), sah_ml=25.0,
+                                    ivh=grade in (2, 4), fisher_grade=grade,
                                     days_since_onset=0.5, sah_pattern="cisternal", info=info, intracranial=True)
         m = mask.astype(bool)
         assert m.any() and not (m & ~ic.astype(bool)).any(), grade
         assert info["sah_pattern"] == "cisternal" and info["fisher_grade"] == grade
-        assert enhancing_ml(hu, grid.affine) <= CONTRAST_QC["max_ml"], grade          # blood in the cisterns is not contrast
+        assert enhancing_ml(hu, grid.affine) <= CONTRAST_QC["max_ml"], grade  # blood in the cisterns is not contrast
         mean_hu[grade] = hu[m].mean()
     # the same draws on the identity pose, to see where the blood lies
     from saharank.cohort import sah_fraction_cisternal
     _, lab, comp = resample_patient(head, grid, np.eye(4), compartments=True)
     sub = np.isin(comp, SUBARACHNOID)
-    allowed = sub | (lab == LABELS["ventricle"]) | ((lab == LABELS["parenchyma"]) & ndi.binary_dilation(sub, structure=np.ones((3, 3, 3), bool)))
+    allowed = sub | (lab == LABELS["ventricle"]) | ((lab == LABELS["parenchyma"])
+                                                    & ndi.binary_dilation(sub, structure=np.ones((3, 3, 3), bool)))
     for grade, site in ((1, "ACom"), (2, "MCA"), (3, "ICA-PCom"), (4, "basilar"), (3, "PICA")):
-        f, where = sah_fraction_cisternal(np.random.default_rng(grade), lab, comp, grid, head.seed_world, 25.0, grade, site)
+        f, where = sah_fraction_cisternal(np.random.default_rng(grade), lab, comp, grid,
+                                          head.seed_world, 25.0, grade, site)
         m = f >= 0.5
         assert (m & allowed).sum() >= 0.95 * m.sum(), (grade, site)
         if site != "PICA": assert where["compartment_ml"]["basal cisterns"] > 1, (site, where)
@@ -156,13 +164,15 @@ def test_anatomy_by_age_on_a_real_head(head):
 
 def test_pocket_sah_on_a_real_head(head):
     """The pockets pattern (generator 2 onwards) on the real head at 64 x 64: for each modified Fisher grade and 10, 40
-    and 150 mL, every annotated voxel within two voxels of CSF or ventricle and at least 90 % within one (measured: 94-100 %);
-    thin blood (grades 1-2) partial volume (fractions <= 0.8), thick (3-4) up to 1 with a larger mean fraction."""
+    and 150 mL, every annotated voxel within two voxels of CSF or ventricle and at least 90 % within one (measured:
+    94-100 %); thin blood (grades 1-2) partial volume (fractions <= 0.8), thick (3-4) up to 1 with a larger mean
+    fraction."""
     from scipy import ndimage as ndi
     from saharank.cohort import grid_for, resample_patient, sah_fraction_pockets
     grid = grid_for(head, 64)
     _, lab = resample_patient(head, grid, np.eye(4))
-    csf = np.isin(lab, (2, 3)); cube = np.ones((3, 3, 3), bool)
+    csf = np.isin(lab, (2, 3))
+    cube = np.ones((3, 3, 3), bool)
     ring1, ring2 = ndi.binary_dilation(csf, cube), ndi.binary_dilation(csf, cube, iterations=2)
     for grade in (1, 2, 3, 4):
         means = []

@@ -30,9 +30,11 @@ def slurm(tmp_path_factory):
     required = os.environ.get('SAHARANK_REQUIRE_SLURM') == '1'
     def unavailable(reason):
         pytest.fail(reason + ' (SAHARANK_REQUIRE_SLURM=1)') if required else pytest.skip(reason)
-    missing = [b for b in ('munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'sinfo') if not shutil.which(b, path=SBIN)]
+    missing = [b for b in ('munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'sinfo')
+               if not shutil.which(b, path=SBIN)]
     if missing:
-        unavailable(f"SLURM is not installed here ({', '.join(missing)} not found): bash .ci/slurm-setup installs slurm-wlm and munge")
+        unavailable(f"SLURM is not installed here ({', '.join(missing)} not found): bash .ci/slurm-setup installs "
+                    "slurm-wlm and munge")
     d = tmp_path_factory.mktemp('slurm')
     if len(str(d / 'munge' / 'munge.socket')) > 100:             # a Unix socket path has at most 107 bytes
         d = Path(__import__('tempfile').mkdtemp(prefix='saharank-slurm-'))
@@ -63,7 +65,8 @@ def test_job_array_runs_on_slurm(slurm, tmp_path):
 
 def test_failed_and_killed_shards_are_reported(slurm, tmp_path):
     "A shard saharank refuses fails with its stderr named; a job SLURM kills (no result file) is reported too."
-    jobs = submit_shards(['--profile', 'nosuch', '--out', str(tmp_path / 'out'), '--quiet'], 2, tmp_path / 'jobs', timeout_min=5)
+    jobs = submit_shards(['--profile', 'nosuch', '--out', str(tmp_path / 'out'), '--quiet'], 2,
+                         tmp_path / 'jobs', timeout_min=5)
     assert len(jobs) == 3                                                   # pre-training, then the array of 2 shards
     with pytest.raises(ShardFailed) as e:
         wait_shards(jobs, poll_s=0.5, timeout_s=180, grace_s=1)
@@ -71,13 +74,15 @@ def test_failed_and_killed_shards_are_reported(slurm, tmp_path):
     # the pre-training fails (saharank's message in its stderr); SLURM then cancels the shards that waited for it
     assert msg.startswith('3 of 3 job(s) failed') and '- pre-training (job' in msg and 'exited with code 2' in msg, msg
     assert 'no profile [nosuch]' in msg and str(jobs[0].paths.stderr) in msg, msg
-    assert '- shard 0/2 (job' in msg and '- shard 1/2 (job' in msg and msg.count('SLURM state CANCELLED and no result') == 2, msg
+    assert ('- shard 0/2 (job' in msg and '- shard 1/2 (job' in msg
+            and msg.count('SLURM state CANCELLED and no result') == 2), msg
     assert not (tmp_path / 'out').exists()
     ex = submitit.AutoExecutor(folder=tmp_path / 'sleep', cluster='slurm')
     ex.update_parameters(timeout_min=5, cpus_per_task=1)
     job = ex.submit(submitit.helpers.CommandFunction(['sleep', '120']))
     for _ in range(100):                                                   # until it runs, then kill it
-        if subprocess.run(['squeue', '-h', '-j', job.job_id, '-o', '%T'], capture_output=True, text=True).stdout.strip() == 'RUNNING': break
+        if subprocess.run(['squeue', '-h', '-j', job.job_id, '-o', '%T'], capture_output=True,
+                          text=True).stdout.strip() == 'RUNNING': break
         time.sleep(0.2)
     subprocess.run(['scancel', job.job_id], check=True)
     t0 = time.monotonic()
@@ -119,11 +124,13 @@ def test_sharded_reproduce_equals_one_process(slurm, tmp_path):
     _cli(common + ['--out', str(one)], timeout=600)
 
     # the pre-training job, the 2 shards as one job array that waits for it, the assembling call after them
-    jobs = submit_shards(common + ['--out', str(sharded)], 2, tmp_path / 'jobs', timeout_min=10, cpus_per_task=1, threads=1,
+    jobs = submit_shards(common + ['--out', str(sharded)], 2, tmp_path / 'jobs', timeout_min=10,
+                         cpus_per_task=1, threads=1,
                          assemble=True)
     assert len(jobs) == 4 and jobs[1].job_id.split('_')[0] == jobs[2].job_id.split('_')[0]
     res = wait_shards(jobs, poll_s=1, timeout_s=600)
-    assert [r[-2:] for r in res] == [['--only', 'pretrain-multiview,pretrain-unet'], ['--shard', '0/2'], ['--shard', '1/2'],
+    assert [r[-2:] for r in res] == [['--only', 'pretrain-multiview,pretrain-unet'],
+                                     ['--shard', '0/2'], ['--shard', '1/2'],
                                      ['--out', str(sharded)]]
     runs = sorted((sharded / 'runs').glob('*.csv'))
     assert [p.name for p in runs] == sorted(p.name for p in (one / 'runs').glob('*.csv'))

@@ -24,7 +24,8 @@ EXCLUDED = ('saharank/_vendor', 'saharank/_modidx.py')
 
 def _is_export(cell: dict) -> bool:
     src = ''.join(cell.get('source', ''))
-    return cell.get('cell_type') == 'code' and src.lstrip().split('\n', 1)[0].replace(' ', '') in ('#|export', '#|exports')
+    return (cell.get('cell_type') == 'code'
+            and src.lstrip().split('\n', 1)[0].replace(' ', '') in ('#|export', '#|exports'))
 
 
 def public_definitions(source: str) -> list[str]:
@@ -45,7 +46,8 @@ def notebook_problems(path: Path) -> list[str]:
         if not names: continue
         where = f"{Path(path).name} cell {i} ({', '.join(names)})"
         if len(names) > 1: out.append(f"{where}: {len(names)} public definitions in one export cell")
-        if i == 0 or cells[i - 1]['cell_type'] != 'markdown': out.append(f"{where}: no markdown explanation right above")
+        if i == 0 or cells[i - 1]['cell_type'] != 'markdown':
+            out.append(f"{where}: no markdown explanation right above")
         nxt = cells[i + 1] if i + 1 < len(cells) else None
         if nxt is None or nxt['cell_type'] != 'code' or _is_export(nxt):
             out.append(f"{where}: no test or demonstration cell right below")
@@ -68,8 +70,8 @@ def long_functions(root: Path = ROOT) -> list[str]:
 def ruff_problems(paths=LINTED) -> list[str]:
     "ruff's E501 (at LINE_LENGTH), E702 and E703 over `paths`, one line per problem."
     ruff = shutil.which('ruff') or str(Path(sys.executable).parent / 'ruff')
-    cmd = [ruff, 'check', '--select', 'E501,E702,E703', '--line-length', str(LINE_LENGTH), '--output-format', 'concise',
-           '--no-cache', *[a for e in EXCLUDED for a in ('--exclude', e)], *paths]
+    cmd = [ruff, 'check', '--select', 'E501,E702,E703', '--line-length', str(LINE_LENGTH), '--output-format',
+           'concise', '--no-cache', *[a for e in EXCLUDED for a in ('--exclude', e)], *paths]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode not in (0, 1): raise RuntimeError(f"ruff failed: {r.stderr}")
     out = []
@@ -100,7 +102,8 @@ def test_no_function_over_80_lines():
 
 
 def test_ruff_line_length_and_semicolons():
-    if not (shutil.which('ruff') or (Path(sys.executable).parent / 'ruff').exists()): pytest.fail("ruff is not installed")
+    if not (shutil.which('ruff') or (Path(sys.executable).parent / 'ruff').exists()):
+        pytest.fail("ruff is not installed")
     problems = ruff_problems()
     assert not problems, f"{len(problems)} problems:\n" + '\n'.join(problems[:50])
 
@@ -117,7 +120,8 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     p = notebook_problems(nb)
     assert any('2 public definitions' in s for s in p) and sum('no markdown' in s for s in p) == 2
     assert sum('no test' in s for s in p) == 2
-    pkg = tmp_path / 'saharank'; pkg.mkdir()
+    pkg = tmp_path / 'saharank'
+    pkg.mkdir()
     (pkg / 'm.py').write_text('def long():\n' + '    x = 1\n' * 80 + '\ndef short():\n    pass\n')
     assert long_functions(tmp_path) == ['saharank/m.py:1 long (81 lines)']
 

@@ -14,7 +14,8 @@ from saharank.losses import augment_batch
 from saharank.training import TrainStep, Slices, set_seed, train_model
 
 assert torch.cuda.is_available(), "this script needs a CUDA device"
-dev = torch.device('cuda'); ok = True
+dev = torch.device('cuda')
+ok = True
 print('device', torch.cuda.get_device_name(), 'torch', torch.__version__)
 set_seed(0)
 for name, method in (('full fine-tuning', None), ('CP-DoRA R=64', 'cp-dora')):
@@ -22,8 +23,9 @@ for name, method in (('full fine-tuning', None), ('CP-DoRA R=64', 'cp-dora')):
     if method: add_adapters(net0, method, 64, layer_types=DEFAULT_LAYER_TYPES)
     net0 = net0.to(dev)
     g = torch.Generator(device=dev).manual_seed(1)
-    batches = [(torch.rand(4, 1, 128, 128, device=dev, generator=g), (torch.rand(4, 128, 128, device=dev, generator=g) > 0.9).to(torch.uint8)) for _ in range(12)]
-    w = torch.tensor([1., 1., 1., 0.], device=dev)                       # one padding slice, as the engine's last batch
+    batches = [(torch.rand(4, 1, 128, 128, device=dev, generator=g),
+                (torch.rand(4, 128, 128, device=dev, generator=g) > 0.9).to(torch.uint8)) for _ in range(12)]
+    w = torch.tensor([1., 1., 1., 0.], device=dev)  # one padding slice, as the engine's last batch
     out = {}
     for graph in (False, True):
         net = copy.deepcopy(net0)
@@ -35,18 +37,27 @@ for name, method in (('full fine-tuning', None), ('CP-DoRA R=64', 'cp-dora')):
     dp = max((a - b).abs().max().item() for a, b in zip(out[True][1], out[False][1]))
     good = out[True][2] and dl < 1e-4 and dp < 1e-4
     ok &= good
-    print(f"{name}: graph captured {out[True][2]}; 12 steps graph vs eager: max |loss diff| {dl:.2e}, max |param diff| {dp:.2e} (tolerance 1e-4) {'OK' if good else 'FAIL'}")
-x = torch.rand(8, 1, 64, 64, device=dev); y = (torch.rand(8, 64, 64, device=dev) > 0.8).float()
-a = augment_batch(x, y, torch.Generator(device=dev).manual_seed(3)); b = augment_batch(x, y, torch.Generator(device=dev).manual_seed(3))
+    print(f"{name}: graph captured {out[True][2]}; 12 steps graph vs eager: max |loss diff| {dl:.2e}, max |param "
+          f"diff| {dp:.2e} (tolerance 1e-4) {'OK' if good else 'FAIL'}")
+x = torch.rand(8, 1, 64, 64, device=dev)
+y = (torch.rand(8, 64, 64, device=dev) > 0.8).float()
+a = augment_batch(x, y, torch.Generator(device=dev).manual_seed(3))
+b = augment_batch(x, y, torch.Generator(device=dev).manual_seed(3))
 good = torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and set(a[1].unique().tolist()) <= {0.0, 1.0}
-ok &= good; print(f"device augmentation on CUDA: reproducible and binary masks {'OK' if good else 'FAIL'}")
+ok &= good
+print(f"device augmentation on CUDA: reproducible and binary masks {'OK' if good else 'FAIL'}")
 rng = np.random.default_rng(0)
-img = rng.random((40, 1, 64, 64), dtype=np.float32); mask = (img[:, 0] > 0.9).astype(np.uint8)
+img = rng.random((40, 1, 64, 64), dtype=np.float32)
+mask = (img[:, 0] > 0.9).astype(np.uint8)
 hist = {}
 for graph in (False, True):
-    set_seed(0); m = build_model('unet', width=8, depth=3)
-    hist[graph] = train_model(m, Slices(img, mask, np.zeros(40, int), ['s']), epochs=3, batch_size=6, device='cuda', progress=False, cuda_graph=graph)
+    set_seed(0)
+    m = build_model('unet', width=8, depth=3)
+    hist[graph] = train_model(m, Slices(img, mask, np.zeros(40, int), ['s']), epochs=3, batch_size=6, device='cuda',
+                              progress=False, cuda_graph=graph)
 d = max(abs(p - q) for p, q in zip(hist[True], hist[False]))
-good = d < 1e-4; ok &= good
-print(f"train_model on CUDA, graph vs eager (40 slices, batch 6: a padded last batch): epoch losses {hist[True]} vs {hist[False]}, max diff {d:.2e} {'OK' if good else 'FAIL'}")
+good = d < 1e-4
+ok &= good
+print(f"train_model on CUDA, graph vs eager (40 slices, batch 6: a padded last batch): epoch losses {hist[True]} vs "
+      f"{hist[False]}, max diff {d:.2e} {'OK' if good else 'FAIL'}")
 sys.exit(0 if ok else 1)

@@ -1,7 +1,8 @@
 """Build the documentation site offline: execute the notebooks (cached), assemble the Sphinx source, run Sphinx.
 
     python tools/docs/build.py [--out _docs] [--workers 2] [--no-cache]
-    python tools/docs/build.py --execute-only --refresh     # the notebook tests of .ci/test: every notebook run, cached
+    python tools/docs/build.py --execute-only --refresh     # the notebook tests of .ci/test: every notebook
+                                                              run, cached
 
 With `--execute-only` it stops after step 1: every notebook executed as `nbdev-test` executes it, exit 1 naming each
 notebook that failed; `--refresh` runs every notebook even when the cache holds it, and stores the results, so that
@@ -44,8 +45,10 @@ def _skip_flags() -> list[str]:
 def cache_key(nb: Path) -> str:
     "sha256 of the notebook, the package sources, settings.ini, pyproject.toml and this script."
     h = hashlib.sha256()
-    for p in [nb, ROOT / 'settings.ini', ROOT / 'pyproject.toml', Path(__file__).resolve(), *sorted((ROOT / 'saharank').glob('*.py'))]:
-        h.update(p.name.encode()); h.update(p.read_bytes())
+    for p in [nb, ROOT / 'settings.ini', ROOT / 'pyproject.toml', Path(__file__).resolve(),
+              *sorted((ROOT / 'saharank').glob('*.py'))]:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
     return h.hexdigest()[:24]
 
 
@@ -85,7 +88,8 @@ def execute_all(out: Path, cache: Path | None, workers: int, refresh: bool = Fal
         dest = out / nb.name
         hit = cache / f"{nb.stem}-{cache_key(nb)}.ipynb" if cache else None
         if hit is not None and hit.is_file() and not refresh:
-            shutil.copyfile(hit, dest); timing[nb.name] = 'cached'
+            shutil.copyfile(hit, dest)
+            timing[nb.name] = 'cached'
         else: todo.append((nb, dest, hit))
     todo.sort(key=lambda t: -t[0].stat().st_size)          # the big notebooks first
     failed = []
@@ -98,7 +102,9 @@ def execute_all(out: Path, cache: Path | None, workers: int, refresh: bool = Fal
             name, ok, secs, tb = f.result()
             timing[name] = round(secs, 1)
             print(f"  executed {name}: {secs:.1f} s{'' if ok else ' FAILED'}", flush=True)
-            if not ok: failed.append(name); print(tb, file=sys.stderr)
+            if not ok:
+                failed.append(name)
+                print(tb, file=sys.stderr)
             elif hit is not None:
                 cache.mkdir(parents=True, exist_ok=True)
                 for old in cache.glob(f"{nb.stem}-*.ipynb"): old.unlink()
@@ -113,7 +119,8 @@ _DIRECTIVE = re.compile(r'^\s*#\|\s*(\S+)(.*)$')
 def page_notebook(src: Path, dest: Path):
     "The executed notebook `src` as a page: directives made readable, hidden cells and widget views dropped."
     nb = json.loads(src.read_text())
-    m = re.search(r'#\|\s*default_exp\s+(\S+)', ''.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code'))
+    m = re.search(r'#\|\s*default_exp\s+(\S+)',
+                  ''.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code'))
     module = f"saharank.{m.group(1)}" if m else 'the package'
     cells = []
     for c in nb['cells']:
@@ -196,8 +203,10 @@ def main(argv=None):
     ap.add_argument('--out', default=str(ROOT / '_docs'), help='build folder (default _docs/)')
     ap.add_argument('--workers', type=int, default=2, help='notebooks executed at once (default 2)')
     ap.add_argument('--no-cache', action='store_true', help='execute every notebook, ignoring .docs-cache/')
-    ap.add_argument('--refresh', action='store_true', help='execute every notebook and store the results in .docs-cache/')
-    ap.add_argument('--execute-only', action='store_true', help='only execute the notebooks (the tests of .ci/test): no site')
+    ap.add_argument('--refresh', action='store_true',
+                    help='execute every notebook and store the results in .docs-cache/')
+    ap.add_argument('--execute-only', action='store_true',
+                    help='only execute the notebooks (the tests of .ci/test): no site')
     a = ap.parse_args(argv)
     out = Path(a.out)
     t0 = time.time()
@@ -215,7 +224,8 @@ def main(argv=None):
     if site.exists(): shutil.rmtree(site)
     r = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-q', '-j', 'auto', '-c', str(ROOT / 'docs'),
                         '-w', str(out / 'sphinx-warnings.log'), str(out / 'src'), str(site)])
-    if r.returncode: raise SystemExit(f"docs: sphinx-build failed ({r.returncode}); warnings in {out / 'sphinx-warnings.log'}")
+    if r.returncode:
+        raise SystemExit(f"docs: sphinx-build failed ({r.returncode}); warnings in {out / 'sphinx-warnings.log'}")
     warns = [l for l in (out / 'sphinx-warnings.log').read_text().splitlines() if 'WARNING' in l]
     print(f"   site in {site} ({sum(1 for _ in site.rglob('*.html'))} HTML files, {len(warns)} Sphinx warnings: "
           f"{out / 'sphinx-warnings.log'}) in {time.time() - t1:.0f} s", flush=True)

@@ -1,4 +1,5 @@
-"""Open every page of the built site in headless Chromium and fail on any console error, image or internal link that does not load.
+"""Open every page of the built site in headless Chromium and fail on any console error, image or internal link that
+does not load.
 
     python tools/docs/check_site.py [--site _docs/site] [--shots _docs/shots] [--chromium /usr/bin/chromium]
 
@@ -16,7 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, unquote
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = {'nbs/index.html': 'home.png', 'nbs/11_adapters_explained.html': 'lecture.png', 'nbs/12_viewer.html': 'viewer_page.png'}
+SHOTS = {'nbs/index.html': 'home.png', 'nbs/11_adapters_explained.html': 'lecture.png',
+         'nbs/12_viewer.html': 'viewer_page.png'}
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -72,13 +74,17 @@ def main(argv=None):
         for rel in pages:
             page = ctx.new_page()
             errs = []
-            page.on('console', lambda m, errs=errs: errs.append(f"console {m.type}: {m.text}") if m.type == 'error' else None)
+            page.on('console',
+                    lambda m, errs=errs: errs.append(f"console {m.type}: {m.text}") if m.type == 'error' else None)
             page.on('pageerror', lambda e, errs=errs: errs.append(f"page error: {e}"))
             page.on('requestfailed', lambda r, errs=errs: errs.append(f"request failed: {r.url} ({r.failure})"))
-            page.on('response', lambda r, errs=errs: errs.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+            page.on('response',
+                    lambda r, errs=errs: errs.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
             page.goto(base + rel, wait_until='networkidle')
-            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise; return true; }")
-            imgs = page.evaluate("() => Array.from(document.images).map(i => [i.currentSrc || i.src, i.complete && i.naturalWidth > 0])")
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) await "
+                          "MathJax.startup.promise; return true; }")
+            imgs = page.evaluate("() => Array.from(document.images).map(i => [i.currentSrc || i.src, i.complete && "
+                                 "i.naturalWidth > 0])")
             n_img += len(imgs)
             bad_img += [f"{rel}: image not loaded: {src}" for src, ok in imgs if not ok]
             for href in page.evaluate("() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"):
@@ -87,7 +93,8 @@ def main(argv=None):
                 checked_links.add((rel, href))
                 path, frag = t
                 if not path.is_file(): broken.append(f"{rel}: {href} (no file {path.relative_to(site)})")
-                elif frag and path.suffix == '.html' and frag not in _ids(path): broken.append(f"{rel}: {href} (no id '{frag}')")
+                elif frag and path.suffix == '.html' and frag not in _ids(path):
+                    broken.append(f"{rel}: {href} (no id '{frag}')")
             if rel in SHOTS: page.screenshot(path=str(shots / SHOTS[rel]))
             errors += [f"{rel}: {e}" for e in errs]
             page.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEW_W, VIEW_H, SIZE_PX = 1280, 800, 384
-DEMO = f"""\
+DEMO = (f"""\
 import numpy as np
 from scipy import ndimage as ndi
 from IPython.display import display
@@ -27,15 +27,17 @@ anat = phantom_anatomy()
 grid = grid_for(anat, 64)
 hu, mask = make_patient(anat, grid, np.random.default_rng(3), lesions=('IPH',))
 pred = ndi.binary_erosion(mask, np.ones((3, 3, 1), bool)).astype(np.uint8)
-viewer = MaskViewer({{'phantom-IPH': (hu, mask, grid.affine)}}, predictions={{'phantom-IPH': pred}}, opacity=0.5, size_px={SIZE_PX})
+viewer = MaskViewer({{'phantom-IPH': (hu, mask, grid.affine)}}, predictions={{'phantom-IPH': pred}}, """
+        f"""opacity=0.5, size_px={SIZE_PX})
 display(viewer.widget)
-"""
+""")
 CONTROLS = ('.widget-dropdown', '.widget-slider', '.widget-toggle-buttons', '.widget-checkbox', '.widget-html')
 
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def write_demo(folder: Path) -> Path:
@@ -57,13 +59,15 @@ def main(argv=None):
     a = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     from check_site import find_chromium
-    shots = Path(a.shots); shots.mkdir(parents=True, exist_ok=True)
+    shots = Path(a.shots)
+    shots.mkdir(parents=True, exist_ok=True)
     work = ROOT / '_docs' / 'viewer'
     nb = write_demo(work)
     port = free_port()
     log = open(work / 'voila.log', 'w')
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    voila = subprocess.Popen([sys.executable, '-m', 'voila', nb.name, '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
+    voila = subprocess.Popen([sys.executable, '-m', 'voila', nb.name, '--no-browser', f'--port={port}',
+                              '--Voila.ip=127.0.0.1',
                               '--show_tracebacks=True'], cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
     failures, errs = [], []
     try:
@@ -71,7 +75,8 @@ def main(argv=None):
         t0 = time.time()
         while True:
             try:
-                socket.create_connection(('127.0.0.1', port), timeout=1).close(); break
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
             except OSError:
                 if voila.poll() is not None or time.time() - t0 > 60:
                     raise SystemExit(f"viewer_check: voila did not start (see {work / 'voila.log'})")
@@ -83,13 +88,17 @@ def main(argv=None):
             page.on('console', lambda m: errs.append(f"console error: {m.text}") if m.type == 'error' else None)
             page.goto(f"http://127.0.0.1:{port}/", timeout=a.timeout * 1000)
             page.wait_for_selector('img.widget-image', state='visible', timeout=a.timeout * 1000)
-            page.wait_for_function("() => { const i = document.querySelector('img.widget-image'); return i.complete && i.naturalWidth > 0; }",
+            page.wait_for_function("() => { const i = document.querySelector('img.widget-image'); return i.complete "
+                                   "&& i.naturalWidth > 0; }",
                                    timeout=a.timeout * 1000)
             page.wait_for_timeout(500)
-            img = page.evaluate("""() => { const i = document.querySelector('img.widget-image'), r = i.getBoundingClientRect();
-                                   return {x: r.x, y: r.y, w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight}; }""")
+            img = page.evaluate("""() => { const i = document.querySelector('img.widget-image'), """
+                                """r = i.getBoundingClientRect();
+                                   return {x: r.x, y: r.y, w: r.width, h: r.height, """
+                                """nw: i.naturalWidth, nh: i.naturalHeight}; }""")
             boxes = page.evaluate("""(sels) => sels.flatMap(s => Array.from(document.querySelectorAll(s)).map(e => {
-                                        const r = e.getBoundingClientRect(); return {sel: s, x: r.x, y: r.y, w: r.width, h: r.height}; }))""",
+                                        const r = e.getBoundingClientRect(); """
+                                  """return {sel: s, x: r.x, y: r.y, w: r.width, h: r.height}; }))""",
                                   list(CONTROLS))
             page.screenshot(path=str(shots / 'viewer.png'))
             browser.close()
@@ -104,7 +113,8 @@ def main(argv=None):
         failures.append(f"image shown at {img['w']:.0f} x {img['h']:.0f}, not at its size {img['nw']} x {img['nh']}")
     if not SIZE_PX * 0.9 <= max(img['nw'], img['nh']) <= SIZE_PX * 1.1:
         failures.append(f"image {img['nw']} x {img['nh']} px is not about size_px = {SIZE_PX} across")
-    inside = lambda b: b['x'] >= 0 and b['y'] >= 0 and b['x'] + b['w'] <= VIEW_W + 0.5 and b['y'] + b['h'] <= VIEW_H + 0.5
+    inside = (lambda b: b['x'] >= 0 and b['y'] >= 0 and b['x'] + b['w'] <= VIEW_W + 0.5
+              and b['y'] + b['h'] <= VIEW_H + 0.5)
     if not inside(img): failures.append(f"image outside the {VIEW_W} x {VIEW_H} window: {img}")
     kinds = {b['sel'] for b in boxes}
     for s in CONTROLS:
@@ -117,11 +127,12 @@ def main(argv=None):
     for e in errs: print('  ' + e)
     if a.update:
         dest = ROOT / 'figures' / 'docs' / 'viewer.png'
-        dest.parent.mkdir(parents=True, exist_ok=True); shutil.copyfile(shots / 'viewer.png', dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shots / 'viewer.png', dest)
         print(f"  wrote {dest.relative_to(ROOT)}")
     for f in failures: print('  FAIL ' + f)
-    print(f"viewer_check: {'ok' if not failures else f'{len(failures)} failure(s)'}; screenshot {shots / 'viewer.png'}; "
-          f"{len(errs)} console errors")
+    print(f"viewer_check: {'ok' if not failures else f'{len(failures)} failure(s)'}; screenshot "
+          f"{shots / 'viewer.png'}; {len(errs)} console errors")
     if failures: sys.exit(1)
 
 

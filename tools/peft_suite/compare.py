@@ -34,7 +34,10 @@ def family(tid: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bridge"); ap.add_argument("control"); ap.add_argument("counts"); ap.add_argument("--out")
+    ap.add_argument("bridge")
+    ap.add_argument("control")
+    ap.add_argument("counts")
+    ap.add_argument("--out")
     a = ap.parse_args(argv)
     bridge, control = results(a.bridge), results(a.control)
     built = {k.rsplit("::", 1)[-1]: v for k, v in json.load(open(a.counts)).items()}
@@ -53,7 +56,8 @@ def main(argv=None) -> int:
     fmt = lambda c: f"{c['passed']}/{c['failed']}/{c['skipped']}"
     lines = ["| test family | bridge pass/fail/skip | PEFT LoRA pass/fail/skip |", "|---|---|---|"]
     for f in sorted(fams): lines.append(f"| {f} | {fmt(fams[f]['bridge'])} | {fmt(fams[f]['peft'])} |")
-    tb, tc = sum((v["bridge"] for v in fams.values()), collections.Counter()), sum((v["peft"] for v in fams.values()), collections.Counter())
+    tb, tc = (sum((v["bridge"] for v in fams.values()), collections.Counter()),
+              sum((v["peft"] for v in fams.values()), collections.Counter()))
     lines.append(f"| **all {len(fams)} families** | **{fmt(tb)}** | **{fmt(tc)}** |")
     table = "\n".join(lines)
     print(table)
@@ -62,7 +66,8 @@ def main(argv=None) -> int:
     if problems:
         print(f"\n{len(problems)} problem(s):", *problems, sep="\n", file=sys.stderr)
         return 1
-    print(f"\nthe bridge fails no test that PEFT's LoRA passes ({tb['passed']} of {sum(tb.values())} pass through the bridge)")
+    print(f"\nthe bridge fails no test that PEFT's LoRA passes ({tb['passed']} of {sum(tb.values())} pass through the "
+          "bridge)")
     return 0
 
 

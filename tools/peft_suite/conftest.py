@@ -61,7 +61,8 @@ def _selected(item) -> bool:
         return False
     from peft import LoraConfig
     kwargs = cs.params.get("config_kwargs") or {}
-    return cs.params["model_id"] in CONV_MODELS and cs.params["config_cls"] is LoraConfig and not kwargs.get("lora_bias")
+    return (cs.params["model_id"] in CONV_MODELS and cs.params["config_cls"] is LoraConfig
+            and not kwargs.get("lora_bias"))
 
 
 def pytest_collection_modifyitems(config, items):
