@@ -348,7 +348,7 @@ def qc_figure(hu, mask, affine, title=''):
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
-    area = mask.reshape(-1, mask.shape[2]).sum(0)
+    area = mask.reshape(-1, mask.shape[2]).sum(0).astype(np.int64)   # signed: a uint8 mask's -area wrapped around
     ks = (sorted(np.argsort(-area, kind='stable')[:3]) if area.any()
           else sorted({mask.shape[2] // 2 - 1, mask.shape[2] // 2, mask.shape[2] // 2 + 1}
                       & set(range(mask.shape[2]))))
