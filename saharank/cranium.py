@@ -70,6 +70,8 @@ def inv3_affine(spacing_xyz, shape_xyz) -> np.ndarray:
     a[:3, 3] = -a[:3, :3] @ ((np.asarray(shape_xyz, dtype=np.float64) - 1) / 2)
     return a
 
+
+# %% ../nbs/00c_cranium.ipynb #0bd58ae7
 def read_inv3(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict]:
     """Read the CT volume of an InVesalius 3 project file (`.inv3`: gzip tar with `main.plist` and a raw
     little-endian voxel file, usually `matrix.dat`, stored (z, y, x)).
@@ -193,7 +195,7 @@ def extract_from_deb(deb_path: str | os.PathLike, member_suffix: str, dest_dir: 
         raise ValueError(f"{deb_path}: cannot read {names[-1]} ({type(e).__name__}: {e})") from e
     raise ValueError(f"{deb_path}: no file ending with {member_suffix!r} in {names[-1]}")
 
-# %% ../nbs/00c_cranium.ipynb #39bd3fc2
+# %% ../nbs/00c_cranium.ipynb #dcb7cac1
 def anatomy_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Folder caching the anatomy CT: `cache_dir` if given, else `$SAHARANK_CACHE/anatomy`, else
     `platformdirs.user_cache_dir('saharank')/anatomy`."""
@@ -204,6 +206,8 @@ def anatomy_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     import platformdirs
     return Path(platformdirs.user_cache_dir("saharank")) / "anatomy"
 
+
+# %% ../nbs/00c_cranium.ipynb #39bd3fc2
 def _verify(what, actual: str, expected: str | None):
     if expected is not None and actual != expected:
         raise ValueError(f"{what}: sha256 {actual} does not match the expected {expected}")
@@ -336,6 +340,8 @@ def fetch_cranium(cache_dir: str | os.PathLike | None = None, allow_download: bo
         f"(or download {CRANIUM_DEB_URL}), "
         f"then `export SAHARANK_DEB=/path/to/{CRANIUM_DEB_NAME}` (or SAHARANK_INV3=/path/to/Cranium.inv3) and retry.")
 
+
+# %% ../nbs/00c_cranium.ipynb #b1fccbfc
 def load_cranium(cache_dir: str | os.PathLike | None = None, allow_download: bool = True, *,
                  expected: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """The real head CT as `(hu, affine, info)`: `hu` float32 HU (x, y, z) = (256, 256, 108), `affine` 4x4 RAS (mm),
@@ -419,6 +425,8 @@ def fetch_ct_head(cache_dir: str | os.PathLike | None = None, allow_download: bo
                                f"{CT_HEAD_SDIST}") from None
         return _ct_head_from_sdist(sdist, cache, expected, CT_HEAD_SDIST_URL)
 
+
+# %% ../nbs/00c_cranium.ipynb #4993c7cf
 def load_ct_head(cache_dir: str | os.PathLike | None = None, allow_download: bool = True,
                  **kw) -> tuple[np.ndarray, np.ndarray, dict]:
     """The second real head CT as `(hu, affine, info)`: `hu` float32 HU (190, 240, 95), `affine` 4x4 (LPS storage,

@@ -32,7 +32,7 @@ def voxel_spacing(affine) -> tuple[float, float, float]:
         raise ValueError(f"affine must be a 4x4 matrix, got shape {a.shape}")
     return tuple(float(s) for s in np.linalg.norm(a[:3, :3], axis=0))
 
-# %% ../nbs/00_data.ipynb #3c5eb59e
+# %% ../nbs/00_data.ipynb #f8823124
 DEFLATE_MAX_RATIO = 1032   # the most DEFLATE (gzip) can compress: 258 bytes per 2-bit code (RFC 1951)
 
 def _raw_nifti_header(path: Path):
@@ -84,6 +84,8 @@ def check_nifti_header(path: str | os.PathLike) -> None:
                              "no sform gives the spacing "
                              "(nibabel would assume 1 mm: the volume in mL would be invented)")
 
+
+# %% ../nbs/00_data.ipynb #3c5eb59e
 def load_nifti(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read a 3-D NIfTI volume: returns `(data, affine)`, `data` of shape (i, j, k) cast to `dtype`
     (default float32; scaling slope/intercept applied), `affine` the 4x4 float64 voxel -> world matrix (mm).
@@ -179,7 +181,7 @@ def hu_window(hu, level: float, width: float) -> np.ndarray:
     hu = np.asarray(hu, dtype=np.float32)
     return np.clip((hu - np.float32(level - width / 2)) / np.float32(width), 0, 1).astype(np.float32, copy=False)
 
-# %% ../nbs/00_data.ipynb #66d41d60
+# %% ../nbs/00_data.ipynb #c150341a
 BRAIN_SOFT_HU = (0., 80.)   # brain 20-45 HU, CSF 0-15 HU, acute blood 50-90 HU; fat and air are outside
 BRAIN_BONE_HU = 300.        # cortical bone > ~700 HU; 300 keeps thin, partial-volume skull closed
 BRAIN_NOMINAL_HU = 30.      # parenchyma, grey and white matter together, on a calibrated scanner
@@ -193,6 +195,8 @@ def enclosed_by_bone(hu, bone_hu: float = BRAIN_BONE_HU) -> np.ndarray:
         if bone[:, :, k].any(): inside[:, :, k] = ndi.binary_fill_holes(bone[:, :, k]) & ~bone[:, :, k]
     return inside
 
+
+# %% ../nbs/00_data.ipynb #3b758eb3
 def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU, half_width_hu: float = 20.,
                        nominal_hu: float = BRAIN_NOMINAL_HU, max_iter: int = 50) -> float | None:
     """The density of the brain parenchyma of a head CT `hu` (X, Y, Z; axial slices along the last axis; or one slice
@@ -219,6 +223,8 @@ def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU
         shift = m - nominal_hu
     return m
 
+
+# %% ../nbs/00_data.ipynb #66d41d60
 def calibrate_hu(hu, reference_hu: float | None, name: str = 'the image') -> np.ndarray:
     """`hu` (any float array of a head CT, HU; 2-D slice or 3-D volume) shifted so that its brain
     (`brain_reference_hu`) lies at `reference_hu` HU, as float32; `hu` itself (as float32) when `reference_hu` is None
@@ -229,8 +235,7 @@ def calibrate_hu(hu, reference_hu: float | None, name: str = 'the image') -> np.
     r = brain_reference_hu(hu)
     if r is None:
         raise ValueError(f"{name}: cannot calibrate to the brain: no axial slice encloses soft tissue "
-                         f"({BRAIN_SOFT_HU[0]:g}-"
-                         f"{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
+                         f"({BRAIN_SOFT_HU[0]:g}-{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
     return hu + np.float32(reference_hu - r)
 
 # %% ../nbs/00_data.ipynb #4e925d35
@@ -299,6 +304,8 @@ def voxel_volume_ml(spacing) -> float:
         raise ValueError(f"voxel spacing must be 3 positive finite sizes in mm, got {spacing}")
     return float(np.prod(sp) / 1000.0)
 
+
+# %% ../nbs/00_data.ipynb #71f6362b
 def _binary(mask, what: str = "mask") -> np.ndarray:
     "`mask` as a bool array after checking it is bool or contains only 0 and 1."
     m = np.asarray(mask)
@@ -338,6 +345,8 @@ def case_paths(root: str | os.PathLike, case_id: str) -> tuple[Path, Path]:
     _check_id(case_id)
     return root / "images" / f"{case_id}.nii.gz", root / "masks" / f"{case_id}.nii.gz"
 
+
+# %% ../nbs/00_data.ipynb #4a41a10e
 def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine, intracranial=None) -> dict:
     """Write one case of a cohort: `image_hu` (i, j, k) in HU to `root/images/<id>.nii.gz` as int16
     (rounded; ValueError if outside the int16 range or not finite) and the binary `mask` (same shape) to
@@ -363,6 +372,8 @@ def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine, in
         save_nifti(ic.astype(np.uint8), affine, Path(root) / "intracranial" / f"{case_id}.nii.gz", dtype=np.uint8)
     return {"image": f"images/{case_id}.nii.gz", "mask": f"masks/{case_id}.nii.gz", "volume_ml": vol}
 
+
+# %% ../nbs/00_data.ipynb #8a663f67
 def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read one case written by `write_case`: returns `(image, mask, affine)`, image float32 HU (i, j, k),
     mask uint8 0/1 of the same shape, affine 4x4 (mm). Raises FileNotFoundError for a missing file and
@@ -377,6 +388,8 @@ def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.nda
         raise ValueError(f"{img_path} and {mask_path}: the affines differ:\n{affine}\nvs\n{maff}")
     return image, _binary(mask, f"{mask_path}").astype(np.uint8), affine
 
+
+# %% ../nbs/00_data.ipynb #c37aef14
 def load_intracranial(root: str | os.PathLike, case_id: str, shape=None) -> np.ndarray | None:
     """The intracranial space `write_case` stored for a case (`root/intracranial/<id>.nii.gz`), bool (i, j, k), or None
     when the cohort has none (public datasets: `intracranial_space` finds it from the image). ValueError naming the
@@ -402,6 +415,8 @@ def manifest_path(root: str | os.PathLike) -> Path:
     "Path of the manifest of the cohort at `root`: `root/manifest.csv`."
     return Path(root) / "manifest.csv"
 
+
+# %% ../nbs/00_data.ipynb #e8df97bb
 def write_manifest(root: str | os.PathLike, rows) -> Path:
     """Write `root/manifest.csv` atomically from `rows` (list of dicts or a DataFrame), one row per case.
     Required columns `MANIFEST_COLUMNS` come first, extra columns after, in their given order.
@@ -426,6 +441,8 @@ def write_manifest(root: str | os.PathLike, rows) -> Path:
         df.to_csv(tmp, index=False)
     return path
 
+
+# %% ../nbs/00_data.ipynb #636f0109
 def read_manifest(root: str | os.PathLike) -> pd.DataFrame:
     """Read `root/manifest.csv` into a DataFrame. `id` and the other text columns stay str ('007' is kept,
     an empty `lesion_types` is '' not NaN), `volume_ml` is float, `seed` int (float if some are blank).
