@@ -143,6 +143,8 @@ def grid_for(anatomy, size, fov_mm=240., thickness_mm=5., margin_mm=5.):
     n = int(math.ceil((z1 - z0) / thickness_mm))
     return Grid(int(size), float(fov_mm), float(thickness_mm), n, float(z0 + thickness_mm / 2))
 
+
+# %% ../nbs/01_cohort.ipynb #fd5c75d3
 def _rotation(rx, ry, rz):
     cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
     Rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
@@ -159,6 +161,8 @@ def random_pose(rng, max_rotation_deg=(4., 6., 10.), scale_range=0.06, max_shift
     m[:3, 3] = rng.uniform(-1, 1, 3) * np.asarray(max_shift_mm)
     return m
 
+
+# %% ../nbs/01_cohort.ipynb #e399388c
 def elastic_field(rng, shape, spacing, alpha_mm=3., sigma_mm=20.):
     """A smooth random displacement field (3, *shape) in mm: white noise smoothed by a Gaussian of
     `sigma_mm` (scipy.ndimage.gaussian_filter) and scaled so its RMS magnitude is `alpha_mm`."""
@@ -167,6 +171,8 @@ def elastic_field(rng, shape, spacing, alpha_mm=3., sigma_mm=20.):
     rms = np.sqrt((f ** 2).sum(0).mean())
     return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
 
+
+# %% ../nbs/01_cohort.ipynb #34219931
 def smooth_deformation(rng, grid, alpha_mm=5., sigma_mm=40.):
     """A large-scale smooth displacement field (3, *grid.shape) float32 in mm that changes the shape of the
     whole head (generator version 3): white noise on a coarse grid of spacing `sigma_mm` / 3, smoothed by a
@@ -182,6 +188,8 @@ def smooth_deformation(rng, grid, alpha_mm=5., sigma_mm=40.):
     rms = np.sqrt((f ** 2).sum(0).mean())
     return (f * (alpha_mm / max(rms, 1e-12))).astype(np.float32)
 
+
+# %% ../nbs/01_cohort.ipynb #8bac515d
 def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=None, compartments: bool = False):
     """Sample `anatomy` onto `grid` after the world transform `pose` and displacement `field`. Each output slice
     averages `sub_slices` thin samples across a slab `slab_mm` thick centred on the slice, giving the partial-volume
@@ -233,7 +241,8 @@ def resample_patient(anatomy, grid, pose, field=None, sub_slices=None, slab_mm=N
         hu[:, :, k] = acc / n_sub
     return (hu, lab, comp) if compartments else (hu, lab)
 
-# %% ../nbs/01_cohort.ipynb #f2b475a7
+
+# %% ../nbs/01_cohort.ipynb #ae1e06f8
 BLOOD_HU = {'acute': (50., 90.)}   # acute extravascular blood, HU (literature range)
 TBI_TYPES = ('IPH', 'SDH', 'EDH')
 
@@ -256,7 +265,6 @@ def _smooth_noise(rng, shape, spacing, sigma_mm):
     n = ndi.gaussian_filter(rng.standard_normal(shape), [sigma_mm / s for s in spacing])
     return n / max(n.std(), 1e-12)
 
-# %% ../nbs/01_cohort.ipynb #ae1e06f8
 def extra_axial_fraction(rng, labels, grid, kind):
     """Partial-volume fraction (X, Y, Z) float32 of an extra-axial hematoma along the inner table.
     kind 'EDH' (epidural): a biconvex lens, radius 25-45 mm, maximal thickness 8-22 mm, thickness
@@ -356,6 +364,8 @@ def sah_blood_hu(days, hu0=70., hu_late=20., half_life_days=4.):
     with a half-life of `half_life_days`: hu_late + (hu0 - hu_late) 2^(-days / half_life_days)."""
     return hu_late + (hu0 - hu_late) * 0.5 ** (np.asarray(days, float) / half_life_days)
 
+
+# %% ../nbs/01_cohort.ipynb #bbd80859
 def sah_clinical(rng, volume_ml, ivh, days_range=SAH_DAYS_RANGE):
     """Draw the modified Fisher grade and the time since onset (days) of an SAH of `volume_ml` (mL),
     with intraventricular extension iff `ivh`. Thick SAH has probability 0.1 at <= 10 mL rising
@@ -364,6 +374,8 @@ def sah_clinical(rng, volume_ml, ivh, days_range=SAH_DAYS_RANGE):
     grade = 1 + int(bool(ivh)) + 2 * int(rng.random() < p_thick)
     return grade, float(round(rng.uniform(*days_range), 2))
 
+
+# %% ../nbs/01_cohort.ipynb #7fea3362
 def _top(score, cand, k):
     "Boolean map of the `k` highest `score` voxels among `cand`, and the lowest score taken."
     idx = np.flatnonzero(cand)
@@ -445,6 +457,8 @@ def sah_fraction_pockets(rng, labels, grid, seed_world, volume_ml, fisher_grade=
         fill(vent, -(y - y[vent].min()) / 15. + 0.5 * noise, n_ivh)
     return frac, dict(aneurysm_site=site, aneurysm_voxel=tuple(int(i) for i in start), n_ivh=int(n_ivh))
 
+
+# %% ../nbs/01_cohort.ipynb #56915210
 def _check_grade(fisher_grade, ivh):
     if fisher_grade not in FISHER_GRADES:
         raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
@@ -475,6 +489,7 @@ def sah_fraction(rng, labels, grid, seed_world, volume_ml, ivh=None, pattern='po
     if fisher_grade is None: fisher_grade = 4 if ivh else 3
     _check_grade(fisher_grade, ivh)
     return sah_fraction_pockets(rng, labels, grid, seed_world, volume_ml, fisher_grade)[0]
+
 
 # %% ../nbs/01_cohort.ipynb #092c2a3c
 CSF_COMPARTMENTS = {'basal cisterns': 1, 'sylvian fissures': 2, 'interhemispheric fissure': 3,
@@ -517,6 +532,8 @@ def csf_compartments(labels, affine, seed_world) -> np.ndarray:
         out[tissue & where & (out == 0)] = code
     return out
 
+
+# %% ../nbs/01_cohort.ipynb #f14a5698
 def anatomy_compartments(anatomy) -> np.ndarray:
     """`csf_compartments` of a template `Anatomy` (its labels, affine and seed), computed once and kept on the object
     (`anatomy.compartments`)."""
@@ -681,6 +698,8 @@ def draw_institution(rng, ranges=None) -> dict:
         out[k] = round(float(rng.uniform(lo, hi)), 4)
     return out
 
+
+# %% ../nbs/01_cohort.ipynb #bf184365
 def institutions(seed=0, n_tbi=5) -> dict:
     """The institutions of a cohort pair: 'tbi-site-1' ... 'tbi-site-{n_tbi}' (pre-training) and 'sah-site' (the
     SAH cohort's, drawn separately: never one of the TBI sites), each `draw_institution` from its own seed
@@ -689,6 +708,8 @@ def institutions(seed=0, n_tbi=5) -> dict:
     draw = lambda k: draw_institution(np.random.default_rng(np.random.SeedSequence([int(seed), 4, k])))
     return {**{f'tbi-site-{k}': draw(k) for k in range(1, n_tbi + 1)}, 'sah-site': draw(0)}
 
+
+# %% ../nbs/01_cohort.ipynb #91c77de6
 def acquire(hu, grid, scanner, rng, noise_scale=1.):
     """The image an institution's scanner makes of the true HU `hu` (X, Y, Z) on `grid`: in-plane blur by its
     point-spread function (Gaussian of FWHM `blur_fwhm_mm`) and by the box of its pixel `pixel_mm` where that is
@@ -703,6 +724,8 @@ def acquire(hu, grid, scanner, rng, noise_scale=1.):
     noise /= max(noise.std(), 1e-12)
     return (out + noise * scanner['noise_hu'] * noise_scale).astype(np.float32)
 
+
+# %% ../nbs/01_cohort.ipynb #d1158810
 def institution_pose(scanner, centre) -> np.ndarray:
     """The institution's part of a patient's pose: a 4x4 world -> world affine scaling by `head_scale` and
     tilting by `pitch_deg` (about the left-right axis x) about the world point `centre` (mm)."""
@@ -731,6 +754,8 @@ def assign_ages(plan, kind: str, seed=0, ranges=None) -> list[dict]:
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 8, {'tbi': 1, 'sah': 2}[kind]]))
     return [dict(p, age_years=round(float(rng.uniform(*ranges[kind])), 1)) for p in plan]
 
+
+# %% ../nbs/01_cohort.ipynb #6b67d8e8
 def _csf_distances(anatomy):
     """Per template, once (kept on the object): the distance (mm) of every voxel from the ventricles and from the
     subarachnoid CSF, and the template's median CSF HU."""
@@ -942,6 +967,8 @@ def plan_tbi(n_patients=124, n_validation=12, n_no_injury=25, seed=0, n_institut
     for p, k in zip(plan, deal): p.update(institution=names[k], scanner=sites[names[k]])
     return plan
 
+
+# %% ../nbs/01_cohort.ipynb #658ce34f
 def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3, seed=0,
              ivh_probability=0.25):
     """The SAH cohort plan: `bin_counts[b]` patients whose annotated volume lies in
@@ -977,6 +1004,8 @@ def plan_sah(bin_edges_ml=SAH_BIN_EDGES_ML, bin_counts=SAH_BIN_COUNTS, n_folds=3
     for p in plan: p.update(institution='sah-site', scanner=site)
     return plan
 
+
+# %% ../nbs/01_cohort.ipynb #2a9f7434
 def assign_heads(plan, heads, seed=0, by=('split', 'bin')) -> list[dict]:
     """`plan` (of `plan_tbi` or `plan_sah`) with each patient's 'head' (a name of `heads`, the real CTs the cohort is
     made from, `HEADS`): within each group of equal `by` values (those the entries have: the split, the SAH bin),
@@ -984,6 +1013,8 @@ def assign_heads(plan, heads, seed=0, by=('split', 'bin')) -> list[dict]:
     and bin holds patients of every head. Nothing else of the plan moves. ValueError for no heads or a repeated one."""
     return _deal(plan, heads, 'head', 6, seed, by)
 
+
+# %% ../nbs/01_cohort.ipynb #e90024c4
 def assign_patterns(plan, patterns, seed=0, by=('head', 'split', 'bin')) -> list[dict]:
     """`plan` (of `plan_sah`, after `assign_heads`) with each patient's 'sah_pattern' (among `SAH_PATTERNS`; setting
     `sah_patterns`), dealt as `assign_heads` deals heads (evenly within each head, fold and bin, as the counts allow),
@@ -1009,6 +1040,7 @@ def _deal(plan, names, field, stream, seed, by):
         start += len(idx)                        # the next group starts where this one left off: totals stay even
         for k, h in zip(idx, deal): out[k][field] = names[h]
     return out
+
 
 # %% ../nbs/01_cohort.ipynb #8b1bc28a
 # bump when the cohort algorithm changes: cached cohorts are then rebuilt (2: SAH as pockets; 3: institutions, head
@@ -1043,6 +1075,8 @@ def cranium_anatomy(cache_dir=None, allow_download=True):
     seed = tuple((affine @ np.array([128., 118., 38., 1.]))[:3])
     return Anatomy(hu.astype(np.float32), affine, labels, seed, source=info['source'], sha256=info['sha256'])
 
+
+# %% ../nbs/01_cohort.ipynb #22646a17
 # Cranium's brain (saharank.data.brain_reference_hu): segment_tissues' 15 HU CSF bound was set on it
 TEMPLATE_BRAIN_HU = 26.
 
@@ -1066,6 +1100,8 @@ def ct_head_anatomy(cache_dir=None, allow_download=True):
     seed = tuple((affine @ np.array([95., 130., 53., 1.]))[:3])
     return Anatomy(hu.astype(np.float32), affine, labels, seed, source=info['source'], sha256=info['sha256'])
 
+
+# %% ../nbs/01_cohort.ipynb #a709575f
 # the real head CTs cohorts are made from (setting `heads`)
 HEADS = {'cranium': cranium_anatomy, 'ct_head': ct_head_anatomy}
 
@@ -1075,6 +1111,8 @@ def load_heads(names, cache_dir=None, allow_download=True) -> dict:
     if bad: raise ValueError(f"unknown head(s) {bad}; expected among {sorted(HEADS)}")
     return {n: HEADS[n](cache_dir=cache_dir, allow_download=allow_download) for n in names}
 
+
+# %% ../nbs/01_cohort.ipynb #f041fe24
 _COHORT_WORKER = {}   # per worker process: the anatomy and grid, sent once (the CT is tens of MB)
 
 def _init_cohort_worker(anatomy, grid):
@@ -1174,3 +1212,4 @@ def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: i
     write_manifest(root, rows)
     with atomic_path(cfg_file) as tmp: Path(tmp).write_text(json.dumps(config, indent=1))
     return read_manifest(root)
+
