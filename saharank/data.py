@@ -32,7 +32,7 @@ def voxel_spacing(affine) -> tuple[float, float, float]:
         raise ValueError(f"affine must be a 4x4 matrix, got shape {a.shape}")
     return tuple(float(s) for s in np.linalg.norm(a[:3, :3], axis=0))
 
-# %% ../nbs/00_data.ipynb #3c5eb59e
+# %% ../nbs/00_data.ipynb #f8823124
 DEFLATE_MAX_RATIO = 1032   # the most DEFLATE (gzip) can compress: 258 bytes per 2-bit code (RFC 1951)
 
 def _raw_nifti_header(path: Path):
@@ -72,16 +72,20 @@ def check_nifti_header(path: str | os.PathLike) -> None:
     gz = path.name.lower().endswith('.gz')
     room = size * DEFLATE_MAX_RATIO if gz else size - offset
     if promised > room:
-        raise ValueError(f"{path}: truncated or corrupt NIfTI file: the header promises {promised:,} bytes of voxel data "
+        raise ValueError(f"{path}: truncated or corrupt NIfTI file: the header promises "
+                         f"{promised:,} bytes of voxel data "
                          f"(shape {'x'.join(map(str, shape))}, {itemsize} byte(s) per voxel), but the "
                          f"{'compressed ' if gz else ''}file holds {size:,} bytes"
                          + (f" (at most {room:,} once inflated)" if gz else ''))
     if int(hdr['sform_code']) == 0:
         pix = [float(v) for v in hdr['pixdim'][1:4]]
         if not all(np.isfinite(v) and v != 0 for v in pix[:max(1, min(3, len(shape)))]):
-            raise ValueError(f"{path}: zero or non-finite voxel spacing: pixdim[1:4] = {pix} and no sform gives the spacing "
+            raise ValueError(f"{path}: zero or non-finite voxel spacing: pixdim[1:4] = {pix} and "
+                             "no sform gives the spacing "
                              "(nibabel would assume 1 mm: the volume in mL would be invented)")
 
+
+# %% ../nbs/00_data.ipynb #3c5eb59e
 def load_nifti(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read a 3-D NIfTI volume: returns `(data, affine)`, `data` of shape (i, j, k) cast to `dtype`
     (default float32; scaling slope/intercept applied), `affine` the 4x4 float64 voxel -> world matrix (mm).
@@ -102,9 +106,11 @@ def load_nifti(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, n
         affine = np.array(img.affine, dtype=np.float64)
     except Exception as e:  # nibabel ImageFileError/HeaderDataError, gzip.BadGzipFile, EOFError, zlib.error, ...
         raise ValueError(f"{path}: unreadable, truncated or corrupt NIfTI file ({type(e).__name__}: {e})") from e
-    if data.dtype.names is not None or not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)) \
+    if data.dtype.names is not None \
+            or not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)) \
             or np.issubdtype(data.dtype, np.bool_):
-        raise ValueError(f"{path}: voxel type {data.dtype} is not a real number type (an RGB, complex or boolean image is no CT)")
+        raise ValueError(f"{path}: voxel type {data.dtype} is not a real number type "
+                         "(an RGB, complex or boolean image is no CT)")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -175,7 +181,7 @@ def hu_window(hu, level: float, width: float) -> np.ndarray:
     hu = np.asarray(hu, dtype=np.float32)
     return np.clip((hu - np.float32(level - width / 2)) / np.float32(width), 0, 1).astype(np.float32, copy=False)
 
-# %% ../nbs/00_data.ipynb #66d41d60
+# %% ../nbs/00_data.ipynb #c150341a
 BRAIN_SOFT_HU = (0., 80.)   # brain 20-45 HU, CSF 0-15 HU, acute blood 50-90 HU; fat and air are outside
 BRAIN_BONE_HU = 300.        # cortical bone > ~700 HU; 300 keeps thin, partial-volume skull closed
 BRAIN_NOMINAL_HU = 30.      # parenchyma, grey and white matter together, on a calibrated scanner
@@ -189,6 +195,8 @@ def enclosed_by_bone(hu, bone_hu: float = BRAIN_BONE_HU) -> np.ndarray:
         if bone[:, :, k].any(): inside[:, :, k] = ndi.binary_fill_holes(bone[:, :, k]) & ~bone[:, :, k]
     return inside
 
+
+# %% ../nbs/00_data.ipynb #3b758eb3
 def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU, half_width_hu: float = 20.,
                        nominal_hu: float = BRAIN_NOMINAL_HU, max_iter: int = 50) -> float | None:
     """The density of the brain parenchyma of a head CT `hu` (X, Y, Z; axial slices along the last axis; or one slice
@@ -215,20 +223,24 @@ def brain_reference_hu(hu, soft_hu=BRAIN_SOFT_HU, bone_hu: float = BRAIN_BONE_HU
         shift = m - nominal_hu
     return m
 
+
+# %% ../nbs/00_data.ipynb #66d41d60
 def calibrate_hu(hu, reference_hu: float | None, name: str = 'the image') -> np.ndarray:
-    """`hu` (any float array of a head CT, HU; 2-D slice or 3-D volume) shifted so that its brain (`brain_reference_hu`)
-    lies at `reference_hu` HU, as float32; `hu` itself (as float32) when `reference_hu` is None (no calibration, the
-    paper's protocol). Raises ValueError naming `name` when the scan has no brain enclosed by bone to calibrate on."""
+    """`hu` (any float array of a head CT, HU; 2-D slice or 3-D volume) shifted so that its brain
+    (`brain_reference_hu`) lies at `reference_hu` HU, as float32; `hu` itself (as float32) when `reference_hu` is None
+    (no calibration, the paper's protocol). Raises ValueError naming `name` when the scan has no brain enclosed by bone
+    to calibrate on."""
     hu = np.asarray(hu, np.float32)
     if reference_hu is None: return hu
     r = brain_reference_hu(hu)
     if r is None:
-        raise ValueError(f"{name}: cannot calibrate to the brain: no axial slice encloses soft tissue ({BRAIN_SOFT_HU[0]:g}-"
-                         f"{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
+        raise ValueError(f"{name}: cannot calibrate to the brain: no axial slice encloses soft tissue "
+                         f"({BRAIN_SOFT_HU[0]:g}-{BRAIN_SOFT_HU[1]:g} HU) inside bone (> {BRAIN_BONE_HU:g} HU)")
     return hu + np.float32(reference_hu - r)
 
 # %% ../nbs/00_data.ipynb #4e925d35
-FORAMEN_MAGNUM_CM2 = 12.   # ours: the foramen magnum encloses 8-10 cm2, the posterior fossa above it 30-60 cm2, the canal 2-4 cm2
+# ours: the foramen magnum encloses 8-10 cm2, the posterior fossa above it 30-60 cm2, the canal 2-4 cm2
+FORAMEN_MAGNUM_CM2 = 12.
 
 def _largest_component(mask) -> np.ndarray:
     "The largest face-connected component of the bool array `mask` (all False when it has none)."
@@ -253,10 +265,13 @@ def intracranial_space(hu, affine, bone_hu: float = 180., soft_hu=(-20., 100.), 
     Source: ours (see above)."""
     from scipy import ndimage as ndi
     from skimage.morphology import convex_hull_image
-    hu = np.asarray(hu, np.float32); affine = np.asarray(affine, float)
+    hu = np.asarray(hu, np.float32)
+    affine = np.asarray(affine, float)
     if hu.ndim != 3 or affine.shape != (4, 4):
-        raise ValueError(f"intracranial_space: expected a 3-D volume and a 4x4 affine, got shapes {hu.shape} and {affine.shape}")
-    sp = np.asarray(voxel_spacing(affine)); plane = np.ones((3, 3, 1), bool)
+        raise ValueError(f"intracranial_space: expected a 3-D volume and a 4x4 affine, got shapes {hu.shape} and "
+                         f"{affine.shape}")
+    sp = np.asarray(voxel_spacing(affine))
+    plane = np.ones((3, 3, 1), bool)
     hs = ndi.gaussian_filter(hu, [1. / sp[0], 1. / sp[1], 0.])    # 1 mm, in-plane
     bone = _largest_component(hs > bone_hu)          # the skull: not the head rest or the table
     hull = np.zeros(hu.shape, bool)
@@ -275,7 +290,7 @@ def intracranial_space(hu, affine, bone_hu: float = 180., soft_hu=(-20., 100.), 
     if 0 <= cut < len(area):
         if down == 1: space[:, :, cut:] = False
         else: space[:, :, :cut + 1] = False
-    for k in np.flatnonzero(space.any((0, 1))):                         # what it encloses (blood above 100 HU, a calcification)
+    for k in np.flatnonzero(space.any((0, 1))):       # what it encloses (blood above 100 HU, a calcification)
         space[:, :, k] = ndi.binary_fill_holes(space[:, :, k])
     return space
 
@@ -289,6 +304,8 @@ def voxel_volume_ml(spacing) -> float:
         raise ValueError(f"voxel spacing must be 3 positive finite sizes in mm, got {spacing}")
     return float(np.prod(sp) / 1000.0)
 
+
+# %% ../nbs/00_data.ipynb #71f6362b
 def _binary(mask, what: str = "mask") -> np.ndarray:
     "`mask` as a bool array after checking it is bool or contains only 0 and 1."
     m = np.asarray(mask)
@@ -328,6 +345,8 @@ def case_paths(root: str | os.PathLike, case_id: str) -> tuple[Path, Path]:
     _check_id(case_id)
     return root / "images" / f"{case_id}.nii.gz", root / "masks" / f"{case_id}.nii.gz"
 
+
+# %% ../nbs/00_data.ipynb #4a41a10e
 def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine, intracranial=None) -> dict:
     """Write one case of a cohort: `image_hu` (i, j, k) in HU to `root/images/<id>.nii.gz` as int16
     (rounded; ValueError if outside the int16 range or not finite) and the binary `mask` (same shape) to
@@ -347,11 +366,14 @@ def write_case(root: str | os.PathLike, case_id: str, image_hu, mask, affine, in
     save_nifti(mb.astype(np.uint8), affine, mask_path, dtype=np.uint8)
     if intracranial is not None:
         if np.shape(intracranial) != image_hu.shape:
-            raise ValueError(f"case {case_id!r}: image shape {image_hu.shape} != intracranial shape {np.shape(intracranial)}")
+            raise ValueError(f"case {case_id!r}: image shape {image_hu.shape} != intracranial shape "
+                             f"{np.shape(intracranial)}")
         ic = _binary(np.asarray(intracranial), f"case {case_id!r} intracranial space")
         save_nifti(ic.astype(np.uint8), affine, Path(root) / "intracranial" / f"{case_id}.nii.gz", dtype=np.uint8)
     return {"image": f"images/{case_id}.nii.gz", "mask": f"masks/{case_id}.nii.gz", "volume_ml": vol}
 
+
+# %% ../nbs/00_data.ipynb #8a663f67
 def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read one case written by `write_case`: returns `(image, mask, affine)`, image float32 HU (i, j, k),
     mask uint8 0/1 of the same shape, affine 4x4 (mm). Raises FileNotFoundError for a missing file and
@@ -366,14 +388,17 @@ def load_case(root: str | os.PathLike, case_id: str) -> tuple[np.ndarray, np.nda
         raise ValueError(f"{img_path} and {mask_path}: the affines differ:\n{affine}\nvs\n{maff}")
     return image, _binary(mask, f"{mask_path}").astype(np.uint8), affine
 
+
+# %% ../nbs/00_data.ipynb #c37aef14
 def load_intracranial(root: str | os.PathLike, case_id: str, shape=None) -> np.ndarray | None:
     """The intracranial space `write_case` stored for a case (`root/intracranial/<id>.nii.gz`), bool (i, j, k), or None
-    when the cohort has none (public datasets: `intracranial_space` finds it from the image). ValueError naming the file
-    when it is not binary or its shape is not `shape` (when given)."""
+    when the cohort has none (public datasets: `intracranial_space` finds it from the image). ValueError naming the
+    file when it is not binary or its shape is not `shape` (when given)."""
     p = Path(root) / "intracranial" / f"{_check_id(case_id)}.nii.gz"
     if not p.exists(): return None
     ic = load_nifti(p, np.float32)[0]
-    if shape is not None and ic.shape != tuple(shape): raise ValueError(f"{p}: shape {ic.shape} != the image's {tuple(shape)}")
+    if shape is not None and ic.shape != tuple(shape):
+        raise ValueError(f"{p}: shape {ic.shape} != the image's {tuple(shape)}")
     return _binary(ic, str(p))
 
 # %% ../nbs/00_data.ipynb #ef95b3c6
@@ -390,6 +415,8 @@ def manifest_path(root: str | os.PathLike) -> Path:
     "Path of the manifest of the cohort at `root`: `root/manifest.csv`."
     return Path(root) / "manifest.csv"
 
+
+# %% ../nbs/00_data.ipynb #e8df97bb
 def write_manifest(root: str | os.PathLike, rows) -> Path:
     """Write `root/manifest.csv` atomically from `rows` (list of dicts or a DataFrame), one row per case.
     Required columns `MANIFEST_COLUMNS` come first, extra columns after, in their given order.
@@ -414,6 +441,8 @@ def write_manifest(root: str | os.PathLike, rows) -> Path:
         df.to_csv(tmp, index=False)
     return path
 
+
+# %% ../nbs/00_data.ipynb #636f0109
 def read_manifest(root: str | os.PathLike) -> pd.DataFrame:
     """Read `root/manifest.csv` into a DataFrame. `id` and the other text columns stay str ('007' is kept,
     an empty `lesion_types` is '' not NaN), `volume_ml` is float, `seed` int (float if some are blank).
