@@ -23,12 +23,14 @@ def dice_score(pred, target, empty: float = 1.0) -> float:
     Returns `empty` when both are empty. ValueError on a shape mismatch."""
     p, t = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
     if p.shape != t.shape: raise ValueError(f"dice_score: prediction shape {p.shape} != annotation shape {t.shape}")
-    tp = np.count_nonzero(p & t); denom = np.count_nonzero(p) + np.count_nonzero(t)
+    tp = np.count_nonzero(p & t)
+    denom = np.count_nonzero(p) + np.count_nonzero(t)
     return float(empty) if denom == 0 else 2 * tp / denom
 
 # %% ../nbs/06_evaluation.ipynb #a8d9f6e8
 def _surface(mask: np.ndarray) -> np.ndarray:
-    "Surface voxels of a boolean mask: the mask minus its erosion (face connectivity; outside the array is background)."
+    """Surface voxels of a boolean mask: the mask minus its erosion (face connectivity; outside the array is
+    background)."""
     from scipy import ndimage as ndi
     return mask & ~ndi.binary_erosion(mask, border_value=0)
 
@@ -41,7 +43,8 @@ def surface_distances(pred, target, spacing) -> dict:
     ValueError on a shape mismatch or a spacing that does not match the dimensions or is not positive."""
     from scipy import ndimage as ndi
     p, t = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
-    if p.shape != t.shape: raise ValueError(f"surface_distances: prediction shape {p.shape} != annotation shape {t.shape}")
+    if p.shape != t.shape:
+        raise ValueError(f"surface_distances: prediction shape {p.shape} != annotation shape {t.shape}")
     sp = tuple(float(s) for s in spacing)
     if len(sp) != p.ndim or not all(np.isfinite(s) and s > 0 for s in sp):
         raise ValueError(f"surface_distances: spacing {sp} must be {p.ndim} positive numbers (mm)")
@@ -61,14 +64,19 @@ def overlap_metrics(pred, target) -> dict:
     TN/(TN+FP). Dice, IoU and VS are 1.0 when both masks are empty. These are the metrics seed 003 (Garcia et al.,
     Swin UNETR) reports beside HD95 and ASSD. Returns floats. Raises ValueError on a shape mismatch."""
     p, t = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
-    if p.shape != t.shape: raise ValueError(f"overlap_metrics: prediction shape {p.shape} != annotation shape {t.shape}")
-    tp = int(np.count_nonzero(p & t)); fp = int(np.count_nonzero(p & ~t)); fn = int(np.count_nonzero(~p & t)); tn = p.size - tp - fp - fn
+    if p.shape != t.shape:
+        raise ValueError(f"overlap_metrics: prediction shape {p.shape} != annotation shape {t.shape}")
+    tp = int(np.count_nonzero(p & t))
+    fp = int(np.count_nonzero(p & ~t))
+    fn = int(np.count_nonzero(~p & t))
+    tn = p.size - tp - fp - fn
     u = 2 * tp + fp + fn
     return dict(dice=dice_score(p, t), iou=1.0 if u == 0 else tp / (tp + fp + fn),
                 volumetric_similarity=1.0 if u == 0 else 1 - abs(fn - fp) / u,
                 sensitivity=float('nan') if tp + fn == 0 else tp / (tp + fn),
                 specificity=float('nan') if tn + fp == 0 else tn / (tn + fp))
 
+# %% ../nbs/06_evaluation.ipynb #f1044e60
 PATIENT_METRICS = ('dice', 'iou', 'volumetric_similarity', 'sensitivity', 'specificity', 'hd95_mm', 'assd_mm',
                  'annotated_ml', 'predicted_ml', 'volume_difference_ml')
 
@@ -78,11 +86,13 @@ def patient_metrics(pred, mask, affine) -> dict:
     `pred`, `mask` (X, Y, Z) bool/0-1. Raises ValueError on a shape mismatch."""
     sp = voxel_spacing(affine)
     ann, prd = mask_volume_ml(mask, sp), mask_volume_ml(pred, sp)
-    return overlap_metrics(pred, mask) | surface_distances(pred, mask, sp) | dict(annotated_ml=ann, predicted_ml=prd, volume_difference_ml=prd - ann)
+    return (overlap_metrics(pred, mask) | surface_distances(pred, mask, sp)
+            | dict(annotated_ml=ann, predicted_ml=prd, volume_difference_ml=prd - ann))
 
 # %% ../nbs/06_evaluation.ipynb #ef0d29d9
 def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None,
-                      brain_reference_hu: float | None = None, postprocessing: dict | None = None, **labels) -> pd.DataFrame:
+                      brain_reference_hu: float | None = None, postprocessing: dict | None = None,
+                      **labels) -> pd.DataFrame:
     """Evaluate the network `net`: one row per patient of `ids` in the cohort at `root`.
 
     Args:
@@ -118,7 +128,8 @@ def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5
             space = load_intracranial(root, i, hu.shape)
             if space is None: space = intracranial_space(hu, affine)
         pred = blood_mask(raw, hu, post.get('blood_min_hu'), brain_reference_hu, space)
-        if save_to is not None: save_nifti(pred.astype(np.uint8), affine, Path(save_to) / f'{i}.nii.gz', dtype=np.uint8)
+        if save_to is not None:
+            save_nifti(pred.astype(np.uint8), affine, Path(save_to) / f'{i}.nii.gz', dtype=np.uint8)
         sp = voxel_spacing(affine)
         ann, prd = mask_volume_ml(mask, sp), mask_volume_ml(pred, sp)
         rows.append(dict(**labels, id=i, dice=dice_score(pred, mask), annotated_ml=ann, predicted_ml=prd,
@@ -141,17 +152,19 @@ def inner_validation_ids(train_ids, fraction: float, seed: int) -> list[str]:
     n = max(1, int(round(fraction * len(ids))))
     return sorted(np.random.default_rng(int(seed)).choice(ids, n, replace=False).tolist())
 
+# %% ../nbs/06_evaluation.ipynb #0168310b
 def postprocessing(cfg, root, train_ids, fold=None) -> dict | None:
-    """The post-processing of the models trained on `train_ids` of the cohort at `root` (`saharank.training.blood_mask`),
-    from the setting `postprocess`: None for none (the paper), else a dict: blood_min_hu (HU, chosen by
-    `choose_blood_min_hu` with `blood_keep_fraction` on `inner_validation_ids` of `train_ids`, seeded by the settings'
-    seed and `fold`), intracranial True, keep_fraction, and chosen_on (those ids). ValueError naming the setting for an
-    unknown `postprocess`."""
+    """The post-processing of the models trained on `train_ids` of the cohort at `root`
+    (`saharank.training.blood_mask`), from the setting `postprocess`: None for none (the paper), else a dict:
+    blood_min_hu (HU, chosen by `choose_blood_min_hu` with `blood_keep_fraction` on `inner_validation_ids` of
+    `train_ids`, seeded by the settings' seed and `fold`), intracranial True, keep_fraction, and chosen_on (those
+    ids). ValueError naming the setting for an unknown `postprocess`."""
     mode = cfg.get('postprocess')
     if mode not in POSTPROCESS: raise ValueError(f"setting postprocess must be none or blood, got {mode!r}")
     if mode is None: return None
     ids = inner_validation_ids(train_ids, cfg['inner_validation_fraction'], run_seed(cfg['seed'], 'inner', str(fold)))
-    b = choose_blood_min_hu((load_case(root, i)[:2] for i in ids), cfg.get('brain_reference_hu'), cfg['blood_keep_fraction'])
+    b = choose_blood_min_hu((load_case(root, i)[:2] for i in ids), cfg.get('brain_reference_hu'),
+                            cfg['blood_keep_fraction'])
     return dict(blood_min_hu=b, intracranial=True, keep_fraction=cfg['blood_keep_fraction'], chosen_on=ids)
 
 # %% ../nbs/06_evaluation.ipynb #f6ed46b3
@@ -165,7 +178,9 @@ def volume_bins(volumes_ml, edges=BIN_EDGES_ML) -> pd.Categorical:
     labels = [f'({lo:g}, {hi:g}]' for lo, hi in zip(edges[:-1], edges[1:])]
     return pd.cut(v, list(edges), labels=labels, right=True)
 
-def bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML, decimals: int = 3):
+# %% ../nbs/06_evaluation.ipynb #77ad8858
+def bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML,
+              decimals: int = 3):
     """Summarise `per_patient` (columns `by`, `value`, annotated_ml) into (numeric, text): `numeric` has a
     MultiIndex column (bin or 'All', 'mean'/'sd'/'n') per row of `by`; `text` has 'mean (sd)' strings with
     a first row 'Number of Patients' — the layout of the paper's Tables 2 and 3. Row order follows first
@@ -179,12 +194,15 @@ def bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice',
         d = df[df[by] == m]
         groups = [d[d['bin'] == c][value] for c in cols[:-1]] + [d[value]]
         for c, g in zip(cols, groups):
-            num[(m, c, 'mean')] = g.mean(); num[(m, c, 'sd')] = g.std(ddof=1); num[(m, c, 'n')] = len(g)
+            num[(m, c, 'mean')] = g.mean()
+            num[(m, c, 'sd')] = g.std(ddof=1)
+            num[(m, c, 'n')] = len(g)
             txt[(m, c)] = f"{g.mean():.{decimals}f} ({g.std(ddof=1):.2f})" if len(g) else ''
     numeric = pd.Series(num).unstack([1, 2]).reindex(order)
     text = pd.Series(txt).unstack(1).reindex(order)[cols]
     counts = df.drop_duplicates('id')
-    n_row = pd.DataFrame([[int((counts['bin'] == c).sum()) for c in cols[:-1]] + [len(counts)]], columns=cols, index=['Number of Patients'])
+    n_row = pd.DataFrame([[int((counts['bin'] == c).sum()) for c in cols[:-1]] + [len(counts)]], columns=cols,
+                         index=['Number of Patients'])
     text = pd.concat([n_row.astype(str), text])
     text.index.name = 'Blood Volume'
     return numeric, text
@@ -197,6 +215,7 @@ def best_rank_per_method(adapter_rows: pd.DataFrame) -> pd.DataFrame:
     m = adapter_rows.groupby(['method', 'rank'], sort=False).dice.mean().reset_index()
     return m.sort_values('dice', ascending=False, kind='stable').drop_duplicates('method').reset_index(drop=True)
 
+# %% ../nbs/06_evaluation.ipynb #a7f3461e
 def make_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
     """Tables 2 and 3 from per-patient results (columns experiment, model, method, rank, id, dice, annotated_ml):
     Table 2 = strategies; Table 3 = each adapter method at its best rank (`best_rank_per_method`), in the order
@@ -207,17 +226,20 @@ def make_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
     t3_num, t3_txt = bin_table(s3, 'model', edges=tuple(edges))
     return dict(table2=t2_num, table2_text=t2_txt, table3=t3_num, table3_text=t3_txt)
 
+# %% ../nbs/06_evaluation.ipynb #ebd36fcb
 def table_rows(per: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-patient rows of Table 2 (the strategies, then the multi-view Unet's scratch controls: experiment 'scratch',
-    models 'Scratch*') and of Table 3 (each adapter method at its best rank, `best_rank_per_method`, in the order of
-    `saharank.adapters.METHOD_REGISTRY`, then the classic Unet's scratch controls, models 'Unet-Scratch*')."""
+    """The per-patient rows of Table 2 (the strategies, then the multi-view Unet's scratch controls: experiment
+    'scratch', models 'Scratch*') and of Table 3 (each adapter method at its best rank, `best_rank_per_method`, in
+    the order of `saharank.adapters.METHOD_REGISTRY`, then the classic Unet's scratch controls, models
+    'Unet-Scratch*')."""
     from saharank.adapters import METHOD_REGISTRY
     sc = per[per.experiment == 'scratch']
     unet_sc = sc.model.astype(str).str.startswith('Unet-')
     a = per[per.experiment == 'adapter']
     best = best_rank_per_method(a)
     keep = a[a.model.isin([f'{m}{r}' for m, r in zip(best.method, best['rank'])])]
-    keep = keep.set_index('method').loc[[m.display for m in METHOD_REGISTRY.values() if m.display in set(keep.method)]].reset_index()
+    keep = keep.set_index('method').loc[[m.display for m in METHOD_REGISTRY.values()
+                                         if m.display in set(keep.method)]].reset_index()
     return pd.concat([per[per.experiment == 'strategy'], sc[~unet_sc]]), pd.concat([keep, sc[unet_sc]])
 
 # %% ../nbs/06_evaluation.ipynb #804198ce
@@ -227,16 +249,18 @@ INNER_VALIDATION = 'inner_validation.csv'   # a run folder's nested-selection ro
 def _outer(fold) -> str: return str(fold).removesuffix('-inner')
 
 def nested_choices(inner: pd.DataFrame) -> pd.DataFrame:
-    """The rank each adapter method gets in each outer fold (and training replicate, column 'seed' if present) by nested
-    selection: the rank with the highest mean Dice over the fold's inner validation patients (rows of
-    `saharank.grid.inner_tasks`: columns experiment, method, rank, fold 'foldK-inner', dice), the lowest rank on a tie.
-    Returns columns seed, fold (the outer fold, 'foldK'), method, rank, inner_dice."""
+    """The rank each adapter method gets in each outer fold (and training replicate, column 'seed' if present) by
+    nested selection: the rank with the highest mean Dice over the fold's inner validation patients (rows of
+    `saharank.grid.inner_tasks`: columns experiment, method, rank, fold 'foldK-inner', dice), the lowest rank on a
+    tie. Returns columns seed, fold (the outer fold, 'foldK'), method, rank, inner_dice."""
     a = inner[inner.experiment == 'adapter'].assign(fold=lambda d: d.fold.map(_outer))
     a = a.assign(seed=a['seed'] if 'seed' in a else 0)
     m = a.groupby(['seed', 'fold', 'method', 'rank']).dice.mean().rename('inner_dice').reset_index()
-    m = m.sort_values(['seed', 'fold', 'method', 'inner_dice', 'rank'], ascending=[True, True, True, False, True], kind='stable')
+    m = m.sort_values(['seed', 'fold', 'method', 'inner_dice', 'rank'], ascending=[True, True, True, False, True],
+                      kind='stable')
     return m.drop_duplicates(['seed', 'fold', 'method']).reset_index(drop=True)
 
+# %% ../nbs/06_evaluation.ipynb #1e6fdbff
 def nested_rows(per: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
     """The outer test rows of the nested selection: for each adapter method, in each outer fold (and replicate), the
     per-patient rows of `per` at the rank `nested_choices(inner)` chose, renamed model METHOD + `NESTED_SUFFIX`, their
@@ -247,10 +271,13 @@ def nested_rows(per: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
     a = a.assign(seed=a['seed'] if 'seed' in a else 0)
     out = a.merge(ch[['seed', 'fold', 'method', 'rank']], on=['seed', 'fold', 'method', 'rank'], how='inner')
     missing = len(ch) - len(out[['seed', 'fold', 'method']].drop_duplicates())
-    if missing: raise ValueError(f"nested_rows: {missing} chosen (fold, method, rank) runs have no rows in the per-patient results")
+    if missing:
+        raise ValueError(f"nested_rows: {missing} chosen (fold, method, rank) runs have no rows in the per-patient "
+                         "results")
     out = out.assign(model=out.method + NESTED_SUFFIX)
     return out if 'seed' in per else out.drop(columns='seed')
 
+# %% ../nbs/06_evaluation.ipynb #85cdff7f
 def nested_best(inner: pd.DataFrame, experiment: str) -> str | None:
     """The configuration of `experiment` ('adapter' or 'strategy') with the highest mean Dice over all inner validation
     patients of every fold (and replicate): the nested choice of the deployable configuration (model name, e.g.
@@ -261,10 +288,12 @@ def nested_best(inner: pd.DataFrame, experiment: str) -> str | None:
     return m.sort_values(ascending=False, kind='stable').index[0]
 
 # %% ../nbs/06_evaluation.ipynb #b829d70c
-PER_PATIENT_COLUMNS = ['experiment', 'model', 'method', 'rank', 'fold', 'trainable', 'id', 'dice', 'annotated_ml', 'predicted_ml']
+PER_PATIENT_COLUMNS = ['experiment', 'model', 'method', 'rank', 'fold', 'trainable', 'id', 'dice', 'annotated_ml',
+                       'predicted_ml']
 SURFACE_COLUMNS = ['volume_difference_ml', 'hd95_mm', 'assd_mm']      # `evaluate_patients`; '' = undefined (NaN)
 _TEXT_COLUMNS = ('experiment', 'model', 'method', 'fold', 'id')
-_FLOAT_COLUMNS = ('dice', 'annotated_ml', 'predicted_ml', 'network_dice', 'network_ml', 'blood_min_hu', *SURFACE_COLUMNS)
+_FLOAT_COLUMNS = ('dice', 'annotated_ml', 'predicted_ml', 'network_dice', 'network_ml', 'blood_min_hu',
+                  *SURFACE_COLUMNS)
 
 def read_per_patient(path, required=PER_PATIENT_COLUMNS) -> pd.DataFrame:
     """Read a `per_patient.csv` written by `saharank reproduce`. `required`: the columns it must have (default
@@ -272,14 +301,16 @@ def read_per_patient(path, required=PER_PATIENT_COLUMNS) -> pd.DataFrame:
     rank and trainable int, dice, volumes (mL) and surface distances (mm) float with NaN for an empty cell.
     Raises FileNotFoundError naming a missing file, ValueError naming the missing columns or a non-numeric column."""
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: per-patient results not found (written by `saharank reproduce`)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: per-patient results not found (written by `saharank reproduce`)")
     df = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in _TEXT_COLUMNS})
     missing = [c for c in required if c not in df.columns]
     if missing: raise ValueError(f"{path}: per-patient results lack the columns {missing}")
     return _typed(df, path)
 
 def _typed(df, what='per_patient'):
-    "`df` with the per-patient columns it has typed: floats (an empty cell NaN) and ints; ValueError naming a non-numeric column."
+    """`df` with the per-patient columns it has typed: floats (an empty cell NaN) and ints; ValueError naming a
+    non-numeric column."""
     df = df.copy()
     for c in _FLOAT_COLUMNS:
         if c not in df: continue

@@ -30,7 +30,8 @@ from .data import atomic_path, sha256_file
 from .evaluation import BIN_EDGES_ML, _typed, best_rank_per_method, volume_bins
 
 # %% ../nbs/13_report.ipynb #395835d2
-from .evaluation import PER_PATIENT_COLUMNS as PER_PATIENT_COLUMNS, read_per_patient as read_per_patient   # re-exported
+from .evaluation import (PER_PATIENT_COLUMNS as PER_PATIENT_COLUMNS,   # re-exported
+                         read_per_patient as read_per_patient)
 _all_ = ['PER_PATIENT_COLUMNS', 'read_per_patient']
 
 def read_numeric(path) -> pd.DataFrame:
@@ -39,16 +40,20 @@ def read_numeric(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: numeric table not found")
     df = pd.read_csv(path, header=[0, 1], index_col=0, keep_default_na=False, na_values=[''])
-    df.index = df.index.astype(str); df.index.name = None
+    df.index = df.index.astype(str)
+    df.index.name = None
     return df.astype(float)
 
+# %% ../nbs/13_report.ipynb #e61d6457
 def run_settings(run_dir) -> dict:
     "The settings recorded in `run_dir/provenance.json` ({} when the file is missing)."
     p = Path(run_dir) / 'provenance.json'
     return json.loads(p.read_text()).get('settings', {}) if p.is_file() else {}
 
+# %% ../nbs/13_report.ipynb #1de3305f
 def run_edges(run_dir) -> tuple:
-    "Annotated-volume bin edges (mL) of the run (`sah_bin_edges_ml` of its settings; default the paper's 0, 25, 50, 100, 300)."
+    """Annotated-volume bin edges (mL) of the run (`sah_bin_edges_ml` of its settings; default the paper's 0, 25, 50,
+    100, 300)."""
     return tuple(run_settings(run_dir).get('sah_bin_edges_ml', BIN_EDGES_ML))
 
 # %% ../nbs/13_report.ipynb #ce0122cb
@@ -70,31 +75,39 @@ def parse_model(name: str) -> tuple[str | None, int | None]:
     method = {_name_key(a.display): a.display for a in METHOD_REGISTRY.values()}.get(_name_key(m.group(1)))
     return (method, int(m.group(2))) if method else (None, None)
 
+# %% ../nbs/13_report.ipynb #97e9ca4a
 def best_model(per_patient: pd.DataFrame, experiment: str = 'adapter') -> str:
     """The model of `experiment` ('adapter' or 'strategy') with the highest mean Dice over its patients
     (first in file order on a tie). ValueError if the experiment has no rows."""
     d = per_patient[per_patient.experiment == experiment]
-    if d.empty: raise ValueError(f"no {experiment!r} rows in the per-patient results (experiments: {sorted(set(per_patient.experiment))})")
+    if d.empty:
+        raise ValueError(f"no {experiment!r} rows in the per-patient results "
+                         f"(experiments: {sorted(set(per_patient.experiment))})")
     means = d.groupby('model', sort=False).dice.mean()
     return str(means.index[int(np.argmax(means.to_numpy()))])
 
+# %% ../nbs/13_report.ipynb #406c906f
 def pick_model(per_patient: pd.DataFrame, model: str) -> str:
-    "`model` itself if it is in `per_patient`, `best_model(per_patient)` for 'best'; ValueError listing the models otherwise."
+    """`model` itself if it is in `per_patient`, `best_model(per_patient)` for 'best'; ValueError listing the models
+    otherwise."""
     if model == 'best': return best_model(per_patient)
     if model not in set(per_patient.model):
-        raise ValueError(f"model {model!r} is not in the per-patient results; models: {', '.join(dict.fromkeys(per_patient.model))}")
+        raise ValueError(f"model {model!r} is not in the per-patient results; "
+                         f"models: {', '.join(dict.fromkeys(per_patient.model))}")
     return model
 
 # %% ../nbs/13_report.ipynb #44e03f3a
 PAPER_PATIENTS = {'(0, 25]': 2, '(25, 50]': 12, '(50, 100]': 7, '(100, 300]': 9, 'All': 30}
 PAPER_FILES = {2: 'paper_table2_finetuning.csv', 3: 'paper_table3_adapters.csv'}
-_PAPER_COLS = {'(0, 25]': ('bin_0_25', 'sd_0_25'), '(25, 50]': ('bin_25_50', 'sd_25_50'), '(50, 100]': ('bin_50_100', 'sd_50_100'),
-               '(100, 300]': ('bin_100_300', 'sd_100_300'), 'All': ('all', 'sd_all')}
+_PAPER_COLS = {'(0, 25]': ('bin_0_25', 'sd_0_25'), '(25, 50]': ('bin_25_50', 'sd_25_50'),
+               '(50, 100]': ('bin_50_100', 'sd_50_100'), '(100, 300]': ('bin_100_300', 'sd_100_300'),
+               'All': ('all', 'sd_all')}
 
 def reference_path(name: str) -> Path:
     "Path of a packaged reference file (`saharank/reference/<name>`)."
     return Path(saharank.__file__).parent / 'reference' / name
 
+# %% ../nbs/13_report.ipynb #46307f15
 def _read_reference(n):
     if n not in PAPER_FILES: raise ValueError(f"paper_table: the paper's numeric tables are 2 and 3, got {n!r}")
     path = reference_path(PAPER_FILES[n])
@@ -132,7 +145,8 @@ def _bins_of(t):
     return [b for b in dict.fromkeys(t.columns.get_level_values(0)) if b != 'All']
 
 def _best_per_method(numeric, what):
-    "Rows of `numeric` (index = adapter model names) reduced to the best rank per method: (table indexed by method, ranks)."
+    """Rows of `numeric` (index = adapter model names) reduced to the best rank per method: (table indexed by method,
+    ranks)."""
     parsed = {m: parse_model(m) for m in numeric.index}
     bad = [m for m, (meth, _) in parsed.items() if meth is None]
     if bad: raise ValueError(f"side_by_side: {what} rows {bad} are not adapter models '<method><rank>'")
@@ -152,10 +166,12 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
     an adapter model). Returns str cells with columns MultiIndex (bin or 'rank', label_ours / label_paper); the
     first row 'Number of Patients'; '' where a side lacks the row or bin. ValueError for a bad `match`."""
     if match == 'auto': match = 'method' if all(parse_model(m)[0] for m in paper.index) else 'strategy'
-    if match not in ('strategy', 'method'): raise ValueError(f"side_by_side: match must be 'auto', 'strategy' or 'method', got {match!r}")
+    if match not in ('strategy', 'method'):
+        raise ValueError(f"side_by_side: match must be 'auto', 'strategy' or 'method', got {match!r}")
     if label_ours == label_paper: raise ValueError("side_by_side: the two labels must differ")
     if match == 'method':
-        ours, r_ours = _best_per_method(ours_numeric, 'our'); pap, r_pap = _best_per_method(paper, "the paper's")
+        ours, r_ours = _best_per_method(ours_numeric, 'our')
+        pap, r_pap = _best_per_method(paper, "the paper's")
         rows = [m for m in METHOD_DISPLAY_NAMES if m in ours.index or m in pap.index]
         rows += [m for m in list(ours.index) + list(pap.index) if m not in rows]
     else:
@@ -173,11 +189,13 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
     head = []
     if match == 'method':
         for lab, rk in ((label_ours, r_ours), (label_paper, r_pap)):
-            cols.append(('rank', lab)); head.append('')
+            cols.append(('rank', lab))
+            head.append('')
             for r in rows: body[r].append(str(rk[r]) if r in rk else '')
     for b in bins:
         for lab, t in ((label_ours, ours), (label_paper, pap)):
-            cols.append((b, lab)); head.append(n_of(t, b))
+            cols.append((b, lab))
+            head.append(n_of(t, b))
             for r in rows: body[r].append(cell(t, r, b))
     out = pd.DataFrame([head] + [body[r] for r in rows], index=['Number of Patients'] + rows,
                        columns=pd.MultiIndex.from_tuples(cols))
@@ -192,18 +210,23 @@ def seeds_of(per_patient: pd.DataFrame) -> list[int]:
     if 'seed' not in per_patient.columns or per_patient.empty: return [0]
     return sorted(int(s) for s in pd.to_numeric(per_patient['seed']).unique())
 
+# %% ../nbs/13_report.ipynb #feab8ec2
 def replicate_rows(per_patient: pd.DataFrame, replicate: int = 0) -> pd.DataFrame:
     "The rows of training replicate `replicate` (all rows when there is no 'seed' column and `replicate` is 0)."
     if 'seed' not in per_patient.columns:
-        if replicate != 0: raise ValueError(f"no replicate {replicate}: the per-patient results have no 'seed' column (one replicate, 0)")
+        if replicate != 0:
+            raise ValueError(f"no replicate {replicate}: the per-patient results have no 'seed' column "
+                             "(one replicate, 0)")
         return per_patient
     return per_patient[pd.to_numeric(per_patient['seed']) == replicate]
 
+# %% ../nbs/13_report.ipynb #f079bf3b
 def _seed_cell(mean, sd, seed_sd, decimals=3) -> str:
     if not np.isfinite(mean): return ''
     return f"{mean:.{decimals}f} ({sd:.2f}; seeds {seed_sd:.2f})"
 
-def seed_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML, decimals: int = 3, rows=None):
+def seed_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML,
+                   decimals: int = 3, rows=None):
     """`saharank.evaluation.bin_table` over training replicates: (numeric, text) for the rows `rows` (default: the
     values of `by` in order of first appearance). With one replicate, `bin_table` itself. Else the numeric table has
     per bin (and 'All') 'mean' (mean over replicates of the replicate's mean of `value`), 'sd' (mean over replicates
@@ -213,29 +236,35 @@ def seed_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'd
     seeds = seeds_of(per_patient)
     if len(seeds) <= 1: return bin_table(per_patient, by, value, edges=tuple(edges), decimals=decimals)
     order = list(dict.fromkeys(per_patient[by])) if rows is None else list(rows)
-    parts = [bin_table(replicate_rows(per_patient, s), by, value, edges=tuple(edges), decimals=decimals) for s in seeds]
+    parts = [bin_table(replicate_rows(per_patient, s), by, value, edges=tuple(edges), decimals=decimals)
+             for s in seeds]
     cols = parts[0][0].columns
     nums = [p[0].reindex(index=order, columns=cols) for p in parts]
     bins = list(dict.fromkeys(cols.get_level_values(0)))
     stack = lambda stat: np.stack([n[[(b, stat) for b in bins]].to_numpy(float) for n in nums])
     means, sds, ns = stack('mean'), stack('sd'), stack('n')
-    if not (ns == ns[0]).all(): raise ValueError("seed_bin_table: the training replicates hold different patients for some row and bin")
+    if not (ns == ns[0]).all():
+        raise ValueError("seed_bin_table: the training replicates hold different patients for some row and bin")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)         # a bin with one patient has no SD in any replicate
-        out = {'mean': means.mean(0), 'sd': np.nanmean(sds, 0) if np.isfinite(sds).any() else sds[0], 'seed_sd': means.std(0, ddof=1), 'n': ns[0]}
-    numeric = pd.DataFrame({(b, stat): out[stat][:, j] for j, b in enumerate(bins) for stat in ('mean', 'sd', 'seed_sd', 'n')}, index=order)
+        out = {'mean': means.mean(0), 'sd': np.nanmean(sds, 0) if np.isfinite(sds).any() else sds[0],
+               'seed_sd': means.std(0, ddof=1), 'n': ns[0]}
+    numeric = pd.DataFrame({(b, stat): out[stat][:, j] for j, b in enumerate(bins)
+                            for stat in ('mean', 'sd', 'seed_sd', 'n')}, index=order)
     numeric.columns = pd.MultiIndex.from_tuples(numeric.columns)
-    text = pd.DataFrame({b: [_seed_cell(numeric.loc[r, (b, 'mean')], numeric.loc[r, (b, 'sd')], numeric.loc[r, (b, 'seed_sd')], decimals)
+    text = pd.DataFrame({b: [_seed_cell(numeric.loc[r, (b, 'mean')], numeric.loc[r, (b, 'sd')],
+                                        numeric.loc[r, (b, 'seed_sd')], decimals)
                              if numeric.loc[r, (b, 'n')] > 0 else '' for r in order] for b in bins}, index=order)
     text = pd.concat([parts[0][1].iloc[:1], text])
     text.index.name = 'Blood Volume'
     return numeric, text
 
+# %% ../nbs/13_report.ipynb #efbdf2f0
 def seed_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
     """Tables 2 and 3 from per-patient results of one or more training replicates (column 'seed'). One replicate:
-    `saharank.evaluation.make_tables` exactly. Several: the same rows (Table 3: each method at its best rank by the mean
-    Dice over every replicate's rows), the cells of `seed_bin_table` (mean over replicates; SD between patients; SD
-    between replicates); the dict also has 'seeds' (the replicates)."""
+    `saharank.evaluation.make_tables` exactly. Several: the same rows (Table 3: each method at its best rank by the
+    mean Dice over every replicate's rows), the cells of `seed_bin_table` (mean over replicates; SD between patients;
+    SD between replicates); the dict also has 'seeds' (the replicates)."""
     t = make_tables(per, edges)
     seeds = seeds_of(per)
     if len(seeds) <= 1: return t
@@ -244,6 +273,7 @@ def seed_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
     t3, t3_txt = seed_bin_table(s3, 'model', edges=edges, rows=list(t['table3'].index))
     return dict(table2=t2, table2_text=t2_txt, table3=t3, table3_text=t3_txt, seeds=seeds)
 
+# %% ../nbs/13_report.ipynb #d7af12a8
 def deviations_table(run_dir) -> pd.DataFrame:
     """The table "deviations from the paper's protocol" of the run in `run_dir`: each setting whose value in the run's
     profile (provenance.json 'settings') differs from the paper's protocol (provenance.json 'paper_protocol', recorded
@@ -256,8 +286,9 @@ def deviations_table(run_dir) -> pd.DataFrame:
     prov = json.loads(p.read_text())
     rows = deviations(prov.get('settings', {}), prov.get('paper_protocol') or paper_protocol())
     run = f"this run ({prov.get('profile') or prov.get('settings', {}).get('profile', '?')})"
-    return pd.DataFrame([{'setting': d['setting'], 'unit': d['unit'], run: d['value'], "paper's protocol": d['paper_value'],
-                          'source (Settings.describe)': d['paper']} for d in rows],
+    return pd.DataFrame([{'setting': d['setting'], 'unit': d['unit'], run: d['value'],
+                          "paper's protocol": d['paper_value'], 'source (Settings.describe)': d['paper']}
+                         for d in rows],
                         columns=['setting', 'unit', run, "paper's protocol", 'source (Settings.describe)'])
 
 # %% ../nbs/13_report.ipynb #76a0334f
@@ -269,13 +300,16 @@ def network_parameters(run) -> dict:
     p = RunLayout(run).pretraining
     if not p.is_file(): raise FileNotFoundError(f"{p}: not found (written by `saharank reproduce` after pre-training)")
     rec = json.loads(p.read_text())
-    return {k: int(rec[k]['parameters']) for k in ('multiview', 'unet') if isinstance(rec.get(k), dict) and 'parameters' in rec[k]}
+    return {k: int(rec[k]['parameters']) for k in ('multiview', 'unet')
+            if isinstance(rec.get(k), dict) and 'parameters' in rec[k]}
 
+# %% ../nbs/13_report.ipynb #4ef749a5
 def with_trainable(text: pd.DataFrame, per_patient: pd.DataFrame, network: int) -> pd.DataFrame:
-    """The text table `text` (`seed_tables`' table2_text / table3_text: first row 'Number of Patients', then one row per
-    model) with a last column `TRAINABLE_COLUMN`: each model's trainable parameters (the per-patient column
+    """The text table `text` (`seed_tables`' table2_text / table3_text: first row 'Number of Patients', then one row
+    per model) with a last column `TRAINABLE_COLUMN`: each model's trainable parameters (the per-patient column
     'trainable') and their share of `network` parameters, e.g. '17,344 (14.3 %)'; '' where unknown."""
-    tr = per_patient.groupby('model', sort=False).trainable.first() if 'trainable' in per_patient else pd.Series(dtype=int)
+    tr = (per_patient.groupby('model', sort=False).trainable.first() if 'trainable' in per_patient
+          else pd.Series(dtype=int))
     cell = lambda m: f"{int(tr[m]):,} ({100 * tr[m] / network:.1f} %)" if m in tr.index and network else ''
     return text.assign(**{TRAINABLE_COLUMN: [cell(m) if m != 'Number of Patients' else '' for m in text.index]})
 
@@ -293,12 +327,16 @@ def table1_frame(width: int = 32) -> pd.DataFrame:
     for r in ours.to_dict('records'):
         pm = paper.get(r['strategy'], '')
         pats = [p.strip() for p in pm.split(',') if p.strip()]
-        agree = (list(select_modules(net, pats)) if pats else []) == [m.strip() for m in r['modules'].split(',') if m.strip()]
-        rows.append({'strategy': r['strategy'], 'modules (paper Table 1)': pm, 'modules (saharank.models)': r['modules'],
-                     'paper patterns select these': bool(agree), 'trainable parameters': int(r['trainable parameters'])})
+        agree = ((list(select_modules(net, pats)) if pats else [])
+                 == [m.strip() for m in r['modules'].split(',') if m.strip()])
+        rows.append({'strategy': r['strategy'], 'modules (paper Table 1)': pm,
+                     'modules (saharank.models)': r['modules'], 'paper patterns select these': bool(agree),
+                     'trainable parameters': int(r['trainable parameters'])})
     return pd.DataFrame(rows)
 
-def unet_parameter_table(methods=METHOD_DISPLAY_NAMES, ranks=(2, 4, 8, 16, 32, 64, 96, 128), width: int = 32, depth: int = 4) -> pd.DataFrame:
+# %% ../nbs/13_report.ipynb #9eb6d7e5
+def unet_parameter_table(methods=METHOD_DISPLAY_NAMES, ranks=(2, 4, 8, 16, 32, 64, 96, 128), width: int = 32,
+                         depth: int = 4) -> pd.DataFrame:
     """Trainable parameters of `saharank.models.UNet(width, depth)` with the adapters of each method (rows, the
     paper's names, e.g. 'DoRA-C') at each rank R (int columns): an int DataFrame. Counted by
     `saharank.adapters.parameter_table` (the paper's section 2.2 per-layer formulas over the layers that
@@ -308,14 +346,17 @@ def unet_parameter_table(methods=METHOD_DISPLAY_NAMES, ranks=(2, 4, 8, 16, 32, 6
     from saharank.adapters import parameter_table as adapter_counts
     key = {m.display: m.key for m in METHOD_REGISTRY.values()}
     bad = [m for m in methods if m not in key]
-    if bad: raise ValueError(f"unet_parameter_table: unknown methods {bad}; methods: {', '.join(METHOD_DISPLAY_NAMES)}")
+    if bad:
+        raise ValueError(f"unet_parameter_table: unknown methods {bad}; methods: {', '.join(METHOD_DISPLAY_NAMES)}")
     with torch.device('meta'):
-        t = adapter_counts(lambda: UNet(width=width, depth=depth), ranks=[int(r) for r in ranks], methods=[key[m] for m in methods])
+        t = adapter_counts(lambda: UNet(width=width, depth=depth), ranks=[int(r) for r in ranks],
+                           methods=[key[m] for m in methods])
     out = t[[key[m] for m in methods]].T.astype(int)
     out.index = pd.Index(list(methods), name='method')
     out.columns = pd.Index([int(r) for r in out.columns], name='rank')
     return out
 
+# %% ../nbs/13_report.ipynb #62782ca9
 def unet_parameters(width: int = 32, depth: int = 4) -> int:
     "All parameters of `saharank.models.UNet(width, depth)` (what full fine-tuning would train)."
     import torch
@@ -346,7 +387,8 @@ def fig_overlays(run_dir, model: str = 'best', n_per_bin: int = 1, per_patient: 
     Reads `run_dir/cohorts/sah` (`load_case`) and `run_dir/predictions/<model>/<id>.nii.gz`; a missing
     prediction (runs older than saved predictions) leaves a labelled empty panel and a warning.
     `model`: a model of the run or 'best'. Returns (matplotlib Figure, DataFrame of the chosen patients: id, bin,
-    dice, annotated_ml, predicted_ml, slice, prediction file or ''). ValueError for n_per_bin < 1 or an unknown model."""
+    dice, annotated_ml, predicted_ml, slice, prediction file or ''). ValueError for n_per_bin < 1 or an unknown
+    model."""
     from saharank.data import WINDOWS, hu_window, load_case, load_nifti
     plt = _plt()
     run_dir = Path(run_dir)
@@ -369,29 +411,36 @@ def fig_overlays(run_dir, model: str = 'best', n_per_bin: int = 1, per_patient: 
         pred = None
         if pfile.is_file():
             pred, _ = load_nifti(pfile)
-            if pred.shape != mask.shape: raise ValueError(f"{pfile}: prediction shape {pred.shape} != annotation shape {mask.shape}")
+            if pred.shape != mask.shape:
+                raise ValueError(f"{pfile}: prediction shape {pred.shape} != annotation shape {mask.shape}")
             pred = pred >= 0.5
         else: missing.append(str(pfile))
-        for a in ax: a.imshow(ct, cmap='gray', interpolation='nearest'); a.set_xticks([]); a.set_yticks([])
+        for a in ax:
+            a.imshow(ct, cmap='gray', interpolation='nearest')
+            a.set_xticks([])
+            a.set_yticks([])
         ax[0].set_ylabel(f"{r['id']}\n{r['bin']} mL", fontsize=8)
         ax[0].set_title('CT (brain window)' if not out else '', fontsize=8)
         for a, m, what in ((ax[1], mask, f"annotation {r['annotated_ml']:.1f} mL"),
                            (ax[2], pred, f"prediction {r['predicted_ml']:.1f} mL, Dice {r['dice']:.2f}")):
             if m is None:
-                a.text(0.5, 0.5, 'prediction not saved\nin this run', ha='center', va='center', transform=a.transAxes, color='w', fontsize=8,
-                       bbox=dict(facecolor='k', edgecolor='w', alpha=0.8))
+                a.text(0.5, 0.5, 'prediction not saved\nin this run', ha='center', va='center', transform=a.transAxes,
+                       color='w', fontsize=8, bbox=dict(facecolor='k', edgecolor='w', alpha=0.8))
             else:
-                a.imshow(np.ma.masked_where(~m[:, :, k].astype(bool).T[::-1], np.ones_like(ct)), cmap=red, alpha=0.55, vmin=0, vmax=1, interpolation='nearest')
+                a.imshow(np.ma.masked_where(~m[:, :, k].astype(bool).T[::-1], np.ones_like(ct)), cmap=red, alpha=0.55,
+                         vmin=0, vmax=1, interpolation='nearest')
             a.set_title(what, fontsize=8)
-        out.append(dict(id=r['id'], bin=str(r['bin']), dice=r['dice'], annotated_ml=r['annotated_ml'], predicted_ml=r['predicted_ml'],
-                        slice=k, prediction=str(pfile) if pred is not None else ''))
-    if missing: warnings.warn(f"fig_overlays: {len(missing)} predicted masks of {model} are not in {run_dir / 'predictions'} "
-                              f"(runs before predictions were saved); their panels are left empty")
+        out.append(dict(id=r['id'], bin=str(r['bin']), dice=r['dice'], annotated_ml=r['annotated_ml'],
+                        predicted_ml=r['predicted_ml'], slice=k, prediction=str(pfile) if pred is not None else ''))
+    if missing:
+        warnings.warn(f"fig_overlays: {len(missing)} predicted masks of {model} are not in {run_dir / 'predictions'} "
+                      f"(runs before predictions were saved); their panels are left empty")
     fig.suptitle(f"{model}: segmentation masks (slice with most annotated voxels)", fontsize=9)
     fig.text(0.5, 0.005, image_attribution(run_dir), ha='center', va='bottom', fontsize=6, wrap=True)
     fig.tight_layout(rect=(0, 0.3 / height, 1, 1 - 0.35 / height))
     return fig, pd.DataFrame(out)
 
+# %% ../nbs/13_report.ipynb #38b900fd
 def image_attribution(run_dir) -> str:
     "Credit line for figures that render a run's CT images: the source named in the run's provenance.json."
     from saharank.cranium import CRANIUM_ATTRIBUTION
@@ -409,8 +458,10 @@ def _volume_fit(annotated_ml, predicted_ml):
     ValueError for fewer than 3 pairs, unequal lengths, or annotated volumes that are all equal."""
     import statsmodels.api as sm
     x, y = np.asarray(annotated_ml, float), np.asarray(predicted_ml, float)
-    if x.shape != y.shape or x.ndim != 1: raise ValueError(f"volume_agreement: need two 1-D arrays of equal length, got {x.shape} and {y.shape}")
-    if len(x) < 3: raise ValueError(f"volume_agreement: need at least 3 patients for a fit with a confidence band, got {len(x)}")
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"volume_agreement: need two 1-D arrays of equal length, got {x.shape} and {y.shape}")
+    if len(x) < 3:
+        raise ValueError(f"volume_agreement: need at least 3 patients for a fit with a confidence band, got {len(x)}")
     if np.ptp(x) == 0: raise ValueError("volume_agreement: all annotated volumes are equal; no regression line")
     fit = sm.OLS(y, sm.add_constant(x, has_constant='add')).fit()
     ci = fit.conf_int(0.05)
@@ -427,6 +478,7 @@ def volume_agreement(annotated_ml, predicted_ml) -> dict:
     ValueError for fewer than 3 pairs, unequal lengths, or annotated volumes that are all equal."""
     return _volume_fit(annotated_ml, predicted_ml)[0]
 
+# %% ../nbs/13_report.ipynb #21a99af0
 def fig_volumes(per_patient: pd.DataFrame, model: str = 'best'):
     """Paper Fig. 3 for `model` ('best' or a model of `per_patient`): (a) predicted vs annotated volume (mL) with the
     OLS line and its 95% confidence band, the dashed identity (calibration) line, slope, intercept and R^2 in the
@@ -442,21 +494,24 @@ def fig_volumes(per_patient: pd.DataFrame, model: str = 'best'):
     top = 1.05 * max(x.max(), y.max())
     grid = np.linspace(0, top, 101)
     sf = fit.get_prediction(sm.add_constant(grid, has_constant='add')).summary_frame(alpha=0.05)
-    a.fill_between(grid, sf['mean_ci_lower'], sf['mean_ci_upper'], color='C0', alpha=0.25, lw=0, label='95% confidence band')
+    a.fill_between(grid, sf['mean_ci_lower'], sf['mean_ci_upper'], color='C0', alpha=0.25, lw=0,
+                   label='95% confidence band')
     a.plot(grid, sf['mean'], color='C0', lw=1.5,
            label=f"OLS: predicted = {st['slope']:.3f} x annotated {st['intercept']:+.2f} mL, $R^2$ = {st['r2']:.3f}")
     a.plot([0, top], [0, top], 'k--', lw=1, label='identity (calibration)')
     a.scatter(x, y, s=14, color='C3', zorder=3, label=f"patients (n = {st['n']})")
     a.set(xlim=(0, top), ylim=(0, top), xlabel='annotated volume (mL)', ylabel='predicted volume (mL)',
           title=f"{model}: slope {st['slope']:.3f}, intercept {st['intercept']:.2f} mL, R$^2$ {st['r2']:.3f}")
-    a.title.set_fontsize(9); a.legend(fontsize=7, loc='upper left')
+    a.title.set_fontsize(9)
+    a.legend(fontsize=7, loc='upper left')
     m, dlt = (x + y) / 2, y - x
     b.scatter(m, dlt, s=14, color='C3', zorder=3)
     b.axhline(st['mean_difference_ml'], color='k', lw=1, label=f"mean difference {st['mean_difference_ml']:.2f} mL")
     for v in (st['loa_low_ml'], st['loa_high_ml']): b.axhline(v, color='k', ls=':', lw=1)
     b.plot([], [], 'k:', lw=1, label=f"mean $\\pm$ 1.96 SD: [{st['loa_low_ml']:.2f}, {st['loa_high_ml']:.2f}] mL")
     b.set(xlabel='mean of annotated and predicted (mL)', ylabel='predicted - annotated (mL)', title='Bland-Altman')
-    b.title.set_fontsize(9); b.legend(fontsize=7)
+    b.title.set_fontsize(9)
+    b.legend(fontsize=7)
     fig.tight_layout()
     return fig, dict(model=model, **st)
 
@@ -471,13 +526,16 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
     import seaborn as sns
     plt = _plt()
     a = per_patient[per_patient.experiment == 'adapter'].copy()
-    have = [m for m in METHOD_DISPLAY_NAMES if m in set(a.method)] + [m for m in dict.fromkeys(a.method) if m not in METHOD_DISPLAY_NAMES]
+    have = ([m for m in METHOD_DISPLAY_NAMES if m in set(a.method)]
+            + [m for m in dict.fromkeys(a.method) if m not in METHOD_DISPLAY_NAMES])
     methods = have if methods is None else list(methods)
     bad = [m for m in methods if m not in have]
-    if bad or not methods: raise ValueError(f"fig_dice_vs_rank: no adapter results for {bad or 'any method'}; methods in the run: {have}")
+    if bad or not methods:
+        raise ValueError(f"fig_dice_vs_rank: no adapter results for {bad or 'any method'}; methods in the run: {have}")
     a['bin'] = volume_bins(a.annotated_ml, edges)
     ranks = sorted(int(r) for r in a[a.method.isin(methods)]['rank'].unique())
-    nc = min(ncols, len(methods)); nr = math.ceil(len(methods) / nc)
+    nc = min(ncols, len(methods))
+    nr = math.ceil(len(methods) / nc)
     fig, axes = plt.subplots(nr, nc, figsize=(3.4 * nc + 0.8, 3.0 * nr + 0.4), squeeze=False, sharey=True)
     colors = dict(zip(a['bin'].cat.categories, sns.color_palette('viridis', len(a['bin'].cat.categories))))
     rng = np.random.default_rng(seed)
@@ -488,12 +546,15 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
         if len(seeds) > 1:
             for r, g in d.groupby('rank'):
                 rs = g.groupby('seed').dice.agg(['mean', 'std', 'count'])
-                summary.append(dict(method=m, rank=int(r), n=int(rs['count'].iloc[0]), mean=rs['mean'].mean(), sd=rs['std'].mean(),
-                                    seed_sd=rs['mean'].std(ddof=1)))
-            d = d.groupby(['rank', 'id'], sort=False, as_index=False, observed=True).agg(dice=('dice', 'mean'), bin=('bin', 'first'))
+                summary.append(dict(method=m, rank=int(r), n=int(rs['count'].iloc[0]), mean=rs['mean'].mean(),
+                                    sd=rs['std'].mean(), seed_sd=rs['mean'].std(ddof=1)))
+            d = d.groupby(['rank', 'id'], sort=False, as_index=False, observed=True).agg(dice=('dice', 'mean'),
+                                                                                          bin=('bin', 'first'))
         pos = d['rank'].map({r: i for i, r in enumerate(ranks)}).to_numpy(float)
-        ax.scatter(pos + rng.uniform(-0.18, 0.18, len(d)), d.dice, s=10, c=[colors[b] for b in d['bin']], alpha=0.8, lw=0, zorder=2)
-        sns.pointplot(data=d, x='rank', y='dice', order=ranks, errorbar='sd', color='k', markersize=4, linewidth=1.2, capsize=0.25, ax=ax, zorder=3)
+        ax.scatter(pos + rng.uniform(-0.18, 0.18, len(d)), d.dice, s=10, c=[colors[b] for b in d['bin']], alpha=0.8,
+                   lw=0, zorder=2)
+        sns.pointplot(data=d, x='rank', y='dice', order=ranks, errorbar='sd', color='k', markersize=4, linewidth=1.2,
+                      capsize=0.25, ax=ax, zorder=3)
         ax.set(title=m, xlabel='rank R', ylabel='patient Dice', ylim=(-0.03, 1.03))
         if len(seeds) == 1:
             for r, g in d.groupby('rank'):
@@ -512,7 +573,8 @@ ALPHA = 0.05     # the level of every test of the findings (after Holm's correct
 
 def _diffs(per, m1, m2) -> np.ndarray:
     "Paired differences of Dice, model m1 minus model m2, over their common patients (float array)."
-    a = per[per.model == m1].groupby('id').dice.mean(); b = per[per.model == m2].groupby('id').dice.mean()
+    a = per[per.model == m1].groupby('id').dice.mean()
+    b = per[per.model == m2].groupby('id').dice.mean()
     ids = a.index.intersection(b.index)
     return (a[ids] - b[ids]).to_numpy(float)
 
@@ -520,14 +582,17 @@ def _one_sided(d) -> tuple[float, float]:
     """(p of 'the differences `d` lie above 0', p of 'below 0'): one-sided Wilcoxon signed-rank tests (scipy; zeros
     dropped); (NaN, NaN) for fewer than 2 non-zero differences."""
     from scipy.stats import wilcoxon
-    d = np.asarray(d, float); d = d[np.isfinite(d) & (d != 0)]
+    d = np.asarray(d, float)
+    d = d[np.isfinite(d) & (d != 0)]
     if len(d) < 2: return float('nan'), float('nan')
     return float(wilcoxon(d, alternative='greater').pvalue), float(wilcoxon(d, alternative='less').pvalue)
 
 def _holm(ps) -> list[float]:
     "Holm-adjusted p-values (statsmodels.stats.multitest.multipletests) of the finite ones of `ps`; NaN stays NaN."
     from statsmodels.stats.multitest import multipletests
-    ps = np.asarray(ps, float); out = np.full(len(ps), np.nan); ok = np.isfinite(ps)
+    ps = np.asarray(ps, float)
+    out = np.full(len(ps), np.nan)
+    ok = np.isfinite(ps)
     if ok.any(): out[ok] = multipletests(ps[ok], method='holm')[1]
     return out.tolist()
 
@@ -555,15 +620,18 @@ def _p(up, down=float('nan')) -> str:
     return f", p = {up:.2g}" + (f" (reverse p = {down:.2g})" if np.isfinite(down) and down < ALPHA else '')
 
 def _best_ranks(a) -> pd.DataFrame:
-    """Per method of adapter rows `a`: the model at its best rank (`saharank.evaluation.best_rank_per_method`), its rank,
-    mean, sd and count of Dice (paper's method order)."""
+    """Per method of adapter rows `a`: the model at its best rank (`saharank.evaluation.best_rank_per_method`), its
+    rank, mean, sd and count of Dice (paper's method order)."""
     g = a.groupby(['method', 'rank', 'model'], sort=False).dice.agg(['mean', 'std', 'count']).reset_index()
-    g = best_rank_per_method(a)[['method', 'rank']].merge(g, on=['method', 'rank'], how='left').drop_duplicates('method').set_index('method')
-    return g.loc[[m for m in METHOD_DISPLAY_NAMES if m in g.index] + [m for m in g.index if m not in METHOD_DISPLAY_NAMES]]
+    g = (best_rank_per_method(a)[['method', 'rank']].merge(g, on=['method', 'rank'], how='left')
+         .drop_duplicates('method').set_index('method'))
+    return g.loc[[m for m in METHOD_DISPLAY_NAMES if m in g.index]
+                 + [m for m in g.index if m not in METHOD_DISPLAY_NAMES]]
 
 
 def _param_lookup(per, params):
-    "A function (method, rank) -> trainable parameters or None, from the parameter table or else the run's 'trainable' column."
+    """A function (method, rank) -> trainable parameters or None, from the parameter table or else the run's
+    'trainable' column."""
     def f(method, rank):
         if params is not None:
             try: return int(params.loc[method, rank])
@@ -574,7 +642,8 @@ def _param_lookup(per, params):
         return None
     return f
 
-def _row(claim, source, verdict, evidence) -> dict: return dict(claim=claim, source=source, verdict=verdict, evidence=evidence)
+def _row(claim, source, verdict, evidence) -> dict:
+    return dict(claim=claim, source=source, verdict=verdict, evidence=evidence)
 
 @dataclass
 class FindingsContext:
@@ -593,8 +662,10 @@ class FindingsContext:
     edges: tuple                 # annotated-volume bin edges (mL)
     best_strategy: str | None = None   # the strategy chosen by nested selection (None: the best on the test folds)
 
-def findings_context(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
-                     high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> FindingsContext:
+# %% ../nbs/13_report.ipynb #f07b22e3
+def findings_context(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03,
+                     low_ranks=(2, 4, 8), high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML,
+                     inner: pd.DataFrame | None = None) -> FindingsContext:
     """The `FindingsContext` of `per_patient`; arguments as `findings`. With `inner` (the nested selection's rows) each
     method's 'best' is its nested rows (`saharank.evaluation.nested_rows`: model 'METHOD nested', rank the one chosen
     most often) and the best strategy the one the inner validation picks.
@@ -619,12 +690,15 @@ def findings_context(per_patient: pd.DataFrame, params: pd.DataFrame | None = No
     if inner is not None and len(inner) and len(a):
         nr = _typed(nested_rows(per, inner)).assign(experiment='adapter-nested')
         per = pd.concat([per, nr], ignore_index=True)
-        g = nr.groupby(['method', 'model'], sort=False).dice.agg(['mean', 'std', 'count']).reset_index().set_index('method')
-        g['rank'] = [int(nr[nr.method == m]['rank'].value_counts().sort_index(ascending=False).idxmax()) for m in g.index]
-        best = g.loc[[m for m in METHOD_DISPLAY_NAMES if m in g.index] + [m for m in g.index if m not in METHOD_DISPLAY_NAMES]]
+        g = (nr.groupby(['method', 'model'], sort=False).dice.agg(['mean', 'std', 'count']).reset_index()
+             .set_index('method'))
+        g['rank'] = [int(nr[nr.method == m]['rank'].value_counts().sort_index(ascending=False).idxmax())
+                     for m in g.index]
+        best = g.loc[[m for m in METHOD_DISPLAY_NAMES if m in g.index]
+                     + [m for m in g.index if m not in METHOD_DISPLAY_NAMES]]
         bs = nested_best(inner, 'strategy')
-    return FindingsContext(per, s, a, sm, best, _param_lookup(per, params), params, tolerance, tuple(low_ranks), tuple(high_ranks),
-                           small_ml, edges, bs if bs in sm.index else None)
+    return FindingsContext(per, s, a, sm, best, _param_lookup(per, params), params, tolerance, tuple(low_ranks),
+                           tuple(high_ranks), small_ml, edges, bs if bs in sm.index else None)
 
 # %% ../nbs/13_report.ipynb #f593f73e
 def claim_strategies_beat_none(ctx: FindingsContext) -> list[dict]:
@@ -634,18 +708,21 @@ def claim_strategies_beat_none(ctx: FindingsContext) -> list[dict]:
     c, sm, per = 'Every fine-tuning strategy of the multi-view Unet beats no fine-tuning (None)', ctx.sm, ctx.per
     others = [m for m in sm.index if m != 'None']
     if 'None' not in sm.index or not others:
-        return [_row(c, 'Table 2', VERDICTS[2], f"needs 'None' and another strategy; strategies run: {list(sm.index) or 'none'}")]
+        return [_row(c, 'Table 2', VERDICTS[2],
+                     f"needs 'None' and another strategy; strategies run: {list(sm.index) or 'none'}")]
     base = sm.loc['None', 'mean']
     v, up, down = _superior(per, [(m, 'None') for m in others])
-    ev = f"mean Dice None {base:.3f}; " + '; '.join(f"{m} {sm.loc[m, 'mean']:.3f} ({sm.loc[m, 'mean'] - base:+.3f}{_p(u, d)})"
-                                                    for m, u, d in zip(others, up, down))
+    ev = f"mean Dice None {base:.3f}; " + '; '.join(
+        f"{m} {sm.loc[m, 'mean']:.3f} ({sm.loc[m, 'mean'] - base:+.3f}{_p(u, d)})"
+        for m, u, d in zip(others, up, down))
     return [_row(c, 'Table 2', v, ev + _failing(others, up, down, 'None'))]
 
 def _failing(models, up, down, than: str) -> str:
     "Evidence tail naming the models significantly below `than` and those not shown above it."
     below = [m for m, d in zip(models, down) if np.isfinite(d) and d < ALPHA]
     unshown = [m for m, u, d in zip(models, up, down) if not (np.isfinite(u) and u < ALPHA) and m not in below]
-    return (f". Not above {than}: {below}" if below else '') + (f". Not shown above {than}: {unshown}" if unshown else '')
+    return ((f". Not above {than}: {below}" if below else '')
+            + (f". Not shown above {than}: {unshown}" if unshown else ''))
 
 # %% ../nbs/13_report.ipynb #ff0f6c95
 _S23 = 'Section 4, Tables 2-3'
@@ -653,10 +730,12 @@ _S23 = 'Section 4, Tables 2-3'
 def _needs_both(ctx: FindingsContext, claim: str) -> list[dict]:
     "The 'cannot be tested' row of `claim` when the run lacks the strategies or the adapters, else []."
     if not (ctx.sm.empty or ctx.best.empty): return []
-    return [_row(claim, _S23, VERDICTS[2], f"needs both experiments; strategies run: {len(ctx.sm)}, adapter methods run: {len(ctx.best)}")]
+    return [_row(claim, _S23, VERDICTS[2],
+                 f"needs both experiments; strategies run: {len(ctx.sm)}, adapter methods run: {len(ctx.best)}")]
 
 def _best_strategy(ctx: FindingsContext) -> tuple:
-    "(name, mean, sd of Dice) of the strategy with the highest mean Dice (on the test folds; nested: the one the inner validation picks)."
+    """(name, mean, sd of Dice) of the strategy with the highest mean Dice (on the test folds; nested: the one the
+    inner validation picks)."""
     bs = ctx.best_strategy or ctx.sm['mean'].idxmax()
     return bs, ctx.sm.loc[bs, 'mean'], ctx.sm.loc[bs, 'std']
 
@@ -665,7 +744,8 @@ def claim_adapters_beat_best_strategy(ctx: FindingsContext) -> list[dict]:
     fine-tuning strategy."""
     c = 'Every adapter method (best rank) beats the best fine-tuning strategy'
     if (why := _needs_both(ctx, c)): return why
-    bs, bsm, _ = _best_strategy(ctx); best = ctx.best
+    bs, bsm, _ = _best_strategy(ctx)
+    best = ctx.best
     v, up, down = _superior(ctx.per, [(r.model, bs) for _, r in best.iterrows()])
     ev = f"best strategy {bs} {bsm:.3f}; " + '; '.join(f"{r.model} {r['mean']:.3f} ({r['mean'] - bsm:+.3f}{_p(u, d)})"
                                                        for (_, r), u, d in zip(best.iterrows(), up, down))
@@ -683,32 +763,41 @@ def claim_adapters_beat_strategies_on_average(ctx: FindingsContext) -> list[dict
     ids = pa.index.intersection(ps.index)
     up, down = _one_sided((pa[ids] - ps[ids]).to_numpy())
     return [_row(c, _S23, _decide([up], [down]),
-                 f"mean Dice of all adapter results (every method and rank, {a.model.nunique()} models) {ma:.3f} vs all strategy results "
-                 f"({s.model.nunique()} strategies) {ms:.3f} ({ma - ms:+.3f}{_p(up, down)}, paired over {len(ids)} patients); "
+                 f"mean Dice of all adapter results (every method and rank, {a.model.nunique()} models) {ma:.3f} "
+                 f"vs all strategy results ({s.model.nunique()} strategies) {ms:.3f} ({ma - ms:+.3f}{_p(up, down)}, "
+                 f"paired over {len(ids)} patients); "
                  f"over the best ranks only: {ctx.best['mean'].mean():.3f}")]
 
 # %% ../nbs/13_report.ipynb #7329e8a0
 def claim_adapters_smaller_sd(ctx: FindingsContext) -> list[dict]:
-    """Paper section 4, Tables 2-3: every adapter method at its best rank has a smaller SD of Dice between patients than
-    the best strategy: Pitman-Morgan tests of the paired variances (the correlation of x + y with x - y over the patients,
-    one-sided, scipy.stats.pearsonr), Holm-adjusted across the methods. Cannot be tested where that SD is undefined (one
-    patient)."""
+    """Paper section 4, Tables 2-3: every adapter method at its best rank has a smaller SD of Dice between patients
+    than the best strategy: Pitman-Morgan tests of the paired variances (the correlation of x + y with x - y over the
+    patients, one-sided, scipy.stats.pearsonr), Holm-adjusted across the methods. Cannot be tested where that SD is
+    undefined (one patient)."""
     from scipy.stats import pearsonr
     c = 'Every adapter method (best rank) has a smaller SD between patients than the best strategy'
     if (why := _needs_both(ctx, c)): return why
-    bs, _, bss = _best_strategy(ctx); best = ctx.best
-    if not np.isfinite(bss): return [_row(c, _S23, VERDICTS[2], f"SD of Dice: {bs} {bss:.3f}; " + '; '.join(f"{r.model} {r['std']:.3f}" for _, r in best.iterrows()))]
+    bs, _, bss = _best_strategy(ctx)
+    best = ctx.best
+    if not np.isfinite(bss):
+        return [_row(c, _S23, VERDICTS[2],
+                     f"SD of Dice: {bs} {bss:.3f}; "
+                     + '; '.join(f"{r.model} {r['std']:.3f}" for _, r in best.iterrows()))]
     y = ctx.per[ctx.per.model == bs].groupby('id').dice.mean()
     raw = []
     for _, r in best.iterrows():
-        x = ctx.per[ctx.per.model == r.model].groupby('id').dice.mean(); ids = x.index.intersection(y.index)
+        x = ctx.per[ctx.per.model == r.model].groupby('id').dice.mean()
+        ids = x.index.intersection(y.index)
         u, v_ = (x[ids] + y[ids]).to_numpy(), (x[ids] - y[ids]).to_numpy()
         ok = len(ids) >= 3 and np.std(u) > 0 and np.std(v_) > 0
-        raw.append((pearsonr(u, v_, alternative='less').pvalue, pearsonr(u, v_, alternative='greater').pvalue) if ok else (np.nan, np.nan))
+        raw.append((pearsonr(u, v_, alternative='less').pvalue, pearsonr(u, v_, alternative='greater').pvalue) if ok
+                   else (np.nan, np.nan))
     up, down = _holm([p for p, _ in raw]), _holm([q for _, q in raw])
     return [_row(c, _S23, _decide(up, down),
-                 f"SD of Dice: {bs} {bss:.3f}; " + '; '.join(f"{r.model} {r['std']:.3f}{_p(u, d)}" for (_, r), u, d in zip(best.iterrows(), up, down))
-                 + _failing(list(best.model), up, down, f"{bs}'s SD").replace('Not above', 'Not below').replace('Not shown above', 'Not shown below'))]
+                 f"SD of Dice: {bs} {bss:.3f}; "
+                 + '; '.join(f"{r.model} {r['std']:.3f}{_p(u, d)}" for (_, r), u, d in zip(best.iterrows(), up, down))
+                 + _failing(list(best.model), up, down, f"{bs}'s SD").replace('Not above', 'Not below')
+                 .replace('Not shown above', 'Not shown below'))]
 
 # %% ../nbs/13_report.ipynb #d0d5d99b
 def claim_dice_rises_with_volume(ctx: FindingsContext) -> list[dict]:
@@ -717,7 +806,8 @@ def claim_dice_rises_with_volume(ctx: FindingsContext) -> list[dict]:
     across the models; the bin means (`ctx.edges`) are shown, not tested. A model needs patients in >= 2 bins and
     varying Dice."""
     from scipy.stats import spearmanr
-    c = "Dice rises with the annotated blood volume (Spearman's rho > 0 over the patients, per model of Tables 2 and 3)"
+    c = ("Dice rises with the annotated blood volume (Spearman's rho > 0 over the patients, per model of Tables 2 "
+         "and 3)")
     per = ctx.per
     models = list(ctx.sm.index) + list(ctx.best.model)
     res = []
@@ -725,22 +815,26 @@ def claim_dice_rises_with_volume(ctx: FindingsContext) -> list[dict]:
         d = per[per.model == m]
         means = d.groupby(volume_bins(d.annotated_ml, ctx.edges), observed=True).dice.mean()
         ok = len(means) >= 2 and d.dice.nunique() > 1 and d.annotated_ml.nunique() > 1
-        rho, pu, pd_ = ((spearmanr(d.annotated_ml, d.dice).statistic, spearmanr(d.annotated_ml, d.dice, alternative='greater').pvalue,
-                         spearmanr(d.annotated_ml, d.dice, alternative='less').pvalue) if ok else (np.nan, np.nan, np.nan))
+        rho, pu, pd_ = ((spearmanr(d.annotated_ml, d.dice).statistic,
+                         spearmanr(d.annotated_ml, d.dice, alternative='greater').pvalue,
+                         spearmanr(d.annotated_ml, d.dice, alternative='less').pvalue) if ok
+                        else (np.nan, np.nan, np.nan))
         res.append((m, means.to_numpy(), float(rho), float(pu), float(pd_), ok))
     testable = [r for r in res if r[5]]
     if not testable:
-        return [_row(c, 'Section 4', VERDICTS[2], f"needs models with patients in >= 2 bins and varying Dice; models: {models or 'none'}")]
+        return [_row(c, 'Section 4', VERDICTS[2],
+                     f"needs models with patients in >= 2 bins and varying Dice; models: {models or 'none'}")]
     up, down = _holm([r[3] for r in testable]), _holm([r[4] for r in testable])
     rhos = [r[2] for r in testable]
     ev = (f"{sum(np.isfinite(u) and u < ALPHA for u in up)}/{len(testable)} models with a significant rising trend "
-          f"(rho from {min(rhos):.2f} to {max(rhos):.2f}, median {np.median(rhos):.2f}; Holm-adjusted one-sided p from "
-          f"{np.nanmin(up):.2g} to {np.nanmax(up):.2g})")
+          f"(rho from {min(rhos):.2f} to {max(rhos):.2f}, median {np.median(rhos):.2f}; Holm-adjusted one-sided p "
+          f"from {np.nanmin(up):.2g} to {np.nanmax(up):.2g})")
     fail = [f"{m} (bin means {', '.join(f'{x:.3f}' for x in v)}; rho {rho:.2f}{_p(u, d)})"
             for (m, v, rho, *_), u, d in zip(testable, up, down) if not (np.isfinite(u) and u < ALPHA)]
     skipped = [r[0] for r in res if not r[5]]
     return [_row(c, 'Section 4', _decide(up, down),
-                 ev + (f". Not shown rising: {'; '.join(fail)}" if fail else '') + (f". Not testable: {skipped}" if skipped else ''))]
+                 ev + (f". Not shown rising: {'; '.join(fail)}" if fail else '')
+                 + (f". Not testable: {skipped}" if skipped else ''))]
 
 # %% ../nbs/13_report.ipynb #eb377348
 def claim_high_ranks_beat_low(ctx: FindingsContext) -> list[dict]:
@@ -748,7 +842,8 @@ def claim_high_ranks_beat_low(ctx: FindingsContext) -> list[dict]:
     higher Dice than those at the low ranks (`ctx.low_ranks`, 2, 4, 8): per patient, the mean over the high-rank models
     against the mean over the low-rank ones, one-sided paired Wilcoxon tests Holm-adjusted across the methods. Cannot
     be tested without both for a method."""
-    c = f"Higher ranks ({', '.join(map(str, ctx.high_ranks))}) beat low ranks ({', '.join(map(str, ctx.low_ranks))}), per method"
+    c = (f"Higher ranks ({', '.join(map(str, ctx.high_ranks))}) beat low ranks "
+         f"({', '.join(map(str, ctx.low_ranks))}), per method")
     a = ctx.a
     run_ranks = sorted(int(r) for r in a['rank'].unique()) if len(a) else []
     rows = []
@@ -756,14 +851,18 @@ def claim_high_ranks_beat_low(ctx: FindingsContext) -> list[dict]:
         d = a[a.method == m]
         lo, hi = d[d['rank'].isin(ctx.low_ranks)], d[d['rank'].isin(ctx.high_ranks)]
         if len(lo) and len(hi):
-            pl, ph = lo.groupby('id').dice.mean(), hi.groupby('id').dice.mean(); ids = pl.index.intersection(ph.index)
-            rows.append((m, lo.dice.mean(), hi.dice.mean(), lo.dice.std(ddof=1), hi.dice.std(ddof=1), _one_sided((ph[ids] - pl[ids]).to_numpy())))
+            pl, ph = lo.groupby('id').dice.mean(), hi.groupby('id').dice.mean()
+            ids = pl.index.intersection(ph.index)
+            rows.append((m, lo.dice.mean(), hi.dice.mean(), lo.dice.std(ddof=1), hi.dice.std(ddof=1),
+                         _one_sided((ph[ids] - pl[ids]).to_numpy())))
     if not rows:
-        return [_row(c, 'Section 4, Fig. 4', VERDICTS[2], f"needs results at some of the ranks {list(ctx.high_ranks)} and of {list(ctx.low_ranks)} "
+        return [_row(c, 'Section 4, Fig. 4', VERDICTS[2],
+                     f"needs results at some of the ranks {list(ctx.high_ranks)} and of {list(ctx.low_ranks)} "
                      f"for one method; ranks run: {run_ranks or 'none'}")]
     up, down = _holm([r[5][0] for r in rows]), _holm([r[5][1] for r in rows])
     return [_row(c, 'Section 4, Fig. 4', _decide(up, down), f"ranks run: {run_ranks}; mean Dice (SD) low vs high: " +
-                 '; '.join(f"{m} {l:.3f} ({sl:.2f}) vs {h:.3f} ({sh:.2f}{_p(u, d)})" for (m, l, h, sl, sh, _), u, d in zip(rows, up, down)))]
+                 '; '.join(f"{m} {l:.3f} ({sl:.2f}) vs {h:.3f} ({sh:.2f}{_p(u, d)})"
+                           for (m, l, h, sl, sh, _), u, d in zip(rows, up, down)))]
 
 # %% ../nbs/13_report.ipynb #fcfb981a
 def _cp_comparable(ctx: FindingsContext, cp: str, sibs: tuple) -> list[dict]:
@@ -774,40 +873,47 @@ def _cp_comparable(ctx: FindingsContext, cp: str, sibs: tuple) -> list[dict]:
     difference cannot show equivalence)."""
     from scipy.stats import ttest_1samp
     from statsmodels.stats.weightstats import ttost_paired
-    c = f"{cp} is comparable (within {ctx.tolerance:g} Dice) to the best of {' / '.join(sibs)} with fewer trainable parameters"
+    c = (f"{cp} is comparable (within {ctx.tolerance:g} Dice) to the best of {' / '.join(sibs)} with fewer trainable "
+         "parameters")
     best = ctx.best
     have = [m for m in sibs if m in best.index]
     if cp not in best.index or not have:
-        return [_row(c, 'Section 4', VERDICTS[2], f"needs {cp} and one of {list(sibs)}; methods run: {list(best.index) or 'none'}")]
+        return [_row(c, 'Section 4', VERDICTS[2],
+                     f"needs {cp} and one of {list(sibs)}; methods run: {list(best.index) or 'none'}")]
     top = max(have, key=lambda m: best.loc[m, 'mean'])
     rc, rt = int(best.loc[cp, 'rank']), int(best.loc[top, 'rank'])
     gap = best.loc[top, 'mean'] - best.loc[cp, 'mean']
     pc, pt_ = ctx.plook(cp, rc), ctx.plook(top, rt)
     src = 'parameter table' if ctx.params is not None else "the run's trainable counts"
-    mc, mt = best.loc[cp, 'model'], best.loc[top, 'model']         # 'CP-LoRA64', or 'CP-LoRA nested' (ranks chosen per fold)
-    d = _diffs(ctx.per, mc, mt); tol = ctx.tolerance
+    mc, mt = best.loc[cp, 'model'], best.loc[top, 'model']   # 'CP-LoRA64', or 'CP-LoRA nested' (ranks chosen per fold)
+    d = _diffs(ctx.per, mc, mt)
+    tol = ctx.tolerance
     if len(d) >= 3 and np.std(d) > 0:
         p_eq = float(ttost_paired(d, np.zeros_like(d), -tol, tol)[0])
-        p_out = min(float(ttest_1samp(d + tol, 0., alternative='less').pvalue), float(ttest_1samp(d - tol, 0., alternative='greater').pvalue))
-    elif len(d) >= 1: p_eq, p_out = (0., 1.) if np.all(np.abs(d) < tol) else (1., 0.)      # no spread: the difference is exact
+        p_out = min(float(ttest_1samp(d + tol, 0., alternative='less').pvalue),
+                    float(ttest_1samp(d - tol, 0., alternative='greater').pvalue))
+    elif len(d) >= 1:   # no spread: the difference is exact
+        p_eq, p_out = (0., 1.) if np.all(np.abs(d) < tol) else (1., 0.)
     else: p_eq = p_out = float('nan')
-    ev = (f"{mc} {best.loc[cp, 'mean']:.3f} vs {mt} {best.loc[top, 'mean']:.3f} (gap {gap:+.3f}; TOST p = {p_eq:.2g} for "
-          f"+-{tol:g}, beyond-margin p = {p_out:.2g}, paired t over {len(d)} patients)")
+    ev = (f"{mc} {best.loc[cp, 'mean']:.3f} vs {mt} {best.loc[top, 'mean']:.3f} (gap {gap:+.3f}; TOST p = {p_eq:.2g} "
+          f"for +-{tol:g}, beyond-margin p = {p_out:.2g}, paired t over {len(d)} patients)")
     if pc is None or pt_ is None:
-        return [_row(c, 'Section 4', VERDICTS[2], ev + "; trainable parameters unknown (no parameter table and no 'trainable' counts)")]
-    v = (VERDICTS[1] if pc >= pt_ or (np.isfinite(p_out) and p_out < ALPHA) else VERDICTS[0] if np.isfinite(p_eq) and p_eq < ALPHA
+        return [_row(c, 'Section 4', VERDICTS[2],
+                     ev + "; trainable parameters unknown (no parameter table and no 'trainable' counts)")]
+    v = (VERDICTS[1] if pc >= pt_ or (np.isfinite(p_out) and p_out < ALPHA)
+         else VERDICTS[0] if np.isfinite(p_eq) and p_eq < ALPHA
          else VERDICTS[3] if np.isfinite(p_eq) else VERDICTS[2])
     return [_row(c, 'Section 4', v, ev + f"; trainable parameters {pc:,} vs {pt_:,} ({src}, ratio {pc / pt_:.2f})")]
 
 def claim_cp_lora_comparable(ctx: FindingsContext) -> list[dict]:
-    """Paper section 4: CP-LoRA (best rank) is comparable, within `ctx.tolerance` Dice, to the best of LoRA-C / convLoRA,
-    with fewer trainable parameters (paper section 2.2: (c_in + c_out + 2k)R per layer)."""
+    """Paper section 4: CP-LoRA (best rank) is comparable, within `ctx.tolerance` Dice, to the best of LoRA-C /
+    convLoRA, with fewer trainable parameters (paper section 2.2: (c_in + c_out + 2k)R per layer)."""
     return _cp_comparable(ctx, 'CP-LoRA', ('LoRA-C', 'convLoRA'))
 
 # %% ../nbs/13_report.ipynb #bbe513c5
 def claim_cp_dora_comparable(ctx: FindingsContext) -> list[dict]:
-    """Paper section 4: CP-DoRA (best rank) is comparable, within `ctx.tolerance` Dice, to the best of DoRA-C / convDoRA,
-    with fewer trainable parameters."""
+    """Paper section 4: CP-DoRA (best rank) is comparable, within `ctx.tolerance` Dice, to the best of DoRA-C /
+    convDoRA, with fewer trainable parameters."""
     return _cp_comparable(ctx, 'CP-DoRA', ('DoRA-C', 'convDoRA'))
 
 # %% ../nbs/13_report.ipynb #3c6125be
@@ -820,13 +926,16 @@ def claim_dora_helps_small_volumes(ctx: FindingsContext) -> list[dict]:
     pairs = [(dm, lm) for dm, lm in LORA_OF_DORA.items() if dm in best.index and lm in best.index]
     small = per[per.annotated_ml <= ctx.small_ml]
     if not pairs or small.empty:
-        return [_row(c, 'Section 4, Table 3', VERDICTS[2], f"needs DoRA/LoRA pairs and patients <= {ctx.small_ml:g} mL; methods run: "
+        return [_row(c, 'Section 4, Table 3', VERDICTS[2],
+                     f"needs DoRA/LoRA pairs and patients <= {ctx.small_ml:g} mL; methods run: "
                      f"{list(best.index) or 'none'}, small patients: {small.id.nunique()}")]
     models = [(best.loc[dm, 'model'], best.loc[lm, 'model']) for dm, lm in pairs]
     v, up, down = _superior(small, models)
     ev = [f"{md} {small[small.model == md].dice.mean():.3f} vs {ml_} {small[small.model == ml_].dice.mean():.3f} "
-          f"({small[small.model == md].dice.mean() - small[small.model == ml_].dice.mean():+.3f}{_p(u, d)})" for (md, ml_), u, d in zip(models, up, down)]
-    return [_row(c, 'Section 4, Table 3', v, f"{small.id.nunique()} patients <= {ctx.small_ml:g} mL, best ranks: " + '; '.join(ev))]
+          f"({small[small.model == md].dice.mean() - small[small.model == ml_].dice.mean():+.3f}{_p(u, d)})"
+          for (md, ml_), u, d in zip(models, up, down)]
+    return [_row(c, 'Section 4, Table 3', v,
+                 f"{small.id.nunique()} patients <= {ctx.small_ml:g} mL, best ranks: " + '; '.join(ev))]
 
 # %% ../nbs/13_report.ipynb #352facc0
 def claim_dora_c_best(ctx: FindingsContext) -> list[dict]:
@@ -835,32 +944,39 @@ def claim_dora_c_best(ctx: FindingsContext) -> list[dict]:
     them (`_superior`). Cannot be tested without DoRA-C and another method."""
     c, best = 'DoRA-C (best rank) is the best adapter method overall', ctx.best
     if 'DoRA-C' not in best.index or len(best) < 2:
-        return [_row(c, 'Section 4, Table 3', VERDICTS[2], f"needs DoRA-C and another method; methods run: {list(best.index) or 'none'}")]
+        return [_row(c, 'Section 4, Table 3', VERDICTS[2],
+                     f"needs DoRA-C and another method; methods run: {list(best.index) or 'none'}")]
     dc = best.loc['DoRA-C', 'model']
     others = best[best.index != 'DoRA-C'].sort_values('mean', ascending=False, kind='stable')
     v, up, down = _superior(ctx.per, [(dc, m) for m in others.model])
     return [_row(c, 'Section 4, Table 3', v, f"mean Dice at the best rank: {dc} {best.loc['DoRA-C', 'mean']:.3f}; " +
-                 '; '.join(f"{r.model} {r['mean']:.3f}{_p(u, d)}" for (_, r), u, d in zip(others.iterrows(), up, down)))]
+                 '; '.join(f"{r.model} {r['mean']:.3f}{_p(u, d)}"
+                           for (_, r), u, d in zip(others.iterrows(), up, down)))]
 
 # %% ../nbs/13_report.ipynb #e966026e
 def claim_transfer_beats_scratch(ctx: FindingsContext) -> list[dict]:
-    """Ours (a control the paper lacks): for each network, its best transferred model (the best strategy of the multi-view
-    Unet; the best adapter method at its best rank on the classic Unet) has a higher Dice than that network trained from
-    scratch on SAH ('Scratch', 'Scratch-long'; 'Unet-Scratch', 'Unet-Scratch-long'): one-sided paired Wilcoxon tests
-    Holm-adjusted across the comparisons (`_superior`). Cannot be tested without a scratch control and its network's
-    transferred rows."""
+    """Ours (a control the paper lacks): for each network, its best transferred model (the best strategy of the
+    multi-view Unet; the best adapter method at its best rank on the classic Unet) has a higher Dice than that network
+    trained from scratch on SAH ('Scratch', 'Scratch-long'; 'Unet-Scratch', 'Unet-Scratch-long'): one-sided paired
+    Wilcoxon tests Holm-adjusted across the comparisons (`_superior`). Cannot be tested without a scratch control and
+    its network's transferred rows."""
     c, per = 'Transfer from TBI beats training from scratch on SAH (each network, both step budgets)', ctx.per
     sc = list(dict.fromkeys(per[per.experiment == 'scratch'].model))
     pairs = []
     if len(ctx.sm): pairs += [(_best_strategy(ctx)[0], m) for m in sc if not m.startswith('Unet-')]
-    if len(ctx.best): pairs += [(ctx.best.sort_values('mean', ascending=False, kind='stable').model.iloc[0], m) for m in sc if m.startswith('Unet-')]
+    if len(ctx.best):
+        pairs += [(ctx.best.sort_values('mean', ascending=False, kind='stable').model.iloc[0], m) for m in sc
+                  if m.startswith('Unet-')]
     if not pairs:
-        return [_row(c, 'ours (no control in the paper)', VERDICTS[2], f"needs scratch controls (setting scratch_controls) beside the transferred "
+        return [_row(c, 'ours (no control in the paper)', VERDICTS[2],
+                     f"needs scratch controls (setting scratch_controls) beside the transferred "
                      f"models; scratch rows: {sc or 'none'}")]
     v, up, down = _superior(per, pairs)
     mean = per.groupby('model').dice.mean()
-    ev = '; '.join(f"{a} {mean[a]:.3f} vs {b} {mean[b]:.3f} ({mean[a] - mean[b]:+.3f}{_p(u, d)})" for (a, b), u, d in zip(pairs, up, down))
-    return [_row(c, 'ours (no control in the paper)', v, ev + _failing([a for a, _ in pairs], up, down, 'its scratch control'))]
+    ev = '; '.join(f"{a} {mean[a]:.3f} vs {b} {mean[b]:.3f} ({mean[a] - mean[b]:+.3f}{_p(u, d)})"
+                   for (a, b), u, d in zip(pairs, up, down))
+    return [_row(c, 'ours (no control in the paper)', v,
+                 ev + _failing([a for a, _ in pairs], up, down, 'its scratch control'))]
 
 # %% ../nbs/13_report.ipynb #9c5f9d5d
 CLAIMS = [claim_strategies_beat_none, claim_adapters_beat_best_strategy, claim_adapters_beat_strategies_on_average,
@@ -868,16 +984,17 @@ CLAIMS = [claim_strategies_beat_none, claim_adapters_beat_best_strategy, claim_a
           claim_cp_dora_comparable, claim_dora_helps_small_volumes, claim_dora_c_best, claim_transfer_beats_scratch]
 FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'evidence']
 
-def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03, low_ranks=(2, 4, 8),
-             high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML, inner: pd.DataFrame | None = None) -> pd.DataFrame:
+def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03,
+             low_ranks=(2, 4, 8), high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML,
+             inner: pd.DataFrame | None = None) -> pd.DataFrame:
     """Test the paper's claims (`CLAIMS`, listed above) on `per_patient`. With several training replicates (column
     'seed', `seeds_of`) every claim is tested on each replicate's rows alone (its paired tests across that replicate's
     patients, as for one training).
 
     Args:
         per_patient: the per-patient results (columns as in `PER_PATIENT_COLUMNS`).
-        params: trainable parameters per method (rows) and rank (int columns), e.g. `unet_parameter_table()`; without it (or
-            where it lacks an entry) the run's 'trainable' column is used.
+        params: trainable parameters per method (rows) and rank (int columns), e.g. `unet_parameter_table()`;
+            without it (or where it lacks an entry) the run's 'trainable' column is used.
         tolerance: the Dice within which CP-LoRA / CP-DoRA count as comparable (paper section 4; default 0.03).
         low_ranks: the low ranks of the claim that high ranks beat low ones (section 4, Fig. 4; default (2, 4, 8)).
         high_ranks: the high ranks of that claim (default (64, 96)).
@@ -903,19 +1020,23 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     inner_of = lambda s: None if inner is None else replicate_rows(inner, s) if 'seed' in inner else inner
     if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient, inner_of(seeds[0])), columns=FINDINGS_COLUMNS)
     each = [rows_of(replicate_rows(per_patient, s), inner_of(s)) for s in seeds]
-    if len({len(r) for r in each}) != 1: raise ValueError(f"findings: the replicates gave different numbers of rows {[len(r) for r in each]}")
+    if len({len(r) for r in each}) != 1:
+        raise ValueError(f"findings: the replicates gave different numbers of rows {[len(r) for r in each]}")
     out = []
     for rows in zip(*each):
         verdicts = [r['verdict'] for r in rows]
-        out.append(dict(claim=rows[0]['claim'], source=rows[0]['source'], verdict=_overall(verdicts), seeds=seed_verdict(verdicts),
-                        evidence=' | '.join(f"seed {s} ({r['verdict']}): {r['evidence']}" for s, r in zip(seeds, rows))))
+        out.append(dict(claim=rows[0]['claim'], source=rows[0]['source'], verdict=_overall(verdicts),
+                        seeds=seed_verdict(verdicts),
+                        evidence=' | '.join(f"seed {s} ({r['verdict']}): {r['evidence']}"
+                                            for s, r in zip(seeds, rows))))
     return pd.DataFrame(out, columns=SEED_FINDINGS_COLUMNS)
 
+# %% ../nbs/13_report.ipynb #d6192e93
 SEED_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'seeds', 'evidence']
 
 def _overall(verdicts) -> str:
-    """The verdict over training replicates (seed-to-seed variation counts): holds in all -> 'holds'; cannot be tested in
-    all -> 'cannot be tested'; does not hold in any -> 'does not hold'; else 'inconclusive'."""
+    """The verdict over training replicates (seed-to-seed variation counts): holds in all -> 'holds'; cannot be tested
+    in all -> 'cannot be tested'; does not hold in any -> 'does not hold'; else 'inconclusive'."""
     v = list(verdicts)
     if v and all(x == VERDICTS[0] for x in v): return VERDICTS[0]
     if all(x == VERDICTS[2] for x in v): return VERDICTS[2]
@@ -924,9 +1045,11 @@ def _overall(verdicts) -> str:
 def seed_verdict(verdicts) -> str:
     """A claim's verdicts in each training replicate (`VERDICTS`) in words: 'holds in K/N seeds', plus ', cannot be
     tested in M' where some could not be tested."""
-    v = list(verdicts); n = len(v)
+    v = list(verdicts)
+    n = len(v)
     k, m, i = sum(x == VERDICTS[0] for x in v), sum(x == VERDICTS[2] for x in v), sum(x == VERDICTS[3] for x in v)
-    return f"holds in {k}/{n} seeds" + (f", inconclusive in {i}" if i else '') + (f", cannot be tested in {m}" if m else '')
+    return (f"holds in {k}/{n} seeds" + (f", inconclusive in {i}" if i else '')
+            + (f", cannot be tested in {m}" if m else ''))
 
 # %% ../nbs/13_report.ipynb #76ff067b
 def selection_table(per_patient: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
@@ -938,11 +1061,14 @@ def selection_table(per_patient: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFr
     best = best_rank_per_method(a).set_index('method')
     nr, ch = nested_rows(per_patient, inner), nested_choices(inner)
     rows = []
-    for m in [x for x in METHOD_DISPLAY_NAMES if x in best.index] + [x for x in best.index if x not in METHOD_DISPLAY_NAMES]:
+    for m in ([x for x in METHOD_DISPLAY_NAMES if x in best.index]
+              + [x for x in best.index if x not in METHOD_DISPLAY_NAMES]):
         c = ch[ch.method == m]
         nd, td = nr[nr.method == m].dice.mean(), best.loc[m, 'dice']
-        rows.append({'method': m, 'test folds: rank': int(best.loc[m, 'rank']), 'test folds: Dice': round(float(td), 3),
-                     'nested: ranks per fold': '; '.join('/'.join(str(int(r)) for r in d.sort_values('fold')['rank']) for _, d in c.groupby('seed')),
+        rows.append({'method': m, 'test folds: rank': int(best.loc[m, 'rank']),
+                     'test folds: Dice': round(float(td), 3),
+                     'nested: ranks per fold': '; '.join('/'.join(str(int(r)) for r in d.sort_values('fold')['rank'])
+                                                         for _, d in c.groupby('seed')),
                      'nested: Dice': round(float(nd), 3), 'nested - test folds': round(float(nd - td), 3)})
     return pd.DataFrame(rows).set_index('method')
 
@@ -954,6 +1080,7 @@ def save_figure(fig, path, dpi: int = 150) -> Path:
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=dpi, metadata={'Software': None})
     return path
 
+# %% ../nbs/13_report.ipynb #c3b0ebc4
 def _flat(c) -> str:
     return ': '.join(str(x) for x in c if str(x) != '') if isinstance(c, tuple) else str(c)
 
@@ -963,12 +1090,14 @@ def markdown_table(df: pd.DataFrame, index: bool = True) -> str:
     def cell(v):
         if v is None or (isinstance(v, float) and np.isnan(v)): return ''
         return str(v).replace('|', '\\|').replace('\n', ' ')
-    head = ([cell(_flat(df.index.name) if df.index.name is not None else '')] if index else []) + [cell(_flat(c)) for c in df.columns]
+    head = (([cell(_flat(df.index.name) if df.index.name is not None else '')] if index else [])
+            + [cell(_flat(c)) for c in df.columns])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join(['---'] * len(head)) + '|']
     for i, row in zip(df.index, df.itertuples(index=False)):
         lines.append('| ' + ' | '.join(([cell(_flat(i))] if index else []) + [cell(v) for v in row]) + ' |')
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/13_report.ipynb #80a5d718
 def save_table(df: pd.DataFrame, stem, index: bool = True) -> list[Path]:
     "Write `df` to `<stem>.csv` and `<stem>.md` (`markdown_table`), each atomically. Returns the two paths."
     stem = Path(stem)
@@ -978,7 +1107,8 @@ def save_table(df: pd.DataFrame, stem, index: bool = True) -> list[Path]:
     return paths
 
 # %% ../nbs/13_report.ipynb #4a5c87e8
-RUN_INPUTS = ('per_patient.csv', 'table2_numeric.csv', 'table3_numeric.csv', 'pretraining.json', 'provenance.json', 'cohorts/sah/manifest.csv')
+RUN_INPUTS = ('per_patient.csv', 'table2_numeric.csv', 'table3_numeric.csv', 'pretraining.json', 'provenance.json',
+              'cohorts/sah/manifest.csv')
 
 def report_versions() -> dict:
     "`saharank.core.versions()` plus the plotting and statistics libraries of the report."
@@ -990,6 +1120,7 @@ def report_versions() -> dict:
         except md.PackageNotFoundError: out[p] = None
     return out
 
+# %% ../nbs/13_report.ipynb #edb6ea26
 def write_provenance(out_dir, run_dir, extra: dict | None = None, step: str | None = None, inputs=None,
                      name: str = 'report_provenance.json') -> Path:
     """Write or update `out_dir/name` (JSON): git commit of the saharank source (`saharank.core.git_commit`), versions
@@ -1009,8 +1140,9 @@ def write_provenance(out_dir, run_dir, extra: dict | None = None, step: str | No
         if not p.is_file(): raise FileNotFoundError(f"{p}: input to record in the provenance not found")
         sums[str(f)] = sha256_file(p)
     rp = run_dir / 'provenance.json'
-    prov.update(saharank=saharank.__version__, git_commit=git_commit(Path(saharank.__file__).parent), versions=report_versions(),
-                run_dir=str(run_dir), run_provenance=json.loads(rp.read_text()) if rp.is_file() else None, inputs=sums,
+    prov.update(saharank=saharank.__version__, git_commit=git_commit(Path(saharank.__file__).parent),
+                versions=report_versions(), run_dir=str(run_dir),
+                run_provenance=json.loads(rp.read_text()) if rp.is_file() else None, inputs=sums,
                 note="Our numbers come from saharank's cohorts (real CT with inserted hematomas), not the paper's; "
                      "the paper's numbers are its published Tables 2-3 (saharank/reference).")
     if extra:
@@ -1019,6 +1151,7 @@ def write_provenance(out_dir, run_dir, extra: dict | None = None, step: str | No
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(prov, indent=1, sort_keys=True, default=str) + '\n')
     return path
 
+# %% ../nbs/13_report.ipynb #7673200f
 def output_checksums(paths) -> dict:
     "{file name: SHA-256} of written files (for `write_provenance(extra=...)`)."
     return {Path(p).name: sha256_file(p) for p in paths}
@@ -1027,7 +1160,8 @@ def output_checksums(paths) -> dict:
 PIPELINE_NOTEBOOKS = ('01_tables.ipynb', '02_figures.ipynb', '03_findings.ipynb')
 
 def _shown(path) -> str:
-    "`path` relative to the working directory when it lies inside it (so records name no machine folders), else absolute."
+    """`path` relative to the working directory when it lies inside it (so records name no machine folders), else
+    absolute."""
     p = Path(path).resolve()
     try: return str(p.relative_to(Path.cwd().resolve()))
     except ValueError: return str(p)
@@ -1035,10 +1169,12 @@ def _shown(path) -> str:
 def pipeline_dir() -> Path | None:
     """The folder of the papermill notebooks: `saharank/pipeline` of an installed package (package data), else
     `pipeline/` of a source checkout; None when neither holds them."""
-    for d in (Path(saharank.__file__).resolve().parent / 'pipeline', Path(saharank.__file__).resolve().parent.parent / 'pipeline'):
+    for d in (Path(saharank.__file__).resolve().parent / 'pipeline',
+              Path(saharank.__file__).resolve().parent.parent / 'pipeline'):
         if all((d / n).exists() for n in PIPELINE_NOTEBOOKS): return d
     return None
 
+# %% ../nbs/13_report.ipynb #a0df2670
 REPORT_EXTRA = "pip install 'saharank[report]'"
 
 def report_unavailable() -> str | None:
@@ -1051,9 +1187,11 @@ def report_unavailable() -> str | None:
         try: KernelSpecManager().get_kernel_spec('python3')
         except NoSuchKernel: return f"no Jupyter kernel named python3: ipykernel is not installed ({REPORT_EXTRA})"
     except ImportError: return f"jupyter_client is not installed ({REPORT_EXTRA})"
-    if pipeline_dir() is None: return "the pipeline notebooks are missing from this installation of saharank (reinstall it)"
+    if pipeline_dir() is None:
+        return "the pipeline notebooks are missing from this installation of saharank (reinstall it)"
     return None
 
+# %% ../nbs/13_report.ipynb #7a890306
 def run_report(run_dir, out_dir=None, log=print) -> Path | None:
     """Regenerate every table and figure of the paper from the run in `run_dir` by executing the papermill
     notebooks of `pipeline/` in order (parameters run_dir, out_dir; default out_dir = run_dir/report); each
@@ -1065,11 +1203,13 @@ def run_report(run_dir, out_dir=None, log=print) -> Path | None:
         return None
     import papermill as pm
     nbs = pipeline_dir()
-    run_dir = Path(run_dir); out_dir = Path(out_dir) if out_dir else RunLayout(run_dir).report
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir else RunLayout(run_dir).report
     out_dir.mkdir(parents=True, exist_ok=True)
     for n in PIPELINE_NOTEBOOKS:
         t = time.time()
-        pm.execute_notebook(str(nbs / n), str(out_dir / n), parameters=dict(run_dir=_shown(run_dir), out_dir=_shown(out_dir)),
+        pm.execute_notebook(str(nbs / n), str(out_dir / n),
+                            parameters=dict(run_dir=_shown(run_dir), out_dir=_shown(out_dir)),
                             cwd=str(Path.cwd()), progress_bar=False, kernel_name='python3')
         log(f"  report {n}: {time.time() - t:.1f} s")
     return out_dir
