@@ -78,7 +78,8 @@ def ruff_problems(paths=LINTED) -> list[str]:
     for l in r.stdout.splitlines():
         if ': E' not in l: continue
         f, n = l.split(':')[:2]
-        if ': E501' in l and _line(ROOT / f, int(n)).startswith('__all__ = ['): continue   # nbdev writes it (wraps at 120)
+        if ': E501' in l and _line(ROOT / f, int(n)).startswith('__all__ = ['):
+            continue                                      # nbdev writes it (wraps at 120)
         out.append(l)
     return out
 
