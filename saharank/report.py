@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['METHOD_DISPLAY_NAMES', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', 'PAPER', 'TRAINABLE_COLUMN',
-           'VERDICTS', 'ALPHA', 'CLAIMS', 'FINDINGS_COLUMNS', 'SEED_FINDINGS_COLUMNS', 'RUN_INPUTS',
-           'PIPELINE_NOTEBOOKS', 'REPORT_EXTRA', 'read_numeric', 'run_settings', 'run_edges', 'parse_model',
-           'best_model', 'pick_model', 'reference_path', 'paper_table', 'side_by_side', 'seeds_of', 'replicate_rows',
-           'seed_bin_table', 'seed_tables', 'deviations_table', 'network_parameters', 'with_trainable', 'table1_frame',
-           'unet_parameter_table', 'unet_parameters', 'fig_overlays', 'image_attribution', 'volume_agreement',
-           'fig_volumes', 'fig_dice_vs_rank', 'FindingsContext', 'findings_context', 'claim_strategies_beat_none',
+           'VERDICTS', 'ALPHA', 'CLAIMS', 'EFFECT', 'FINDINGS_COLUMNS', 'CLAIM_TESTS', 'SEED_FINDINGS_COLUMNS',
+           'RUN_INPUTS', 'PIPELINE_NOTEBOOKS', 'REPORT_EXTRA', 'read_numeric', 'run_settings', 'run_edges',
+           'parse_model', 'best_model', 'pick_model', 'reference_path', 'paper_table', 'side_by_side', 'seeds_of',
+           'replicate_rows', 'seed_bin_table', 'seed_tables', 'deviations_table', 'network_parameters',
+           'with_trainable', 'table1_frame', 'unet_parameter_table', 'unet_parameters', 'fig_overlays',
+           'image_attribution', 'volume_agreement', 'fig_volumes', 'fig_dice_vs_rank', 'paired_effect',
+           'correlation_ci', 'FindingsContext', 'findings_context', 'claim_strategies_beat_none',
            'claim_adapters_beat_best_strategy', 'claim_adapters_beat_strategies_on_average',
            'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume', 'claim_high_ranks_beat_low',
            'claim_cp_lora_comparable', 'claim_cp_dora_comparable', 'claim_dora_helps_small_volumes',
@@ -19,6 +20,7 @@ __all__ = ['METHOD_DISPLAY_NAMES', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILE
 
 # %% ../nbs/13_report.ipynb #f66c7623
 import json, math, time, warnings
+from contextlib import contextmanager
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,6 +568,53 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
     fig.tight_layout(rect=(0, 0.06 if nr == 1 else 0.03, 1, 1))
     return fig, pd.DataFrame(summary)
 
+# %% ../nbs/13_report.ipynb #5bda2739
+_EFFECTS: list | None = None     # the effects noted while `findings` tests a claim (`_recording`), else None
+
+
+def paired_effect(d, level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of the paired differences `d` (1-D, e.g. per patient the Dice of model A minus that of model B; NaN
+    dropped) and its two-sided `level` confidence interval by Student's t with n - 1 degrees of freedom: (mean, low,
+    high), floats; NaN bounds for fewer than 2 differences, all NaN for none. Source: the paired t interval
+    (scipy.stats.t)."""
+    from scipy.stats import t
+    d = np.asarray(d, float)
+    d = d[np.isfinite(d)]
+    if len(d) == 0: return float('nan'), float('nan'), float('nan')
+    m = float(d.mean())
+    if len(d) < 2: return m, float('nan'), float('nan')
+    h = float(t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return m, m - h, m + h
+
+
+def _ci_text(m, lo, hi, level: float = 0.95) -> str:
+    "'+0.043 [+0.008, +0.078]' (and the level when it is not 95 %)."
+    return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" + ('' if level == 0.95 else f" ({level:.0%} CI)")
+
+
+@contextmanager
+def _recording():
+    "Collect what `_record` notes while the block runs (`findings`: one claim); yields the list."
+    global _EFFECTS
+    old, _EFFECTS = _EFFECTS, []
+    try: yield _EFFECTS
+    finally: _EFFECTS = old
+
+
+def _record(text: str) -> None:
+    "Note one comparison's effect for the claim being tested (nothing outside `_recording`)."
+    if _EFFECTS is not None: _EFFECTS.append(text)
+
+# %% ../nbs/13_report.ipynb #3dd748f6
+def correlation_ci(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The two-sided `level` confidence interval of a correlation coefficient `r` over `n` pairs by Fisher's z
+    transform: tanh(atanh(r) -+ z_((1 + level) / 2) / sqrt(n - 3)) (for Spearman's rho an approximation): (low,
+    high), floats; NaN for n < 4 or r outside (-1, 1). Source: Fisher 1921; scipy.stats.norm."""
+    from scipy.stats import norm
+    if n < 4 or not np.isfinite(r) or abs(r) >= 1: return float('nan'), float('nan')
+    h = norm.ppf(0.5 + level / 2) / np.sqrt(n - 3)
+    return float(np.tanh(np.arctanh(r) - h)), float(np.tanh(np.arctanh(r) + h))
+
 # %% ../nbs/13_report.ipynb #175eb2a5
 VERDICTS = ('holds', 'does not hold', 'cannot be tested', 'inconclusive')
 ALPHA = 0.05     # the level of every test of the findings (after Holm's correction across a claim's comparisons)
@@ -578,11 +627,13 @@ def _diffs(per, m1, m2) -> np.ndarray:
     ids = a.index.intersection(b.index)
     return (a[ids] - b[ids]).to_numpy(float)
 
-def _one_sided(d) -> tuple[float, float]:
+def _one_sided(d, label: str = '') -> tuple[float, float]:
     """(p of 'the differences `d` lie above 0', p of 'below 0'): one-sided Wilcoxon signed-rank tests (scipy; zeros
-    dropped); (NaN, NaN) for fewer than 2 non-zero differences."""
+    dropped); (NaN, NaN) for fewer than 2 non-zero differences. Notes the mean difference with its 95 % CI
+    (`paired_effect`), named `label`, for the claim being tested (`_record`)."""
     from scipy.stats import wilcoxon
     d = np.asarray(d, float)
+    _record((f"{label}: " if label else '') + _ci_text(*paired_effect(d)))
     d = d[np.isfinite(d) & (d != 0)]
     if len(d) < 2: return float('nan'), float('nan')
     return float(wilcoxon(d, alternative='greater').pvalue), float(wilcoxon(d, alternative='less').pvalue)
@@ -610,7 +661,7 @@ def _superior(per, pairs) -> tuple[str, list, list]:
     """'Each first model beats its second' over `pairs` [(m1, m2), ...]: one-sided paired Wilcoxon tests of the Dice
     (`_one_sided` of `_diffs`), Holm-adjusted across the pairs (`_holm`), decided by `_decide`. Returns (verdict, p up,
     p down)."""
-    raw = [_one_sided(_diffs(per, a, b)) for a, b in pairs]
+    raw = [_one_sided(_diffs(per, a, b), f"{a} - {b}") for a, b in pairs]
     up, down = _holm([r[0] for r in raw]), _holm([r[1] for r in raw])
     return _decide(up, down), up, down
 
@@ -761,7 +812,7 @@ def claim_adapters_beat_strategies_on_average(ctx: FindingsContext) -> list[dict
     ma, ms = a.dice.mean(), s.dice.mean()
     pa, ps = a.groupby('id').dice.mean(), s.groupby('id').dice.mean()     # per patient: the mean over the models
     ids = pa.index.intersection(ps.index)
-    up, down = _one_sided((pa[ids] - ps[ids]).to_numpy())
+    up, down = _one_sided((pa[ids] - ps[ids]).to_numpy(), 'adapters - strategies, per patient')
     return [_row(c, _S23, _decide([up], [down]),
                  f"mean Dice of all adapter results (every method and rank, {a.model.nunique()} models) {ma:.3f} "
                  f"vs all strategy results ({s.model.nunique()} strategies) {ms:.3f} ({ma - ms:+.3f}{_p(up, down)}, "
@@ -792,6 +843,10 @@ def claim_adapters_smaller_sd(ctx: FindingsContext) -> list[dict]:
         ok = len(ids) >= 3 and np.std(u) > 0 and np.std(v_) > 0
         raw.append((pearsonr(u, v_, alternative='less').pvalue, pearsonr(u, v_, alternative='greater').pvalue) if ok
                    else (np.nan, np.nan))
+        if ok:
+            rr = float(pearsonr(u, v_).statistic)
+            lo, hi = correlation_ci(rr, len(ids))
+            _record(f"{r.model} vs {bs}: Pitman-Morgan r {rr:+.2f} [{lo:+.2f}, {hi:+.2f}]")
     up, down = _holm([p for p, _ in raw]), _holm([q for _, q in raw])
     return [_row(c, _S23, _decide(up, down),
                  f"SD of Dice: {bs} {bss:.3f}; "
@@ -820,6 +875,9 @@ def claim_dice_rises_with_volume(ctx: FindingsContext) -> list[dict]:
                          spearmanr(d.annotated_ml, d.dice, alternative='less').pvalue) if ok
                         else (np.nan, np.nan, np.nan))
         res.append((m, means.to_numpy(), float(rho), float(pu), float(pd_), ok))
+        if ok:
+            lo, hi = correlation_ci(float(rho), len(d))
+            _record(f"{m}: rho {rho:.2f} [{lo:.2f}, {hi:.2f}]")
     testable = [r for r in res if r[5]]
     if not testable:
         return [_row(c, 'Section 4', VERDICTS[2],
@@ -854,7 +912,7 @@ def claim_high_ranks_beat_low(ctx: FindingsContext) -> list[dict]:
             pl, ph = lo.groupby('id').dice.mean(), hi.groupby('id').dice.mean()
             ids = pl.index.intersection(ph.index)
             rows.append((m, lo.dice.mean(), hi.dice.mean(), lo.dice.std(ddof=1), hi.dice.std(ddof=1),
-                         _one_sided((ph[ids] - pl[ids]).to_numpy())))
+                         _one_sided((ph[ids] - pl[ids]).to_numpy(), f"{m} high - low")))
     if not rows:
         return [_row(c, 'Section 4, Fig. 4', VERDICTS[2],
                      f"needs results at some of the ranks {list(ctx.high_ranks)} and of {list(ctx.low_ranks)} "
@@ -895,6 +953,7 @@ def _cp_comparable(ctx: FindingsContext, cp: str, sibs: tuple) -> list[dict]:
     elif len(d) >= 1:   # no spread: the difference is exact
         p_eq, p_out = (0., 1.) if np.all(np.abs(d) < tol) else (1., 0.)
     else: p_eq = p_out = float('nan')
+    _record(f"{mc} - {mt}: " + _ci_text(*paired_effect(d, 0.90), level=0.90))
     ev = (f"{mc} {best.loc[cp, 'mean']:.3f} vs {mt} {best.loc[top, 'mean']:.3f} (gap {gap:+.3f}; TOST p = {p_eq:.2g} "
           f"for +-{tol:g}, beyond-margin p = {p_out:.2g}, paired t over {len(d)} patients)")
     if pc is None or pt_ is None:
@@ -982,7 +1041,23 @@ def claim_transfer_beats_scratch(ctx: FindingsContext) -> list[dict]:
 CLAIMS = [claim_strategies_beat_none, claim_adapters_beat_best_strategy, claim_adapters_beat_strategies_on_average,
           claim_adapters_smaller_sd, claim_dice_rises_with_volume, claim_high_ranks_beat_low, claim_cp_lora_comparable,
           claim_cp_dora_comparable, claim_dora_helps_small_volumes, claim_dora_c_best, claim_transfer_beats_scratch]
-FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'evidence']
+EFFECT = 'effect (95 % CI)'
+FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'test', EFFECT, 'evidence']
+_WILCOXON = 'one-sided paired Wilcoxon signed-rank over the patients'
+CLAIM_TESTS = {   # the test of each claim, named in the findings' column `test`
+    'claim_strategies_beat_none': f'{_WILCOXON}, each strategy vs None; Holm across the strategies',
+    'claim_adapters_beat_best_strategy': f'{_WILCOXON}, each method vs the best strategy; Holm across the methods',
+    'claim_adapters_beat_strategies_on_average': f'{_WILCOXON} of the mean over adapter vs strategy results',
+    'claim_adapters_smaller_sd': 'Pitman-Morgan (one-sided Pearson r of x + y with x - y), each method vs the best '
+                                 'strategy; Holm',
+    'claim_dice_rises_with_volume': "one-sided Spearman's rho of Dice with the annotated volume, per model; Holm",
+    'claim_high_ranks_beat_low': f'{_WILCOXON} of the high- vs low-rank means, per method; Holm',
+    'claim_cp_lora_comparable': 'TOST (two one-sided paired t-tests, margin +-tolerance); CI: 90 %',
+    'claim_cp_dora_comparable': 'TOST (two one-sided paired t-tests, margin +-tolerance); CI: 90 %',
+    'claim_dora_helps_small_volumes': f'{_WILCOXON} (small hematomas), each DoRA vs its LoRA; Holm',
+    'claim_dora_c_best': f'{_WILCOXON}, DoRA-C vs each other method; Holm',
+    'claim_transfer_beats_scratch': f'{_WILCOXON}, each transferred model vs its scratch control; Holm',
+}
 
 def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tolerance: float = 0.03,
              low_ranks=(2, 4, 8), high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML,
@@ -1016,7 +1091,13 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     seeds = seeds_of(per_patient)
     def rows_of(per, inn):
         ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges, inn)
-        return [row for claim in CLAIMS for row in claim(ctx)]
+        out = []
+        for claim in CLAIMS:
+            with _recording() as noted:
+                rows = claim(ctx)
+            out += [r | {'test': CLAIM_TESTS.get(claim.__name__, ''), EFFECT: '; '.join(noted) or 'none'}
+                    for r in rows]
+        return out
     inner_of = lambda s: None if inner is None else replicate_rows(inner, s) if 'seed' in inner else inner
     if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient, inner_of(seeds[0])), columns=FINDINGS_COLUMNS)
     each = [rows_of(replicate_rows(per_patient, s), inner_of(s)) for s in seeds]
@@ -1026,13 +1107,14 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     for rows in zip(*each):
         verdicts = [r['verdict'] for r in rows]
         out.append(dict(claim=rows[0]['claim'], source=rows[0]['source'], verdict=_overall(verdicts),
-                        seeds=seed_verdict(verdicts),
+                        seeds=seed_verdict(verdicts), test=rows[0]['test'],
+                        **{EFFECT: ' | '.join(f"seed {s}: {r[EFFECT]}" for s, r in zip(seeds, rows))},
                         evidence=' | '.join(f"seed {s} ({r['verdict']}): {r['evidence']}"
                                             for s, r in zip(seeds, rows))))
     return pd.DataFrame(out, columns=SEED_FINDINGS_COLUMNS)
 
 # %% ../nbs/13_report.ipynb #d6192e93
-SEED_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'seeds', 'evidence']
+SEED_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'seeds', 'test', EFFECT, 'evidence']
 
 def _overall(verdicts) -> str:
     """The verdict over training replicates (seed-to-seed variation counts): holds in all -> 'holds'; cannot be tested
