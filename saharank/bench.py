@@ -28,7 +28,7 @@ from .models import count_parameters
 from .adapters import METHOD_REGISTRY, add_adapters
 from .training import (blood_mask, load_checkpoint, load_slices, predict_volume, save_checkpoint, set_seed,
                        slice_headroom_hu, train_model, train_settings)
-from .evaluation import best_rank_per_method, dice_score, patient_metrics
+from .evaluation import best_rank_per_method, dice_score, overlap_metrics, patient_metrics
 from .baselines import (LITEMEDSAM_SHA256, litemedsam_pr_adapters, load_litemedsam, pr_parameters, samihs_loss)
 
 # %% ../nbs/20_bench.ipynb #ac30c2b9
@@ -457,12 +457,10 @@ def bench_metrics(pred, hu, mask, affine, root, case_id: str, post: dict | None 
     if space is None: space = intracranial_space(hu, affine)
     p = blood_mask(pred, hu, post.get('blood_min_hu'), brain_reference_hu, space if post.get('intracranial') else None)
     t = np.asarray(mask).astype(bool)
-    tn = int(np.count_nonzero(space & ~p & ~t))
-    fp = int(np.count_nonzero(space & p & ~t))
     return patient_metrics(p, t, affine) | dict(
         network_dice=dice_score(np.asarray(pred).astype(bool), t),
         network_ml=mask_volume_ml(pred, voxel_spacing(affine)),
-        specificity_intracranial=float('nan') if tn + fp == 0 else tn / (tn + fp))
+        specificity_intracranial=overlap_metrics(p[space], t[space])['specificity'])   # over the head's voxels only
 
 # %% ../nbs/20_bench.ipynb #87249da0
 def trained_parameters(net: nn.Module) -> int:
