@@ -9,7 +9,7 @@ time of `saharank reproduce`. With `--jobs J`, J processes train at once (as `re
 aggregate speed is what counts. FLOPs per slice (torch's FlopCounterMode) are printed beside, to compare devices.
 The engine is the one `reproduce` uses: slices resident on the device, augmentation on the device, and on CUDA the
 step captured in a CUDA graph (`--no-graph`: eager, to compare); each timed epoch includes its run's warm-up and
-capture, as every run pays them once. With the profile's `seeds` the training grid is repeated that many times.
+capture, as every run pays them once. With the profile's `replicates` the training grid is repeated that many times.
 Evaluation and cohort building are not counted (seconds, not minutes). A projection, not a run: check it
 against the run's own `provenance.json` wall times.
 """
@@ -124,17 +124,18 @@ def main():
     all_train = sum(cfg['sah_bin_counts']) * z
     work['deployable models (2, all SAH patients)'] = (all_train * cfg['finetune_epochs']
                                                        * (sps['multiview'] + max(sps[k] for k in kinds[2:])))
-    seeds = int(cfg.get('seeds', 1) or 1)
-    if seeds > 1:
-        for k in list(work): work[k] *= seeds if not k.startswith('deployable') else 1
+    replicates = int(cfg.get('replicates', 1) or 1)
+    if replicates > 1:
+        for k in list(work): work[k] *= replicates if not k.startswith('deployable') else 1
     runs = len(cfg['strategies']) * cfg['folds'] + len(cfg['adapter_methods']) * len(cfg['ranks']) * cfg['folds']
     print(f"work: pre-training {tbi_train} slices x {cfg['pretrain_epochs']} epochs x 2 networks; {runs} fine-tuning "
           f"runs of {per_fold_train} slices x {cfg['finetune_epochs']} epochs (strategies: upper bound, timed with "
           "every layer trainable; every slice counted, an upper bound when empty_slice_fraction < 1)")
     for k, v in work.items(): print(f"  {k:>30}: {v / 60:8.1f} min")
     total_flop = (tbi_train * cfg['pretrain_epochs'] * (flops['multiview'] + flops['unet'])
-                  + runs * per_fold_train * cfg['finetune_epochs'] * flops['unet']) * seeds
-    print(f"  {'projected training time':>30}: {sum(work.values()) / 60:8.1f} min  (jobs {a.jobs}, seeds {seeds}, "
+                  + runs * per_fold_train * cfg['finetune_epochs'] * flops['unet']) * replicates
+    print(f"  {'projected training time':>30}: {sum(work.values()) / 60:8.1f} min  (jobs {a.jobs}, replicates "
+          f"{replicates}, "
           f"step {'captured in a CUDA graph' if dev.type == 'cuda' and graph else 'eager'}; about {total_flop:.2e} "
           f"FLOP, {total_flop / sum(work.values()) / 1e12:.1f} TFLOP/s aggregate)")
 

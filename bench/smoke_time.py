@@ -162,7 +162,7 @@ def show(now: dict, ref: dict | None, ref_name: str | None):
         print(f"{'part':<44}{'now':>8}{'ref':>8}{'speed-up':>10}")
         rows = ([('imports', p['imports_s'], rp.get('imports_s'))]
                 + [(k, v, rp.get('parts_s', {}).get(k)) for k, v in p['parts_s'].items()])
-        rows += [('the rest of the run (model, seeds, ...)', p['other_s'], rp.get('other_s')),
+        rows += [('the rest of the run (model, replicates, ...)', p['other_s'], rp.get('other_s')),
                  ('the whole run', p['run_s'], rp.get('run_s'))]
         for k, v, r in rows:
             print(f"{k:<44}{v:>8.2f}{(r if r is not None else float('nan')):>8.2f}{ratio(r, v):>10}")

@@ -648,7 +648,7 @@ def unet_rows(out, per: pd.DataFrame, cfg) -> pd.DataFrame:
     'none'; seconds: the runs' summed wall time from OUT/run_seconds.json when recorded, else NaN)."""
     out = Path(out)
     lay = RunLayout(out)
-    per = per[per.get('seed', 0) == 0] if 'seed' in per else per
+    per = per[per.get('replicate', 0) == 0] if 'replicate' in per else per
     s = per[per.experiment == 'strategy']
     a = per[per.experiment == 'adapter']
     names = []
@@ -758,7 +758,7 @@ def bench_figure(rows: pd.DataFrame, path) -> Path:
 def cascade_source(per: pd.DataFrame) -> str:
     """The model of the grid with the highest mean per-patient Dice (replicate 0): our best Unet, whose predictions
     prompt the cascade."""
-    p = per[per.seed == 0] if 'seed' in per else per
+    p = per[per.replicate == 0] if 'replicate' in per else per
     return str(p.groupby('model', sort=False).dice.mean().idxmax())
 
 # %% ../nbs/20_bench.ipynb #a222835a

@@ -59,9 +59,9 @@ def _add_reproduce(sub):
     r.add_argument('--shard', default=None, metavar='I/N',
                    help='do the fine-tuning runs whose position is I modulo N (0 <= I < N; '
                    'the pre-trained checkpoints must exist); no tables: a last call without --shard assembles them')
-    r.add_argument('--seeds', type=int, default=None, metavar='N',
-                   help="training replicates: repeat the training grid with N seeds on the same "
-                   "cohorts (default: the profile's 'seeds'); run ids gain '-seedK' when N > 1")
+    r.add_argument('--replicates', type=int, default=None, metavar='N',
+                   help="training replicates: repeat the training grid N times on the same "
+                   "cohorts (default: the profile's 'replicates'); run ids gain '-repK' when N > 1")
     r.add_argument('--jobs', type=int, default=None,
                    help='runs trained at once in worker processes (default: one per CPU core, at most 8, '
                    'each with one thread; 1 on a GPU, e.g. 8 there)')
@@ -110,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
 def _list_runs(a):
     "`saharank reproduce --list-runs`: print the id of every run of the grid, one per line."
     cfg = load_settings(a.profile, a.settings)
-    if a.seeds is not None:
-        if a.seeds < 1: raise ValueError(f"--seeds {a.seeds}: need at least 1")
-        cfg = cfg.replace(seeds=a.seeds)
+    if a.replicates is not None:
+        if a.replicates < 1: raise ValueError(f"--replicates {a.replicates}: need at least 1")
+        cfg = cfg.replace(replicates=a.replicates)
     print('\n'.join(list_runs(cfg, sah_folds(cfg, a.out or f'runs/{a.profile}', a.dataset))))
 
 def _reproduce(a):
@@ -121,7 +121,7 @@ def _reproduce(a):
               dataset=a.dataset, root=a.root, report=not a.no_report, deploy=not a.no_models,
               robustness=not a.no_robustness, bench=not a.no_bench, jobs=a.jobs, time_limit=a.time_limit,
               only=a.only.split(',') if a.only else None, shard=parse_shard(a.shard) if a.shard else None,
-              seeds=a.seeds)
+              replicates=a.replicates)
 
 def _scan_line(r) -> str:
     "The line `saharank predict` prints for the scan of row `r` that was segmented."

@@ -30,12 +30,12 @@ MODEL_INTENDED_USE = ("Research only: for reproducing and studying the saharank 
 def best_configurations(per: pd.DataFrame, inner: pd.DataFrame | None = None) -> list[dict]:
     """The configurations to deploy, from per-patient cross-validation results: the adapter method and rank
     with the highest mean Dice (Table 3's best row) and the strategy with the highest mean Dice (Table 2's); with
-    several training replicates (a 'seed' column) the means are over every replicate's rows, i.e. the mean over
+    several training replicates (a 'replicate' column) the means are over every replicate's rows, i.e. the mean over
     replicates.
     With `inner` (the nested selection's rows, `saharank.grid.inner_tasks`) both are chosen by their mean Dice on the
     inner validation splits instead (`saharank.evaluation.nested_best`), never on the test folds.
-    Each a dict: kind, name (the row's model name), network, method/rank or strategy, selected_by ('test folds' or
-    'inner validation'). Missing kinds are left out."""
+    Each a dict: experiment ('adapter' or 'strategy'), name (the row's model name), network, method/rank or strategy,
+    selected_by ('test folds' or 'inner validation'). An experiment without rows is left out."""
     out, nested = [], inner is not None and len(inner) > 0
     a, s = per[per.experiment == 'adapter'], per[per.experiment == 'strategy']
     how = 'inner validation' if nested else 'test folds'
@@ -43,18 +43,18 @@ def best_configurations(per: pd.DataFrame, inner: pd.DataFrame | None = None) ->
         if nested: b = a[a.model == nested_best(inner, 'adapter')].iloc[0]
         else: b = best_rank_per_method(a).iloc[0]
         key = next(k for k, v in DISPLAY_NAME_OF.items() if v == b['method'])
-        out.append(dict(kind='adapter', name=f"{b['method']}{int(b['rank'])}", network='unet', method=key,
+        out.append(dict(experiment='adapter', name=f"{b['method']}{int(b['rank'])}", network='unet', method=key,
                         rank=int(b['rank']), selected_by=how))
     if len(s):
         m = (inner[inner.experiment == 'strategy'] if nested else s).groupby('model', sort=False).dice.mean()
         name = m.sort_values(ascending=False, kind='stable').index[0]
-        out.append(dict(kind='strategy', name=name, network='multiview', strategy=name, selected_by=how))
+        out.append(dict(experiment='strategy', name=name, network='multiview', strategy=name, selected_by=how))
     return out
 
 # %% ../nbs/06b_deploy.ipynb #638cda2a
 def _cv_dice(tables: dict, config: dict) -> dict:
     "Cross-validated Dice of a configuration by volume bin and overall: {bin: {mean, sd, n}} from the numeric table."
-    t = tables['table3' if config['kind'] == 'adapter' else 'table2']
+    t = tables['table3' if config['experiment'] == 'adapter' else 'table2']
     row = t.loc[config['name']]
     bins = list(dict.fromkeys(c for c, _ in t.columns))
     return {b: {s: (None if pd.isna(row[(b, s)]) else (int(row[(b, s)]) if s == 'n' else round(float(row[(b, s)]), 4)))
@@ -76,7 +76,7 @@ def _hu_shift_margin(cfg) -> float:
 def _deploy_from(config: dict, cfg, base, name: str):
     "The model to train for `config`: a copy of the pre-trained `base` with its adapters or strategy, seeded first."
     _set_seed(_run_seed(cfg['seed'], 'deploy', name), cfg)     # replicate 0's seeds and pre-trained checkpoint
-    if config['kind'] == 'adapter':
+    if config['experiment'] == 'adapter':
         r = cfg.adapter_rank(config['rank'])          # ranks relative to the width (`rank_reference_width`)
         model = add_adapters(copy.deepcopy(base), config['method'], r, alpha=cfg['alpha_factor'] * r,
                              layer_types=DEFAULT_LAYER_TYPES)
@@ -90,7 +90,7 @@ def _selected_by(config: dict) -> str:
              "folds (nested selection; never the test folds), among "
              if config.get('selected_by') == 'inner validation' else
              "the highest mean per-patient Dice over all SAH test patients of the cross-validation, among ")
-            + ("every adapter method at every rank (Table 3)" if config['kind'] == 'adapter'
+            + ("every adapter method at every rank (Table 3)" if config['experiment'] == 'adapter'
                else "the fine-tuning strategies (Table 2)"))
 
 def _model_card(config: dict, cfg, out, tables: dict, dataset, name: str, key: str, ids: list, hist, describe: dict,
@@ -100,7 +100,7 @@ def _model_card(config: dict, cfg, out, tables: dict, dataset, name: str, key: s
                 configuration=config | ({'adapter_rank': cfg.adapter_rank(config['rank']),
                                          'alpha': cfg['alpha_factor'] * cfg.adapter_rank(config['rank']),
                                          'method_name': DISPLAY_NAME_OF[config['method']]}
-                                        if config['kind'] == 'adapter' else {}),
+                                        if config['experiment'] == 'adapter' else {}),
                 selected_by=_selected_by(config),
                 cross_validated_dice=_cv_dice(tables, config),
                 training_cohort=dict(cohort='sah', patients=len(ids), ids=ids, manifest_sha256=cohort_sha,
@@ -116,7 +116,7 @@ def _model_card(config: dict, cfg, out, tables: dict, dataset, name: str, key: s
                               loss=hist),
                 base=dict(file='base.safetensors', pretrained_checkpoint=ck.name, pretrained_sha256=ck_sha,
                           pretrained_on='the TBI cohort of the same run (OUT/cohorts/tbi)'),
-                trainable_parameters=(trainable_parameters(model) if config['kind'] == 'adapter'
+                trainable_parameters=(trainable_parameters(model) if config['experiment'] == 'adapter'
                                       else count_parameters(model, True)),
                 qc=dict(brain_median_hu_range=cohort_brain_range([RunLayout(out).cohort('tbi'), sah_root],
                                                                  margin_hu=_hu_shift_margin(cfg)),
@@ -135,7 +135,7 @@ def _write_model_folder(config: dict, out, name: str, base, model, describe: dic
     RunLayout(out).models.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=RunLayout(out).models))
     try:
-        if config['kind'] == 'adapter':
+        if config['experiment'] == 'adapter':
             save_checkpoint(base, stage / 'base.safetensors', describe)
             save_adapters(model, stage / 'adapter')
         else:
@@ -155,11 +155,13 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     (staged in a temporary folder, then renamed).
 
     Args:
-        config: the configuration to deploy (a dict of `best_configurations`: kind, name, network, method and rank or
+        config: the configuration to deploy (a dict of `best_configurations`: experiment, name, network, method and
+        rank or
             strategy, selected_by).
         cfg: the run's settings (`saharank.settings.Settings`).
         out: the run's output folder OUT.
-        tables: the run's tables (`saharank.report.seed_tables`); the numeric 'table2' or 'table3' gives the card's
+        tables: the run's tables (`saharank.report.replicate_tables`); the numeric 'table2' or 'table3' gives the
+        card's
             cross-validated Dice.
         device: the torch device to train on.
         dataset: None (the made cohorts) or the public dataset's name, for the card's data statement.

@@ -249,16 +249,16 @@ INNER_VALIDATION = 'inner_validation.csv'   # a run folder's nested-selection ro
 def _outer(fold) -> str: return str(fold).removesuffix('-inner')
 
 def nested_choices(inner: pd.DataFrame) -> pd.DataFrame:
-    """The rank each adapter method gets in each outer fold (and training replicate, column 'seed' if present) by
+    """The rank each adapter method gets in each outer fold (and training replicate, column 'replicate' if present) by
     nested selection: the rank with the highest mean Dice over the fold's inner validation patients (rows of
     `saharank.grid.inner_tasks`: columns experiment, method, rank, fold 'foldK-inner', dice), the lowest rank on a
-    tie. Returns columns seed, fold (the outer fold, 'foldK'), method, rank, inner_dice."""
+    tie. Returns columns replicate, fold (the outer fold, 'foldK'), method, rank, inner_dice."""
     a = inner[inner.experiment == 'adapter'].assign(fold=lambda d: d.fold.map(_outer))
-    a = a.assign(seed=a['seed'] if 'seed' in a else 0)
-    m = a.groupby(['seed', 'fold', 'method', 'rank']).dice.mean().rename('inner_dice').reset_index()
-    m = m.sort_values(['seed', 'fold', 'method', 'inner_dice', 'rank'], ascending=[True, True, True, False, True],
+    a = a.assign(replicate=a['replicate'] if 'replicate' in a else 0)
+    m = a.groupby(['replicate', 'fold', 'method', 'rank']).dice.mean().rename('inner_dice').reset_index()
+    m = m.sort_values(['replicate', 'fold', 'method', 'inner_dice', 'rank'], ascending=[True, True, True, False, True],
                       kind='stable')
-    return m.drop_duplicates(['seed', 'fold', 'method']).reset_index(drop=True)
+    return m.drop_duplicates(['replicate', 'fold', 'method']).reset_index(drop=True)
 
 # %% ../nbs/06_evaluation.ipynb #1e6fdbff
 def nested_rows(per: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
@@ -268,14 +268,14 @@ def nested_rows(per: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFrame:
     ValueError when `per` lacks a chosen run."""
     ch = nested_choices(inner)
     a = per[per.experiment == 'adapter']
-    a = a.assign(seed=a['seed'] if 'seed' in a else 0)
-    out = a.merge(ch[['seed', 'fold', 'method', 'rank']], on=['seed', 'fold', 'method', 'rank'], how='inner')
-    missing = len(ch) - len(out[['seed', 'fold', 'method']].drop_duplicates())
+    a = a.assign(replicate=a['replicate'] if 'replicate' in a else 0)
+    out = a.merge(ch[['replicate', 'fold', 'method', 'rank']], on=['replicate', 'fold', 'method', 'rank'], how='inner')
+    missing = len(ch) - len(out[['replicate', 'fold', 'method']].drop_duplicates())
     if missing:
         raise ValueError(f"nested_rows: {missing} chosen (fold, method, rank) runs have no rows in the per-patient "
                          "results")
     out = out.assign(model=out.method + NESTED_SUFFIX)
-    return out if 'seed' in per else out.drop(columns='seed')
+    return out if 'replicate' in per else out.drop(columns='replicate')
 
 # %% ../nbs/06_evaluation.ipynb #85cdff7f
 def nested_best(inner: pd.DataFrame, experiment: str) -> str | None:
@@ -298,12 +298,15 @@ _FLOAT_COLUMNS = ('dice', 'annotated_ml', 'predicted_ml', 'network_dice', 'netwo
 def read_per_patient(path, required=PER_PATIENT_COLUMNS) -> pd.DataFrame:
     """Read a `per_patient.csv` written by `saharank reproduce`. `required`: the columns it must have (default
     `PER_PATIENT_COLUMNS`). Text columns stay str (strategy 'None' and the empty method of strategies are kept),
-    rank and trainable int, dice, volumes (mL) and surface distances (mm) float with NaN for an empty cell.
+    rank and trainable int, dice, volumes (mL) and surface distances (mm) float with NaN for an empty cell; the
+    training replicate's column is 'replicate' (older runs' 'seed' is renamed so).
     Raises FileNotFoundError naming a missing file, ValueError naming the missing columns or a non-numeric column."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: per-patient results not found (written by `saharank reproduce`)")
     df = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in _TEXT_COLUMNS})
+    if 'seed' in df.columns and 'replicate' not in df.columns:     # runs before 2026-12-07 named the column 'seed'
+        df = df.rename(columns={'seed': 'replicate'})
     missing = [c for c in required if c not in df.columns]
     if missing: raise ValueError(f"{path}: per-patient results lack the columns {missing}")
     return _typed(df, path)

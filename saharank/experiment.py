@@ -22,12 +22,13 @@ from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
 from .cohort import assign_ages, assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
-from .report import markdown_table, run_report, seed_bin_table, seed_tables
+from .report import markdown_table, run_report, replicate_bin_table, replicate_tables
 from .predict import load_model, segment_volume
 from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
-from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds, _reference,
-                           _window, _with_seed, finetune, finetune_names, finetune_tasks, fold_model, inner_tasks,
+from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain,
+                           _record_run_seconds, _reference,
+                           _window, _with_replicate, finetune, finetune_names, finetune_tasks, fold_model, inner_tasks,
                            leave_one_head_out_tasks, leave_one_pattern_out_tasks, list_runs,
                            postprocessing, pretrained_path, replicate_seed, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
@@ -73,7 +74,7 @@ def _paper_protocol() -> dict:
 def write_results(out, per, tables, cfg, source: dict, pre, dev, stages, dataset=None, models=(),
                   threads: int | None = None):
     """Write the tables (CSV and Markdown), per-patient results, pre-training record and provenance into `out`,
-    atomically. provenance.json records the settings, the training replicates (`seeds` and each replicate's base
+    atomically. provenance.json records the settings, the training replicates (`replicates` and each replicate's base
     seed), the paper's protocol (`paper_protocol`) and the run's `deviations` from it.
 
     Args:
@@ -99,8 +100,8 @@ def write_results(out, per, tables, cfg, source: dict, pre, dev, stages, dataset
     write_text_atomic(RunLayout(out).pretraining, json.dumps(pre, indent=1))
     paper = _paper_protocol()
     prov = dict(command=_command(), profile=cfg['profile'], settings=cfg.as_dict(), seed=cfg['seed'],
-                versions=versions(), seeds=cfg['seeds'],
-                replicate_seeds=[replicate_seed(cfg['seed'], k) for k in range(cfg['seeds'])],
+                versions=versions(), replicates=cfg['replicates'],
+                replicate_seeds=[replicate_seed(cfg['seed'], k) for k in range(cfg['replicates'])],
                 engine_version=ENGINE_VERSION, paper_protocol=paper, deviations=deviations(cfg, paper),
                 git_commit=git_commit(Path(__file__).parent if '__file__' in globals() else '.'),
                 anatomy=dict(source=source['source'], sha256=source['sha256']),
@@ -157,7 +158,7 @@ class Run:
     _pool: Executor | None = None
 
     @classmethod
-    def start(cls, profile, out, settings=None, device='auto', seeds=None, jobs=None, time_limit=None, only=None,
+    def start(cls, profile, out, settings=None, device='auto', replicates=None, jobs=None, time_limit=None, only=None,
               shard=None, verbose=True, **kw) -> 'Run':
         """A `Run` of `profile` into `out`, the arguments checked first, before anything is made or written. Prints
         the header and the profile's deviations from the paper's protocol. On the CPU every run computes with one
@@ -168,7 +169,7 @@ class Run:
             out: the output folder (made if missing).
             settings: the settings file (None, default: the packaged one).
             device: 'auto' (default) or a torch device name (`select_device`).
-            seeds: training replicates (int >= 1; None, default: the profile's).
+            replicates: training replicates (int >= 1; None, default: the profile's).
             jobs: worker processes (>= 1; None, default: `default_jobs` of the device).
             time_limit: seconds from now to the run's `deadline` (None, default: no limit).
             only: the run ids to run (None, default: the whole grid); no run of the bench (it needs the whole grid).
@@ -180,15 +181,16 @@ class Run:
             The `Run`.
 
         Raises:
-            ValueError: for `jobs` < 1, `seeds` not an int >= 1, or a bench run in `only`; and what `load_settings` and
+            ValueError: for `jobs` < 1, `replicates` not an int >= 1, or a bench run in `only`; and what
+            `load_settings` and
                 `select_device` raise."""
         t0 = time.time()
         if jobs is not None and jobs < 1: raise ValueError(f"jobs must be >= 1, got {jobs}")
         cfg = load_settings(profile, settings)
-        if seeds is not None:
-            if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-                raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
-            cfg = cfg.replace(seeds=seeds)
+        if replicates is not None:
+            if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
+                raise ValueError(f"replicates must be an int >= 1, got {replicates!r}")
+            cfg = cfg.replace(replicates=replicates)
         if only is not None and any(_is_bench(r) for r in only):
             raise ValueError(f"--only: {', '.join(r for r in only if _is_bench(r))} are runs of the bench, which "
                              "needs the whole grid (its best Unet prompts the cascade): they run in the call without "
@@ -204,7 +206,7 @@ class Run:
         run.log(f"saharank {saharank.__version__} reproduce --profile {profile}: device {run.dev}, "
                 f"torch {torch.__version__}, "
                 f"{run.jobs} job{'s' if run.jobs > 1 else ''} of {each}"
-                + (f", {cfg['seeds']} training replicates" if cfg['seeds'] > 1 else ''))
+                + (f", {cfg['replicates']} training replicates" if cfg['replicates'] > 1 else ''))
         devs = deviations(cfg, _paper_protocol())
         if devs:
             run.log("deviations from the paper's protocol: "
@@ -237,10 +239,11 @@ class Run:
             self.close()
             _record_call(self.out, self.t0, 'stopped', self.jobs, self.dev, complete_replicates=e.complete_replicates)
             msg = _stopped_message(self.out, str(e), time.time() - self.t0)
-            k, n = e.complete_replicates, self.cfg['seeds']
+            k, n = e.complete_replicates, self.cfg['replicates']
             # the finished replicates make a report now; the same command later completes the rest
             if k and n > 1:
-                msg += (f". Replicates 0-{k - 1} of {n} are complete: the same command with --seeds {k} writes the "
+                msg += (f". Replicates 0-{k - 1} of {n} are complete: the same command with --replicates {k} writes "
+                        "the "
                         f"tables, models and report from them without training again")
             raise Stopped(msg, complete_replicates=k) from None
         self.seconds[f'{stage.name}_s'] = round(time.time() - t, 1)
@@ -307,14 +310,14 @@ def _cohorts(run: Run) -> str:
 def _pretrain(run: Run) -> None:
     """Pre-train both networks of every training replicate on TBI (`saharank.grid.pretrain`, in the `jobs` workers),
     or those of `--only`; `Stopped` when the time limit stops one."""
-    cfg, nreps = run.cfg, run.cfg['seeds']
+    cfg, nreps = run.cfg, run.cfg['replicates']
     nets = [(n, w, k) for k in range(nreps)
             for n, w in (('multiview', cfg['multiview_width']), ('unet', cfg['unet_width']))
             if run.subset is None or run_id(f'pretrain-{n}', None, k, nreps) in run.subset]
     args = [(name, cfg, str(run.layout.cohort('tbi')), width, str(run.dev), str(run.layout.checkpoints),
              run.inner_progress, run.deadline, k) for name, width, k in nets]
-    # pretraining.json: replicate 0 under the network's name (as a 1-seed run), replicate K under NAME-seedK
-    run.pre = dict(zip([n if k == 0 else f'{n}-seed{k}' for n, _, k in nets],
+    # pretraining.json: replicate 0 under the network's name (as a 1-replicate run), replicate K under NAME-repK
+    run.pre = dict(zip([n if k == 0 else f'{n}-rep{k}' for n, _, k in nets],
                        run.pool.map(_by_name('pretrain'), args)))
     if any(v is None for v in run.pre.values()): raise Stopped('pre-training')
     for name, info in run.pre.items():
@@ -326,9 +329,9 @@ def _pretrain(run: Run) -> None:
 def _finetune(run: Run) -> None:
     """The fine-tuning grid (`saharank.grid.finetune_tasks`, `finetune`, in the `jobs` workers), or the runs of
     `--only`/`--shard`; then, for a whole grid, the per-patient results of every replicate and Tables 2-3
-    (`saharank.report.seed_tables`). ValueError when a pre-trained checkpoint is missing; `Stopped` (with the number
-    of complete replicates) when the time limit stops a run."""
-    cfg, L, nreps = run.cfg, run.layout, run.cfg['seeds']
+    (`saharank.report.replicate_tables`). ValueError when a pre-trained checkpoint is missing; `Stopped` (with the
+    number of complete replicates) when the time limit stops a run."""
+    cfg, L, nreps = run.cfg, run.layout, run.cfg['replicates']
     tasks = []
     if run.subset is None or any(not _is_pretrain(r) for r in run.subset):
         folds = sorted(run.sah.split.unique())
@@ -353,7 +356,7 @@ def _finetune(run: Run) -> None:
     for experiment in ('strategy', 'adapter', 'scratch'):
         run.seconds[f'{experiment}_runs_s'] = round(sum(r[1] for r, task in zip(results, tasks)
                                                         if task['experiment'] == experiment), 1)
-    rows = [_with_seed(pd.read_csv(r[0], keep_default_na=False,
+    rows = [_with_replicate(pd.read_csv(r[0], keep_default_na=False,
                                    dtype={'model': str, 'method': str, 'fold': str, 'id': str}), task['replicate'])
             for r, task in zip(results, tasks)]
     for name in dict.fromkeys(task['name'] for task in tasks):
@@ -362,7 +365,7 @@ def _finetune(run: Run) -> None:
     run.seconds['jobs'] = run.jobs
     run.per = pd.concat(rows, ignore_index=True)
     # make_tables for 1 replicate; else means over replicates
-    run.tables = seed_tables(run.per, cfg['sah_bin_edges_ml'])
+    run.tables = replicate_tables(run.per, cfg['sah_bin_edges_ml'])
     if cfg['nested_selection']: _nested(run, reps)
 
 def _nested(run: Run, reps) -> None:
@@ -375,7 +378,7 @@ def _nested(run: Run, reps) -> None:
         raise Stopped(f"nested selection ({sum(r is not None for r in results)} of {len(tasks)} runs finished)")
     _record_run_seconds(run.out, {task['run_id']: r[1] for r, task in zip(results, tasks) if r[1] > 0})
     run.seconds['nested_runs_s'] = round(sum(r[1] for r in results), 1)
-    run.inner = pd.concat([_with_seed(pd.read_csv(r[0], keep_default_na=False,
+    run.inner = pd.concat([_with_replicate(pd.read_csv(r[0], keep_default_na=False,
                                                   dtype={'model': str, 'method': str, 'fold': str, 'id': str}),
                                       task['replicate']) for r, task in zip(results, tasks)], ignore_index=True)
     write_text_atomic(run.out / INNER_VALIDATION, run.inner.to_csv(index=False))
@@ -390,7 +393,7 @@ def _deploy(run: Run) -> None:
     tables = run.tables
     # a nested choice need not be a row of Table 3 (the test folds' best ranks): every adapter row
     if run.inner is not None:
-        tables = tables | {'table3': seed_bin_table(run.per[run.per.experiment == 'adapter'], 'model',
+        tables = tables | {'table3': replicate_bin_table(run.per[run.per.experiment == 'adapter'], 'model',
                                                     edges=run.cfg['sah_bin_edges_ml'])[0]}
     cards = run.pool.map(deploy_model, [(c, run.cfg, run.out, tables, str(run.dev), run.dataset, run.deadline,
                                          run.inner_progress) for c in configs])
@@ -438,7 +441,7 @@ def _robustness(run: Run) -> str:
     selected runs, the deployable models' keys, the settings, the perturbations, saharank's version) matches
     report/robustness.json and its files exist."""
     cfg, L = run.cfg, run.layout
-    configs = best_configurations(*(d[d.seed == 0] if d is not None and 'seed' in d else d
+    configs = best_configurations(*(d[d.replicate == 0] if d is not None and 'replicate' in d else d
                                     for d in (run.per, run.inner)))
     tasks = [t for t in finetune_tasks(cfg, run.out, run.sah, run.dev, replicates=[0])
              if t['name'] in {c['name'] for c in configs}]
@@ -496,8 +499,10 @@ def _generalization(run: Run) -> str | None:
     sah, cfg, L = run.sah, run.cfg, run.layout
     many = lambda c: c in sah and sah[c].nunique() >= 2
     if not many('head') and not many('sah_pattern'): return None
-    per = run.per[run.per.seed == 0] if 'seed' in run.per else run.per
-    configs = best_configurations(per, run.inner[run.inner.seed == 0] if run.inner is not None and 'seed' in run.inner
+    per = run.per[run.per.replicate == 0] if 'replicate' in run.per else run.per
+    configs = best_configurations(per,
+                                  run.inner[run.inner.replicate == 0] if run.inner is not None
+                                  and 'replicate' in run.inner
                                   else run.inner)
     in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
     rows, clean, said = [], [], []
@@ -567,7 +572,7 @@ STAGES = (Stage('cohorts', _cohorts), Stage('pretrain', _pretrain), Stage('finet
 def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: str = 'auto', cache_dir=None,
               progress: bool = True, verbose: bool = True, anatomy=None, dataset=None, root=None, report: bool = True,
               jobs: int | None = None, time_limit: float | None = None, deploy: bool = True, only=None, shard=None,
-              seeds: int | None = None, robustness: bool = True, bench: bool = True) -> dict:
+              replicates: int | None = None, robustness: bool = True, bench: bool = True) -> dict:
     """Run the paper's experiment with the settings of `profile` into `out`: the stages of `STAGES` in order, each
     timed (see above). Writes table2/table3 (.csv, .md), per_patient.csv, pretraining.json, provenance.json, cohorts/,
     checkpoints/, runs/, predictions/; with `deploy` models/, with `robustness` report/robustness.*, with `bench` (when
@@ -596,17 +601,17 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
             (None, default: the whole grid).
         shard: (I, N): only shard I of N of the runs, returning {'runs': [...]}; a later call assembles (None,
             default: the whole grid).
-        seeds: training replicates (int >= 1; None, default: the profile's).
+        replicates: training replicates (int >= 1; None, default: the profile's).
         robustness: write report/robustness.* (default True).
         bench: run the bench of the prompted baselines when the profile lists `baselines` (default True).
 
     Returns:
-        Tables 2-3 (`saharank.report.seed_tables`) and 'per_patient'; with `only` or `shard`, {'runs': [...]}.
+        Tables 2-3 (`saharank.report.replicate_tables`) and 'per_patient'; with `only` or `shard`, {'runs': [...]}.
 
     Raises:
         ValueError: for bad arguments (`Run.start`) or a missing pre-trained checkpoint.
         Stopped: when `time_limit` stops a stage."""
-    run = Run.start(profile, out, settings, device, seeds, jobs, time_limit, only, shard, verbose,
+    run = Run.start(profile, out, settings, device, replicates, jobs, time_limit, only, shard, verbose,
                     options=dict(deploy=deploy, bench=bench, robustness=robustness, report=report), progress=progress,
                     anatomy=anatomy, dataset=dataset, root=root, cache_dir=cache_dir)
     try:
@@ -622,8 +627,8 @@ def reproduce(profile: str = 'smoke', out='runs/smoke', settings=None, device: s
     _record_call(run.out, run.t0, 'finished', run.jobs, run.dev, stages=run.seconds)
     run.log("\nOurs (saharank; real CT with inserted hematomas, NOT the paper's data): mean per-patient Dice (SD) by "
             "annotated SAH volume, mL"
-            + (f"; mean over {run.cfg['seeds']} training replicates (SD between patients; seeds: SD between "
-               "replicates)" if run.cfg['seeds'] > 1 else ''))
+            + (f"; mean over {run.cfg['replicates']} training replicates (SD between patients; replicates: SD between "
+               "replicates)" if run.cfg['replicates'] > 1 else ''))
     run.log("\nTable 2 - multi-view Unet, fine-tuning strategies\n" + run.tables['table2_text'].to_string())
     run.log("\nTable 3 - classic Unet, adapters (best rank per method)\n" + run.tables['table3_text'].to_string())
     run.log(f"\nwrote {run.out}/table2.csv, table3.csv, per_patient.csv, provenance.json  "

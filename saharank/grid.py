@@ -29,13 +29,13 @@ from .bench import baseline_runs
 DISPLAY_NAME_OF = {k: m.display for k, m in METHOD_REGISTRY.items()}
 
 # %% ../nbs/06a_grid.ipynb #328b1ab0
-_run_seed = run_seed   # saharank.core.run_seed: every seed of the grid derives from the settings' seed
+_run_seed = run_seed   # saharank.core.run_seed: every replicate of the grid derives from the settings' seed
 
 def replicate_seed(seed: int, replicate: int) -> int:
-    """The base seed of training replicate `replicate` (0, 1, ... `seeds` - 1) of a reproduction whose settings have
-    `seed`: `seed` itself for replicate 0 (so a 1-seed run trains exactly as before replicates existed), else a
-    32-bit hash of (seed, 'replicate', replicate). Every training seed of the replicate (initialisation, slice order,
-    augmentation, of each run) derives from it (`_run_seed`); the cohorts always use `seed`."""
+    """The base seed of training replicate `replicate` (0, 1, ... `replicates` - 1) of a reproduction whose settings
+    have `seed`: `seed` itself for replicate 0 (so a 1-replicate run trains exactly as before replicates existed),
+    else a 32-bit hash of (seed, 'replicate', replicate). Every training seed of the replicate (initialisation, slice
+    order, augmentation, of each run) derives from it (`_run_seed`); the cohorts always use `seed`."""
     if replicate < 0: raise ValueError(f"replicate must be >= 0, got {replicate}")
     return int(seed) if replicate == 0 else _run_seed(seed, 'replicate', int(replicate))
 
@@ -75,25 +75,25 @@ def _reference(cfg): return cfg.get('brain_reference_hu')   # None: absolute HU 
 def pretrained_path(ckpt_dir, name: str, replicate: int = 0, without_head: str | None = None) -> Path:
     """The pre-trained checkpoint of network `name` in training replicate `replicate`:
     CKPT_DIR/pretrained_NAME.safetensors for replicate 0 (as `RunLayout.pretrained`),
-    CKPT_DIR/pretrained_NAME-seedK.safetensors for replicate K > 0; `without_head`: the one pre-trained without that
+    CKPT_DIR/pretrained_NAME-repK.safetensors for replicate K > 0; `without_head`: the one pre-trained without that
     head's patients (leave-one-head-out), ...NAME-without-HEAD...."""
-    stem = (f'pretrained_{name}' + (f'-seed{replicate}' if replicate else '')
+    stem = (f'pretrained_{name}' + (f'-rep{replicate}' if replicate else '')
             + (f'-without-{without_head}' if without_head else ''))
     return Path(ckpt_dir) / f'{stem}.safetensors'
 
 # %% ../nbs/06a_grid.ipynb #a6366420
 def predictions_dir(out, model: str, replicate: int = 0) -> Path:
     """Where the predicted masks of `model` in training replicate `replicate` go: OUT/predictions/MODEL for replicate 0
-    (the figures show replicate 0), OUT/predictions/seedK/MODEL for replicate K > 0."""
+    (the figures show replicate 0), OUT/predictions/repK/MODEL for replicate K > 0."""
     p = RunLayout(out).predictions
-    return p / model if replicate == 0 else p / f'seed{replicate}' / model
+    return p / model if replicate == 0 else p / f'rep{replicate}' / model
 
 # %% ../nbs/06a_grid.ipynb #a13628c4
-def run_id(name: str, fold: str | None, replicate: int, seeds: int) -> str:
+def run_id(name: str, fold: str | None, replicate: int, replicates: int) -> str:
     """The id of a run of the grid (`list_runs`): 'NAME-FOLD' for a fine-tuning run ('pretrain-NETWORK' with fold
-    None), with '-seedK' appended for replicate K when the grid has `seeds` > 1 replicates."""
+    None), with '-repK' appended for replicate K when the grid has `replicates` > 1 replicates."""
     base = name if fold is None else f'{name}-{fold}'
-    return base if seeds == 1 else f'{base}-seed{replicate}'
+    return base if replicates == 1 else f'{base}-rep{replicate}'
 
 # %% ../nbs/06a_grid.ipynb #6c934ef0
 def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadline=None, replicate: int = 0,
@@ -218,7 +218,8 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
         dev: the torch device the tasks train on.
         deadline: the time limit in time.time() seconds (None, default: none).
         progress: show progress bars (default False).
-        replicates: the training replicates (None, default: all, `range(cfg.seeds)`); their pre-trained checkpoints
+        replicates: the training replicates (None, default: all, `range(cfg.replicates)`); their pre-trained
+        checkpoints
             must exist.
 
     Returns:
@@ -228,7 +229,7 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
         weights) and 'state' (the per-epoch training state)."""
     out, sah_root = Path(out), RunLayout(out).cohort('sah')
     cohort_sha = sha256_file(sah_root / 'manifest.csv')
-    replicates = range(cfg['seeds']) if replicates is None else replicates
+    replicates = range(cfg['replicates']) if replicates is None else replicates
     ck = {(k, r): pretrained_path(RunLayout(out).checkpoints, k, r) for r in replicates for k in ('multiview', 'unet')}
     ck_sha = {k: sha256_file(p) for k, p in ck.items()}
     folds = sorted(sah.split.unique())
@@ -244,14 +245,14 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
               for n, (net, b) in scratch_runs(cfg).items() if net == 'unet']
     tasks = []
     for rep in replicates:
-        sfx = '' if rep == 0 else f'-seed{rep}'          # replicate 0 keeps the file names of a 1-seed run
+        sfx = '' if rep == 0 else f'-rep{rep}'          # replicate 0 keeps the file names of a 1-replicate run
         for spec in specs:
             for fold in folds:
                 c = (spec['base'], rep)
                 key = _run_key(cfg, spec['experiment'], spec['name'], fold, ck_sha[c], cohort_sha, rep)[:16]
                 stem = f"{spec['name']}-{fold}{sfx}-{key}"
                 tasks.append(common | spec | dict(fold=fold, replicate=rep,
-                                                  run_id=run_id(spec['name'], fold, rep, cfg['seeds']),
+                                                  run_id=run_id(spec['name'], fold, rep, cfg['replicates']),
                                                   checkpoint=str(ck[c]), checkpoint_sha=ck_sha[c],
                                                   train_ids=list(sah[sah.split != fold].id),
                                                   test_ids=list(sah[sah.split == fold].id),
@@ -274,7 +275,7 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
         dev: the torch device the tasks train on.
         deadline: the time limit in time.time() seconds (None, default: none).
         progress: show progress bars (default False).
-        replicates: the training replicates (None, default: all, `range(cfg.seeds)`).
+        replicates: the training replicates (None, default: all, `range(cfg.replicates)`).
 
     Returns:
         The tasks (list of dicts) as `finetune_tasks`', each with fold 'foldK-inner' (key 'outer_fold': foldK), the
@@ -287,10 +288,10 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
         val = inner_validation_ids(t['train_ids'], cfg['inner_validation_fraction'],
                                    run_seed(cfg['seed'], 'inner', str(t['fold'])))
         fold, rep = f"{t['fold']}-inner", t['replicate']
-        sfx = '' if rep == 0 else f'-seed{rep}'
+        sfx = '' if rep == 0 else f'-rep{rep}'
         stem = (f"{t['name']}-{fold}{sfx}-"
                 f"{_run_key(cfg, t['experiment'], t['name'], fold, t['checkpoint_sha'], cohort_sha, rep)[:16]}")
-        tasks.append(t | dict(fold=fold, outer_fold=t['fold'], run_id=run_id(t['name'], fold, rep, cfg['seeds']),
+        tasks.append(t | dict(fold=fold, outer_fold=t['fold'], run_id=run_id(t['name'], fold, rep, cfg['replicates']),
                               train_ids=[i for i in t['train_ids'] if i not in set(val)], test_ids=list(val),
                               predictions=str(RunLayout(out).predictions / 'inner' / f"{t['name']}{sfx}"),
                               **_run_files(out, stem)))
@@ -326,7 +327,7 @@ def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
             ck_sha = sha256_file(ck)
             spec = (dict(experiment='strategy', name=c['name'], strategy=c['strategy'], base='multiview',
                          labels=dict(method='', rank=0))
-                    if c['kind'] == 'strategy' else
+                    if c['experiment'] == 'strategy' else
                     dict(experiment='adapter', name=c['name'], method=c['method'], rank=c['rank'], base='unet',
                          labels=dict(method=DISPLAY_NAME_OF[c['method']], rank=c['rank'])))
             fold = f'without-{head}'
@@ -428,19 +429,20 @@ def _record_run_seconds(out, seconds: dict) -> dict:
 
 def _complete_replicates(tasks: list[dict], results: list) -> int:
     """How many training replicates, counted from replicate 0, have every fine-tuning run of `tasks` finished
-    (its result in `results`, in the same order, is not None): after a stop by the time limit, `--seeds` that many
-    writes the tables and the report from them without training again (run keys do not depend on `seeds`)."""
+    (its result in `results`, in the same order, is not None): after a stop by the time limit, `--replicates` that many
+    writes the tables and the report from them without training again (run keys do not depend on `replicates`)."""
     k = 0
     for rep in sorted({t['replicate'] for t in tasks}):
         if rep != k or any(r is None for r, t in zip(results, tasks) if t['replicate'] == rep): break
         k += 1
     return k
 
-def _with_seed(rows: pd.DataFrame, replicate: int) -> pd.DataFrame:
-    """A fine-tuning run's per-patient `rows` with the column 'seed' (its training replicate) after 'fold' (at the end
-    without 'fold')."""
-    rows = rows.drop(columns='seed', errors='ignore')
-    rows.insert(list(rows.columns).index('fold') + 1 if 'fold' in rows else len(rows.columns), 'seed', int(replicate))
+def _with_replicate(rows: pd.DataFrame, replicate: int) -> pd.DataFrame:
+    """A fine-tuning run's per-patient `rows` with the column 'replicate' (its training replicate) after 'fold' (at
+    the end without 'fold')."""
+    rows = rows.drop(columns='replicate', errors='ignore')
+    rows.insert(list(rows.columns).index('fold') + 1 if 'fold' in rows else len(rows.columns),
+                'replicate', int(replicate))
     return rows
 
 # %% ../nbs/06a_grid.ipynb #2f7fbebd
@@ -457,10 +459,10 @@ def finetune_names(cfg) -> list[str]:
 # %% ../nbs/06a_grid.ipynb #e90c89f4
 def list_runs(cfg, folds) -> list[str]:
     """The ids of every run of the grid for settings `cfg` and the SAH folds `folds` (e.g. ['fold1', 'fold2',
-    'fold3']): `PRETRAIN_RUNS`, then '<model>-<fold>' for each fine-tuning run in table order. With `cfg.seeds` > 1
-    training replicates every id ends in '-seedK' (`run_id`): the pre-trainings of every replicate first, then the
+    'fold3']): `PRETRAIN_RUNS`, then '<model>-<fold>' for each fine-tuning run in table order. With `cfg.replicates` >
+    1 training replicates every id ends in '-repK' (`run_id`): the pre-trainings of every replicate first, then the
     fine-tuning runs replicate after replicate."""
-    n = cfg['seeds']
+    n = cfg['replicates']
     return ([run_id(p, None, k, n) for k in range(n) for p in PRETRAIN_RUNS]
             + [run_id(m, f, k, n) for k in range(n) for m in finetune_names(cfg) for f in folds]
             + baseline_runs(cfg, folds))
@@ -469,7 +471,7 @@ def _is_bench(rid: str) -> bool:
     "Whether `rid` is a run of the bench (`saharank.bench.baseline_runs`): ids that start with a bench family."
     return rid.startswith(('litemedsam-', 'samihs-', 'swinunetr-', 'pretrain-swinunetr'))
 
-def _is_pretrain(rid: str) -> bool: return rid.split('-seed')[0] in PRETRAIN_RUNS
+def _is_pretrain(rid: str) -> bool: return rid.split('-rep')[0] in PRETRAIN_RUNS
 
 # %% ../nbs/06a_grid.ipynb #34e56f45
 def parse_shard(text: str) -> tuple[int, int]:
@@ -483,13 +485,13 @@ def parse_shard(text: str) -> tuple[int, int]:
 def select_runs(ids: list[str], only=None, shard=None) -> list[str] | None:
     """The runs to do of the grid `ids` (`list_runs`): all (None) when neither `only` (ids) nor `shard` ((I, N)) is
     given; else the ids in `only`, plus, for a shard, the fine-tuning runs whose position among them is I modulo N.
-    In a grid of several training replicates an id of `only` without its '-seedK' stands for that run in every
+    In a grid of several training replicates an id of `only` without its '-repK' stands for that run in every
     replicate (so `--only pretrain-multiview,pretrain-unet`, the cluster's pre-training job, pre-trains them all).
     ValueError naming ids that are not runs of the grid."""
     if only is None and shard is None: return None
     pick = set()
     if only is not None:
-        every = {o: [r for r in ids if r == o or (r.startswith(o + '-seed') and r[len(o) + 5:].isdigit())]
+        every = {o: [r for r in ids if r == o or (r.startswith(o + '-rep') and r[len(o) + 4:].isdigit())]
                  for o in only}
         unknown = [o for o, rs in every.items() if not rs]
         if unknown: raise ValueError(f"--only: {', '.join(unknown)} are not runs of this grid (see --list-runs)")

@@ -4,17 +4,17 @@
 
 # %% auto #0
 __all__ = ['METHOD_DISPLAY_NAMES', 'LORA_OF_DORA', 'PAPER_PATIENTS', 'PAPER_FILES', 'OURS', 'PAPER', 'TRAINABLE_COLUMN',
-           'VERDICTS', 'ALPHA', 'CLAIMS', 'EFFECT', 'FINDINGS_COLUMNS', 'CLAIM_TESTS', 'SEED_FINDINGS_COLUMNS',
+           'VERDICTS', 'ALPHA', 'CLAIMS', 'EFFECT', 'FINDINGS_COLUMNS', 'CLAIM_TESTS', 'REPLICATE_FINDINGS_COLUMNS',
            'RUN_INPUTS', 'PIPELINE_NOTEBOOKS', 'REPORT_EXTRA', 'read_numeric', 'run_settings', 'run_edges',
-           'parse_model', 'best_model', 'pick_model', 'reference_path', 'paper_table', 'side_by_side', 'seeds_of',
-           'replicate_rows', 'seed_bin_table', 'seed_tables', 'deviations_table', 'network_parameters',
+           'parse_model', 'best_model', 'pick_model', 'reference_path', 'paper_table', 'side_by_side', 'replicates_of',
+           'replicate_rows', 'replicate_bin_table', 'replicate_tables', 'deviations_table', 'network_parameters',
            'with_trainable', 'table1_frame', 'unet_parameter_table', 'unet_parameters', 'fig_overlays',
            'image_attribution', 'volume_agreement', 'fig_volumes', 'fig_dice_vs_rank', 'paired_effect',
            'correlation_ci', 'FindingsContext', 'findings_context', 'claim_strategies_beat_none',
            'claim_adapters_beat_best_strategy', 'claim_adapters_beat_strategies_on_average',
            'claim_adapters_smaller_sd', 'claim_dice_rises_with_volume', 'claim_high_ranks_beat_low',
            'claim_cp_lora_comparable', 'claim_cp_dora_comparable', 'claim_dora_helps_small_volumes',
-           'claim_dora_c_best', 'claim_transfer_beats_scratch', 'findings', 'seed_verdict', 'selection_table',
+           'claim_dora_c_best', 'claim_transfer_beats_scratch', 'findings', 'replicate_verdict', 'selection_table',
            'save_figure', 'markdown_table', 'save_table', 'report_versions', 'write_provenance', 'output_checksums',
            'pipeline_dir', 'report_unavailable', 'run_report', 'PER_PATIENT_COLUMNS', 'read_per_patient']
 
@@ -207,73 +207,74 @@ def side_by_side(ours_numeric: pd.DataFrame, paper: pd.DataFrame, label_ours: st
 # %% ../nbs/13_report.ipynb #5eed0002
 from .evaluation import bin_table, make_tables, nested_best, nested_choices, nested_rows, table_rows
 
-def seeds_of(per_patient: pd.DataFrame) -> list[int]:
-    "The training replicates of per-patient results: the sorted values of the column 'seed', [0] without the column."
-    if 'seed' not in per_patient.columns or per_patient.empty: return [0]
-    return sorted(int(s) for s in pd.to_numeric(per_patient['seed']).unique())
+def replicates_of(per_patient: pd.DataFrame) -> list[int]:
+    """The training replicates of per-patient results: the sorted values of the column 'replicate', [0] without the
+    column."""
+    if 'replicate' not in per_patient.columns or per_patient.empty: return [0]
+    return sorted(int(s) for s in pd.to_numeric(per_patient['replicate']).unique())
 
 # %% ../nbs/13_report.ipynb #feab8ec2
 def replicate_rows(per_patient: pd.DataFrame, replicate: int = 0) -> pd.DataFrame:
-    "The rows of training replicate `replicate` (all rows when there is no 'seed' column and `replicate` is 0)."
-    if 'seed' not in per_patient.columns:
+    "The rows of training replicate `replicate` (all rows when there is no 'replicate' column and `replicate` is 0)."
+    if 'replicate' not in per_patient.columns:
         if replicate != 0:
-            raise ValueError(f"no replicate {replicate}: the per-patient results have no 'seed' column "
+            raise ValueError(f"no replicate {replicate}: the per-patient results have no 'replicate' column "
                              "(one replicate, 0)")
         return per_patient
-    return per_patient[pd.to_numeric(per_patient['seed']) == replicate]
+    return per_patient[pd.to_numeric(per_patient['replicate']) == replicate]
 
 # %% ../nbs/13_report.ipynb #f079bf3b
-def _seed_cell(mean, sd, seed_sd, decimals=3) -> str:
+def _replicate_cell(mean, sd, replicate_sd, decimals=3) -> str:
     if not np.isfinite(mean): return ''
-    return f"{mean:.{decimals}f} ({sd:.2f}; seeds {seed_sd:.2f})"
+    return f"{mean:.{decimals}f} ({sd:.2f}; replicates {replicate_sd:.2f})"
 
-def seed_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML,
+def replicate_bin_table(per_patient: pd.DataFrame, by: str = 'model', value: str = 'dice', edges=BIN_EDGES_ML,
                    decimals: int = 3, rows=None):
     """`saharank.evaluation.bin_table` over training replicates: (numeric, text) for the rows `rows` (default: the
     values of `by` in order of first appearance). With one replicate, `bin_table` itself. Else the numeric table has
     per bin (and 'All') 'mean' (mean over replicates of the replicate's mean of `value`), 'sd' (mean over replicates
-    of the replicate's SD between patients, ddof 1), 'seed_sd' (SD over replicates of the replicate's mean, ddof 1)
-    and 'n' (patients per replicate); text cells 'mean (sd; seeds seed_sd)', first row 'Number of Patients'.
-    ValueError when the replicates do not hold the same patients for a row and bin."""
-    seeds = seeds_of(per_patient)
-    if len(seeds) <= 1: return bin_table(per_patient, by, value, edges=tuple(edges), decimals=decimals)
+    of the replicate's SD between patients, ddof 1), 'replicate_sd' (SD over replicates of the replicate's mean, ddof
+    1) and 'n' (patients per replicate); text cells 'mean (sd; replicates replicate_sd)', first row 'Number of
+    Patients'. ValueError when the replicates do not hold the same patients for a row and bin."""
+    reps = replicates_of(per_patient)
+    if len(reps) <= 1: return bin_table(per_patient, by, value, edges=tuple(edges), decimals=decimals)
     order = list(dict.fromkeys(per_patient[by])) if rows is None else list(rows)
     parts = [bin_table(replicate_rows(per_patient, s), by, value, edges=tuple(edges), decimals=decimals)
-             for s in seeds]
+             for s in reps]
     cols = parts[0][0].columns
     nums = [p[0].reindex(index=order, columns=cols) for p in parts]
     bins = list(dict.fromkeys(cols.get_level_values(0)))
     stack = lambda stat: np.stack([n[[(b, stat) for b in bins]].to_numpy(float) for n in nums])
     means, sds, ns = stack('mean'), stack('sd'), stack('n')
     if not (ns == ns[0]).all():
-        raise ValueError("seed_bin_table: the training replicates hold different patients for some row and bin")
+        raise ValueError("replicate_bin_table: the training replicates hold different patients for some row and bin")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)         # a bin with one patient has no SD in any replicate
         out = {'mean': means.mean(0), 'sd': np.nanmean(sds, 0) if np.isfinite(sds).any() else sds[0],
-               'seed_sd': means.std(0, ddof=1), 'n': ns[0]}
+               'replicate_sd': means.std(0, ddof=1), 'n': ns[0]}
     numeric = pd.DataFrame({(b, stat): out[stat][:, j] for j, b in enumerate(bins)
-                            for stat in ('mean', 'sd', 'seed_sd', 'n')}, index=order)
+                            for stat in ('mean', 'sd', 'replicate_sd', 'n')}, index=order)
     numeric.columns = pd.MultiIndex.from_tuples(numeric.columns)
-    text = pd.DataFrame({b: [_seed_cell(numeric.loc[r, (b, 'mean')], numeric.loc[r, (b, 'sd')],
-                                        numeric.loc[r, (b, 'seed_sd')], decimals)
+    text = pd.DataFrame({b: [_replicate_cell(numeric.loc[r, (b, 'mean')], numeric.loc[r, (b, 'sd')],
+                                        numeric.loc[r, (b, 'replicate_sd')], decimals)
                              if numeric.loc[r, (b, 'n')] > 0 else '' for r in order] for b in bins}, index=order)
     text = pd.concat([parts[0][1].iloc[:1], text])
     text.index.name = 'Blood Volume'
     return numeric, text
 
 # %% ../nbs/13_report.ipynb #efbdf2f0
-def seed_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
-    """Tables 2 and 3 from per-patient results of one or more training replicates (column 'seed'). One replicate:
+def replicate_tables(per: pd.DataFrame, edges=BIN_EDGES_ML) -> dict:
+    """Tables 2 and 3 from per-patient results of one or more training replicates (column 'replicate'). One replicate:
     `saharank.evaluation.make_tables` exactly. Several: the same rows (Table 3: each method at its best rank by the
-    mean Dice over every replicate's rows), the cells of `seed_bin_table` (mean over replicates; SD between patients;
-    SD between replicates); the dict also has 'seeds' (the replicates)."""
+    mean Dice over every replicate's rows), the cells of `replicate_bin_table` (mean over replicates; SD between
+    patients; SD between replicates); the dict also has 'replicates' (the replicates)."""
     t = make_tables(per, edges)
-    seeds = seeds_of(per)
-    if len(seeds) <= 1: return t
+    reps = replicates_of(per)
+    if len(reps) <= 1: return t
     s, s3 = table_rows(per)
-    t2, t2_txt = seed_bin_table(s, 'model', edges=edges, rows=list(t['table2'].index))
-    t3, t3_txt = seed_bin_table(s3, 'model', edges=edges, rows=list(t['table3'].index))
-    return dict(table2=t2, table2_text=t2_txt, table3=t3, table3_text=t3_txt, seeds=seeds)
+    t2, t2_txt = replicate_bin_table(s, 'model', edges=edges, rows=list(t['table2'].index))
+    t3, t3_txt = replicate_bin_table(s3, 'model', edges=edges, rows=list(t['table3'].index))
+    return dict(table2=t2, table2_text=t2_txt, table3=t3, table3_text=t3_txt, replicates=reps)
 
 # %% ../nbs/13_report.ipynb #d7af12a8
 def deviations_table(run_dir) -> pd.DataFrame:
@@ -307,8 +308,8 @@ def network_parameters(run) -> dict:
 
 # %% ../nbs/13_report.ipynb #4ef749a5
 def with_trainable(text: pd.DataFrame, per_patient: pd.DataFrame, network: int) -> pd.DataFrame:
-    """The text table `text` (`seed_tables`' table2_text / table3_text: first row 'Number of Patients', then one row
-    per model) with a last column `TRAINABLE_COLUMN`: each model's trainable parameters (the per-patient column
+    """The text table `text` (`replicate_tables`' table2_text / table3_text: first row 'Number of Patients', then one
+    row per model) with a last column `TRAINABLE_COLUMN`: each model's trainable parameters (the per-patient column
     'trainable') and their share of `network` parameters, e.g. '17,344 (14.3 %)'; '' where unknown."""
     tr = (per_patient.groupby('model', sort=False).trainable.first() if 'trainable' in per_patient
           else pd.Series(dtype=int))
@@ -521,10 +522,10 @@ def fig_volumes(per_patient: pd.DataFrame, model: str = 'best'):
 def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, edges=BIN_EDGES_ML, seed: int = 0):
     """Dice against adapter rank (paper Fig. 4): one panel per method of `methods` (default: every adapter method of
     `per_patient`, in the paper's order), shared y axis. Returns (Figure with one axes per method, DataFrame of
-    method, rank, n, mean, sd of Dice). With several training replicates (column 'seed', `seeds_of`) each point is a
-    patient's mean Dice over the replicates, and the summary gives n (patients per replicate), mean (over replicates),
-    sd (between patients: the mean of the replicates' SDs) and seed_sd (SD of the replicates' means, ddof 1), as
-    `seed_tables`. ValueError if a method has no adapter rows."""
+    method, rank, n, mean, sd of Dice). With several training replicates (column 'replicate', `replicates_of`) each
+    point is a patient's mean Dice over the replicates, and the summary gives n (patients per replicate), mean (over
+    replicates), sd (between patients: the mean of the replicates' SDs) and replicate_sd (SD of the replicates' means,
+    ddof 1), as `replicate_tables`. ValueError if a method has no adapter rows."""
     import seaborn as sns
     plt = _plt()
     a = per_patient[per_patient.experiment == 'adapter'].copy()
@@ -542,14 +543,14 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
     colors = dict(zip(a['bin'].cat.categories, sns.color_palette('viridis', len(a['bin'].cat.categories))))
     rng = np.random.default_rng(seed)
     summary = []
-    seeds = seeds_of(a)
+    reps = replicates_of(a)
     for ax, m in zip(axes.flat, methods):
         d = a[a.method == m]
-        if len(seeds) > 1:
+        if len(reps) > 1:
             for r, g in d.groupby('rank'):
-                rs = g.groupby('seed').dice.agg(['mean', 'std', 'count'])
+                rs = g.groupby('replicate').dice.agg(['mean', 'std', 'count'])
                 summary.append(dict(method=m, rank=int(r), n=int(rs['count'].iloc[0]), mean=rs['mean'].mean(),
-                                    sd=rs['std'].mean(), seed_sd=rs['mean'].std(ddof=1)))
+                                    sd=rs['std'].mean(), replicate_sd=rs['mean'].std(ddof=1)))
             d = d.groupby(['rank', 'id'], sort=False, as_index=False, observed=True).agg(dice=('dice', 'mean'),
                                                                                           bin=('bin', 'first'))
         pos = d['rank'].map({r: i for i, r in enumerate(ranks)}).to_numpy(float)
@@ -558,7 +559,7 @@ def fig_dice_vs_rank(per_patient: pd.DataFrame, methods=None, ncols: int = 3, ed
         sns.pointplot(data=d, x='rank', y='dice', order=ranks, errorbar='sd', color='k', markersize=4, linewidth=1.2,
                       capsize=0.25, ax=ax, zorder=3)
         ax.set(title=m, xlabel='rank R', ylabel='patient Dice', ylim=(-0.03, 1.03))
-        if len(seeds) == 1:
+        if len(reps) == 1:
             for r, g in d.groupby('rank'):
                 summary.append(dict(method=m, rank=int(r), n=len(g), mean=g.dice.mean(), sd=g.dice.std(ddof=1)))
     for ax in list(axes.flat)[len(methods):]: fig.delaxes(ax)
@@ -1063,8 +1064,8 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
              low_ranks=(2, 4, 8), high_ranks=(64, 96), small_ml: float = 50., edges=BIN_EDGES_ML,
              inner: pd.DataFrame | None = None) -> pd.DataFrame:
     """Test the paper's claims (`CLAIMS`, listed above) on `per_patient`. With several training replicates (column
-    'seed', `seeds_of`) every claim is tested on each replicate's rows alone (its paired tests across that replicate's
-    patients, as for one training).
+    'replicate', `replicates_of`) every claim is tested on each replicate's rows alone (its paired tests across that
+    replicate's patients, as for one training).
 
     Args:
         per_patient: the per-patient results (columns as in `PER_PATIENT_COLUMNS`).
@@ -1081,14 +1082,16 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
     Returns:
         A DataFrame with columns claim, source (paper section), verdict (one of `VERDICTS`), evidence (the numbers):
         the rows of the claims, in the order of `CLAIMS`. With several replicates the columns are
-        `SEED_FINDINGS_COLUMNS`: verdict is the overall one (`_overall`: 'holds' when it holds in every replicate,
-        'does not hold' when it does not in one, 'cannot be tested' when it cannot in any, else 'inconclusive'), seeds
-        says in how many it holds (`seed_verdict`, e.g. 'holds in 3/3 seeds'), evidence gives each replicate's verdict
-        and numbers ('seed K (verdict): ...', joined by ' | ').
+        `REPLICATE_FINDINGS_COLUMNS`: verdict is the overall one (`_overall`: 'holds' when it holds in every replicate,
+        'does not hold' when it does not in one, 'cannot be tested' when it cannot in any, else 'inconclusive'),
+        replicates
+        says in how many it holds (`replicate_verdict`, e.g. 'holds in 3/3 replicates'), evidence gives each
+        replicate's verdict
+        and numbers ('replicate K (verdict): ...', joined by ' | ').
 
     Raises:
         ValueError: when the replicates give different numbers of rows."""
-    seeds = seeds_of(per_patient)
+    reps = replicates_of(per_patient)
     def rows_of(per, inn):
         ctx = findings_context(per, params, tolerance, low_ranks, high_ranks, small_ml, edges, inn)
         out = []
@@ -1098,39 +1101,39 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
             out += [r | {'test': CLAIM_TESTS.get(claim.__name__, ''), EFFECT: '; '.join(noted) or 'none'}
                     for r in rows]
         return out
-    inner_of = lambda s: None if inner is None else replicate_rows(inner, s) if 'seed' in inner else inner
-    if len(seeds) <= 1: return pd.DataFrame(rows_of(per_patient, inner_of(seeds[0])), columns=FINDINGS_COLUMNS)
-    each = [rows_of(replicate_rows(per_patient, s), inner_of(s)) for s in seeds]
+    inner_of = lambda s: None if inner is None else replicate_rows(inner, s) if 'replicate' in inner else inner
+    if len(reps) <= 1: return pd.DataFrame(rows_of(per_patient, inner_of(reps[0])), columns=FINDINGS_COLUMNS)
+    each = [rows_of(replicate_rows(per_patient, s), inner_of(s)) for s in reps]
     if len({len(r) for r in each}) != 1:
         raise ValueError(f"findings: the replicates gave different numbers of rows {[len(r) for r in each]}")
     out = []
     for rows in zip(*each):
         verdicts = [r['verdict'] for r in rows]
         out.append(dict(claim=rows[0]['claim'], source=rows[0]['source'], verdict=_overall(verdicts),
-                        seeds=seed_verdict(verdicts), test=rows[0]['test'],
-                        **{EFFECT: ' | '.join(f"seed {s}: {r[EFFECT]}" for s, r in zip(seeds, rows))},
-                        evidence=' | '.join(f"seed {s} ({r['verdict']}): {r['evidence']}"
-                                            for s, r in zip(seeds, rows))))
-    return pd.DataFrame(out, columns=SEED_FINDINGS_COLUMNS)
+                        replicates=replicate_verdict(verdicts), test=rows[0]['test'],
+                        **{EFFECT: ' | '.join(f"replicate {s}: {r[EFFECT]}" for s, r in zip(reps, rows))},
+                        evidence=' | '.join(f"replicate {s} ({r['verdict']}): {r['evidence']}"
+                                            for s, r in zip(reps, rows))))
+    return pd.DataFrame(out, columns=REPLICATE_FINDINGS_COLUMNS)
 
 # %% ../nbs/13_report.ipynb #d6192e93
-SEED_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'seeds', 'test', EFFECT, 'evidence']
+REPLICATE_FINDINGS_COLUMNS = ['claim', 'source', 'verdict', 'replicates', 'test', EFFECT, 'evidence']
 
 def _overall(verdicts) -> str:
-    """The verdict over training replicates (seed-to-seed variation counts): holds in all -> 'holds'; cannot be tested
-    in all -> 'cannot be tested'; does not hold in any -> 'does not hold'; else 'inconclusive'."""
+    """The verdict over training replicates (replicate-to-replicate variation counts): holds in all -> 'holds'; cannot
+    be tested in all -> 'cannot be tested'; does not hold in any -> 'does not hold'; else 'inconclusive'."""
     v = list(verdicts)
     if v and all(x == VERDICTS[0] for x in v): return VERDICTS[0]
     if all(x == VERDICTS[2] for x in v): return VERDICTS[2]
     return VERDICTS[1] if any(x == VERDICTS[1] for x in v) else VERDICTS[3]
 
-def seed_verdict(verdicts) -> str:
-    """A claim's verdicts in each training replicate (`VERDICTS`) in words: 'holds in K/N seeds', plus ', cannot be
-    tested in M' where some could not be tested."""
+def replicate_verdict(verdicts) -> str:
+    """A claim's verdicts in each training replicate (`VERDICTS`) in words: 'holds in K/N replicates', plus ', cannot
+    be tested in M' where some could not be tested."""
     v = list(verdicts)
     n = len(v)
     k, m, i = sum(x == VERDICTS[0] for x in v), sum(x == VERDICTS[2] for x in v), sum(x == VERDICTS[3] for x in v)
-    return (f"holds in {k}/{n} seeds" + (f", inconclusive in {i}" if i else '')
+    return (f"holds in {k}/{n} replicates" + (f", inconclusive in {i}" if i else '')
             + (f", cannot be tested in {m}" if m else ''))
 
 # %% ../nbs/13_report.ipynb #76ff067b
@@ -1150,7 +1153,7 @@ def selection_table(per_patient: pd.DataFrame, inner: pd.DataFrame) -> pd.DataFr
         rows.append({'method': m, 'test folds: rank': int(best.loc[m, 'rank']),
                      'test folds: Dice': round(float(td), 3),
                      'nested: ranks per fold': '; '.join('/'.join(str(int(r)) for r in d.sort_values('fold')['rank'])
-                                                         for _, d in c.groupby('seed')),
+                                                         for _, d in c.groupby('replicate')),
                      'nested: Dice': round(float(nd), 3), 'nested - test folds': round(float(nd - td), 3)})
     return pd.DataFrame(rows).set_index('method')
 

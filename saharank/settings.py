@@ -37,7 +37,8 @@ class Settings:
     profile: str = setting('str?', paper='the name of the settings.ini section')
     seed: int = setting('int', paper='ours: every random draw derives from it', keys=_C + _PF)
     # replicates and reproducibility (ours: the paper trains each configuration once and says nothing of either)
-    seeds: int = setting('int', 'replicates', 'ours: the paper trains once (1); the training grid is repeated with '
+    replicates: int = setting('int', 'replicates',
+                              'ours: the paper trains once (1); the training grid is repeated with '
                          'training seeds derived from (seed, replicate), the cohorts stay those of seed; the '
                          'replicate index enters run keys itself')
     deterministic: bool = setting('bool', '', 'ours: on CUDA true = deterministic algorithms and cudnn.benchmark off '
@@ -213,8 +214,8 @@ def load_settings(profile: str = 'smoke', path=None) -> Settings:
     """The `Settings` of `profile` from the ini file `path` (default: the packaged settings.ini), typed by their
     declaration; `profile='DEFAULT'` reads the [DEFAULT] section itself (the paper's protocol, see `paper_protocol`).
     Raises FileNotFoundError naming a missing file and ValueError naming the file for an unknown
-    profile, a missing setting, seeds < 1 or a value that does not parse, or bin edges that do not fit the bin
-    counts."""
+    profile, a missing setting (or the old name 'seeds' of `replicates`), replicates < 1 or a value that does not
+    parse, or bin edges that do not fit the bin counts."""
     path = Path(path) if path else SETTINGS_FILE
     if not path.exists(): raise FileNotFoundError(f"settings file {path} does not exist")
     cp = configparser.ConfigParser()
@@ -223,6 +224,8 @@ def load_settings(profile: str = 'smoke', path=None) -> Settings:
     if profile != 'DEFAULT' and not cp.has_section(profile):
         raise ValueError(f"{path}: no profile [{profile}]; profiles: {', '.join(cp.sections())}")
     sec, values = cp[profile], {'profile': profile}
+    if 'seeds' in sec and 'replicates' not in sec:
+        raise ValueError(f"{path}: [{profile}] the setting 'seeds' is called 'replicates' now (training replicates)")
     for f in sorted(dataclasses.fields(Settings), key=lambda f: f.name):
         if f.name in ('profile', 'pixel_mm'): continue
         if f.name not in sec: raise ValueError(f"{path}: profile [{profile}] lacks the setting '{f.name}'")
@@ -231,8 +234,9 @@ def load_settings(profile: str = 'smoke', path=None) -> Settings:
         except ValueError: raise ValueError(f"{path}: [{profile}] {f.name} = {raw!r} does not parse") from None
     if len(values['sah_bin_edges_ml']) != len(values['sah_bin_counts']) + 1:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")
-    if values['seeds'] < 1:
-        raise ValueError(f"{path}: [{profile}] seeds = {values['seeds']}: need at least 1 training replicate")
+    if values['replicates'] < 1:
+        raise ValueError(f"{path}: [{profile}] replicates = {values['replicates']}: need at least 1 training "
+                         "replicate")
     return Settings(**values)
 
 # %% ../nbs/00b_settings.ipynb #se7t0012

@@ -25,7 +25,7 @@ def test_bench_adapters_quick_times_every_method_with_the_engine_step():
 
 def test_full_cost_projects_the_smoke_profile():
     out = run("bench/full_cost.py", "--profile", "smoke", "--device", "cpu", "--ranks", "64", "--slices", "16")
-    assert "projected training time" in out and "seeds 1" in out and "deployable models" in out
+    assert "projected training time" in out and "replicates 1" in out and "deployable models" in out
     for m in METHOD_REGISTRY:
         assert f"{m}:64:" in out
 
@@ -53,4 +53,4 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
     assert 0 < training <= whole and part("  backward") + part("  forward and loss") <= training
     assert abs(training + part("evaluation (evaluate_patients)") + part("load the training slices")
                + part("save the trained weights")
-               + part("the rest of the run (model, seeds, ...)") - whole) <= 0.05
+               + part("the rest of the run (model, replicates, ...)") - whole) <= 0.05

@@ -49,7 +49,7 @@ nested_selection = false
 empty_slice_fraction = 0.5
 amp = none
 channels_last = false
-seeds = 1
+replicates = 1
 deterministic = true
 tbi_institutions = 3
 intensity_augmentation = true
@@ -298,28 +298,29 @@ def test_parallel_runs_and_time_limit_resume_give_the_same_results(tiny_settings
     assert '"jobs": 2' in (tmp_path / "jobs2" / "provenance.json").read_text()
 
 
-def test_seeds_finished_before_the_time_limit_give_the_report_with_fewer_seeds(tiny_settings, tmp_path):
-    """A 2-seed reproduction stopped by the time limit once replicate 0 is complete says so (its message and
-    calls.json), and the same call with --seeds 1 then writes the tables from replicate 0 without training again:
-    those of a 1-seed run, byte for byte. This is what tools/device/gpu_profile.sh does when one device call cannot
-    finish every seed of the gpu profile."""
+def test_replicates_finished_before_the_time_limit_give_the_report_with_fewer_replicates(tiny_settings, tmp_path):
+    """A 2-replicate reproduction stopped by the time limit once replicate 0 is complete says so (its message and
+    calls.json), and the same call with --replicates 1 then writes the tables from replicate 0 without training again:
+    those of a 1-replicate run, byte for byte. This is what tools/device/gpu_profile.sh does when one device call
+    cannot finish every replicate of the gpu profile."""
     from saharank.grid import Stopped, list_runs
     kw = dict(settings=tiny_settings, device="cpu", progress=False, verbose=False, anatomy=phantom_anatomy(),
               report=False, deploy=False)
     reproduce("tiny", tmp_path / "one", **kw)
     out = tmp_path / "two"
-    ids = list_runs(load_settings("tiny", tiny_settings).replace(seeds=2), ["fold1", "fold2", "fold3"])
+    ids = list_runs(load_settings("tiny", tiny_settings).replace(replicates=2), ["fold1", "fold2", "fold3"])
     # both pre-trainings, replicate 0's runs
-    first = [i for i in ids if i.startswith("pretrain") or i.endswith("-seed0")]
+    first = [i for i in ids if i.startswith("pretrain") or i.endswith("-rep0")]
     assert len(first) == 4 + 6 * 3
-    reproduce("tiny", out, seeds=2, only=first, **kw)
-    with pytest.raises(Stopped, match=r"Replicates 0-0 of 2 are complete: the same command with --seeds 1 writes"):
-        reproduce("tiny", out, seeds=2, time_limit=0.0, **kw)
+    reproduce("tiny", out, replicates=2, only=first, **kw)
+    with pytest.raises(Stopped,
+                       match=r"Replicates 0-0 of 2 are complete: the same command with --replicates 1 writes"):
+        reproduce("tiny", out, replicates=2, time_limit=0.0, **kw)
     calls = json.loads((out / "calls.json").read_text())
     assert [c["status"] for c in calls] == ["partial", "stopped"] and calls[-1]["complete_replicates"] == 1
     grid_runs = lambda: sorted(p.name for p in (out / "runs").glob("*.csv") if "-without-" not in p.name)
     runs = grid_runs()
-    reproduce("tiny", out, seeds=1, **kw)
+    reproduce("tiny", out, replicates=1, **kw)
     assert grid_runs() == runs  # nothing of the grid trained again (leave one pattern out comes after the tables)
     for name in ("per_patient.csv", "table2.csv", "table3_numeric.csv"):
         assert (out / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
@@ -376,7 +377,7 @@ def gpu_at_tiny_size() -> str:
     cp.read(SETTINGS_FILE)
     # the section's own lines, not [DEFAULT]'s
     own = {k: v for k, v in cp._sections["gpu"].items() if k not in GPU_SIZES}
-    assert {"seeds", "deterministic", "amp"} <= set(own)
+    assert {"replicates", "deterministic", "amp"} <= set(own)
     return TINY.replace("[tiny]\n", "[gpu]\n" + "".join(f"{k} = {v}\n" for k, v in own.items()))
 
 
@@ -394,15 +395,16 @@ def test_gpu_profile_is_the_whole_grid():
               "adapter_methods", "ranks"):
         assert gpu[k] == full[k], k
     assert len(gpu.strategies) == 6 and len(gpu.adapter_methods) == 6 and gpu.ranks == [2, 4, 8, 16, 32, 64, 96, 128]
-    assert gpu.seeds >= 1 and gpu.deterministic is False and full.deterministic is False
+    assert gpu.replicates >= 1 and gpu.deterministic is False and full.deterministic is False
     from saharank.bench import BASELINE_ROWS
     assert gpu.baselines == list(BASELINE_ROWS) and full.baselines == []  # the gpu profile includes the bench's rows
 
 
-def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
-    """`saharank reproduce --profile gpu --seeds 2` end to end (at TINY's size, on the phantom, in a fresh process):
-    per_patient.csv holds both replicates, the tables are their means, each finding states its verdict per replicate,
-    the report lists the deviations from the paper's protocol, and the deployable models are trained once."""
+def test_reproduce_gpu_profile_with_two_replicates(tmp_path):
+    """`saharank reproduce --profile gpu --replicates 2` end to end (at TINY's size, on the phantom, in a fresh
+    process): per_patient.csv holds both replicates, the tables are their means, each finding states its verdict per
+    replicate, the report lists the deviations from the paper's protocol, and the deployable models are trained
+    once."""
     from saharank.evaluation import make_tables
     settings = tmp_path / "gpu-tiny.ini"
     settings.write_text(gpu_at_tiny_size().replace("heads = cranium\n", "heads = cranium, ct_head\n"))   # two heads
@@ -414,43 +416,45 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
             "dataclasses.replace(phantom_anatomy(spacing=(2.8, 2.8, 2.8)), "
             "sha256='phantom-b'); sys.exit(main())")
     r = subprocess.run([sys.executable, "-c", code, "reproduce", "--profile", "gpu", "--settings",
-                        str(settings), "--seeds", "2",
+                        str(settings), "--replicates", "2",
                         "--out", str(out), "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
     assert ("2 training replicates" in r.stdout and "deviations from the paper's protocol: " in r.stdout
-            and "seeds 2 (paper 1)" in r.stdout)
+            and "replicates 2 (paper 1)" in r.stdout)
     per = pd.read_csv(out / "per_patient.csv", keep_default_na=False)
-    assert (sorted(per.seed.unique()) == [0, 1]
-            and list(per.columns).index("seed") == list(per.columns).index("fold") + 1)
-    assert per.groupby(["seed", "model"]).id.nunique().eq(6).all()
+    assert (sorted(per.replicate.unique()) == [0, 1]
+            and list(per.columns).index("replicate") == list(per.columns).index("fold") + 1)
+    assert per.groupby(["replicate", "model"]).id.nunique().eq(6).all()
     pre = json.loads((out / "pretraining.json").read_text())
-    assert pre["unet"]["loss"] != pre["unet-seed1"]["loss"]            # replicate 1 trained with other seeds
-    # the tables: the mean over replicates of each replicate's table, with the seed-to-seed SD beside the SD between
+    assert pre["unet"]["loss"] != pre["unet-rep1"]["loss"]            # replicate 1 trained with other seeds
+    # the tables: the mean over replicates of each replicate's table, with the replicate-to-replicate SD beside the SD
+    # between
     # patients
     from saharank.report import read_numeric
     t2, t3 = read_numeric(out / "table2_numeric.csv"), read_numeric(out / "table3_numeric.csv")
-    each = [make_tables(per[per.seed == s]) for s in (0, 1)]
+    each = [make_tables(per[per.replicate == s]) for s in (0, 1)]
     for b in dict.fromkeys(t2.columns.get_level_values(0)):
         assert np.allclose(t2[(b, "mean")], np.mean([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0),
                            atol=2e-6, equal_nan=True), b
-        assert np.allclose(t2[(b, "seed_sd")],
+        assert np.allclose(t2[(b, "replicate_sd")],
                            np.std([e["table2"].loc[t2.index, (b, "mean")] for e in each], 0, ddof=1),
                            atol=2e-6, equal_nan=True), b
     for m in t3.index:
         assert abs(t3.loc[m, ("All", "mean")]
-                   - np.mean([per[(per.seed == s) & (per.model == m)].dice.mean() for s in (0, 1)])) < 2e-6
-    assert t2[("All", "n")].eq(6).all() and "; seeds " in (out / "table2.md").read_text()
-    # the report: per-seed verdicts, the deviations from the paper's protocol beside the paper's values, Fig. 4 over
+                   - np.mean([per[(per.replicate == s) & (per.model == m)].dice.mean() for s in (0, 1)])) < 2e-6
+    assert t2[("All", "n")].eq(6).all() and "; replicates " in (out / "table2.md").read_text()
+    # the report: per-replicate verdicts, the deviations from the paper's protocol beside the paper's values, Fig. 4
+    # over
     # replicates
     rep = out / "report"
     findings = (rep / "findings.md").read_text()
-    assert "in 2/2 seeds" in findings or "in 1/2 seeds" in findings or "in 0/2 seeds" in findings
-    assert "seed 0 (" in findings and "seed 1 (" in findings
+    assert "in 2/2 replicates" in findings or "in 1/2 replicates" in findings or "in 0/2 replicates" in findings
+    assert "replicate 0 (" in findings and "replicate 1 (" in findings
     dev = pd.read_csv(rep / "deviations.csv", keep_default_na=False).set_index("setting")
-    assert dev.loc["seeds", "this run (gpu)"] == "2" and dev.loc["seeds", "paper's protocol"] == "1"
+    assert dev.loc["replicates", "this run (gpu)"] == "2" and dev.loc["replicates", "paper's protocol"] == "1"
     assert (dev.loc["deterministic", "this run (gpu)"] == "false"
             and "section 3" in dev.loc["pretrain_epochs", "source (Settings.describe)"])
-    assert "seed_sd" in pd.read_csv(rep / "fig4_dice_vs_rank_summary.csv").columns
+    assert "replicate_sd" in pd.read_csv(rep / "fig4_dice_vs_rank_summary.csv").columns
     # two heads: both in every cohort, and the leave-one-head-out report (each selected model without each head)
     sah = pd.read_csv(out / "cohorts" / "sah" / "manifest.csv", keep_default_na=False)
     assert sorted(sah["head"].unique()) == ["cranium", "ct_head"]
@@ -470,21 +474,21 @@ def test_reproduce_gpu_profile_with_two_seeds(tmp_path):
     for name in ("table2_side_by_side.md", "fig2_overlays.png", "fig3_volumes.png"):
         assert (rep / name).stat().st_size > 0, name
     # each replicate pre-trained and predicted on its own; the deployable models trained once (replicate 0)
-    assert set(pre) == {"multiview", "unet", "multiview-seed1", "unet-seed1"}
-    assert (out / "predictions" / "seed1").is_dir() and len(list((out / "models").iterdir())) == 2
+    assert set(pre) == {"multiview", "unet", "multiview-rep1", "unet-rep1"}
+    assert (out / "predictions" / "rep1").is_dir() and len(list((out / "models").iterdir())) == 2
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["seeds"] == 2 and prov["replicate_seeds"][0] == 7 and prov["paper_protocol"]["image_size"] == 256
-    # --list-runs / --only / --shard with replicates: ids gain '-seedK'; an id without it means every replicate
+    assert prov["replicates"] == 2 and prov["replicate_seeds"][0] == 7 and prov["paper_protocol"]["image_size"] == 256
+    # --list-runs / --only / --shard with replicates: ids gain '-repK'; an id without it means every replicate
     kw = dict(settings=settings, device="cpu", progress=False, verbose=False,
-              anatomy=phantom_anatomy(), report=False, seeds=2)
+              anatomy=phantom_anatomy(), report=False, replicates=2)
     ids = subprocess.run([sys.executable, "-m", "saharank", "reproduce", "--profile", "gpu", "--settings",
-                          str(settings), "--seeds", "2",
+                          str(settings), "--replicates", "2",
                           "--list-runs"], capture_output=True, text=True).stdout.split()
-    assert ids[:4] == ["pretrain-multiview-seed0", "pretrain-unet-seed0",
-                       "pretrain-multiview-seed1", "pretrain-unet-seed1"]
+    assert ids[:4] == ["pretrain-multiview-rep0", "pretrain-unet-rep0",
+                       "pretrain-multiview-rep1", "pretrain-unet-rep1"]
     assert len(ids) == 2 * (2 + 6 * 3)
     assert reproduce("gpu", out, only=["pretrain-multiview", "pretrain-unet"], **kw) == {"runs": ids[:4]}
-    assert reproduce("gpu", out, only=["None-fold1"], **kw) == {"runs": ["None-fold1-seed0", "None-fold1-seed1"]}
+    assert reproduce("gpu", out, only=["None-fold1"], **kw) == {"runs": ["None-fold1-rep0", "None-fold1-rep1"]}
     assert sorted(reproduce("gpu", out, shard=(0, 2), **kw)["runs"]
                   + reproduce("gpu", out, shard=(1, 2), **kw)["runs"]) == sorted(ids[4:])
 

@@ -7,7 +7,7 @@
 #      every adapter / full fine-tuning, and PEFT; merged inference / base;
 #   3. bench/full_cost.py --profile full with 1 and with 4 runs at once (captured step): the projected full protocol;
 #      once eager (--no-graph) at 1 run for the before/after ratio;
-#   4. bench/full_cost.py --profile gpu --jobs 4: the projection of the gpu profile (its seeds included).
+#   4. bench/full_cost.py --profile gpu --jobs 4: the projection of the gpu profile (its training replicates included).
 # Needs: torch with CUDA, numpy, scipy, scikit-image, safetensors, tqdm, pandas; nibabel and tensorly can come as wheels
 # in .whl/ (tools/device/prepare.sh downloads them where there is network; carry .whl). No data is needed (synthetic
 # slices). Output: everything printed, also under $OUT (default /tmp/device-out): engine_equivalence.txt,

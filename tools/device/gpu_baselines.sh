@@ -16,7 +16,7 @@ log="$OUT/gpu_baselines.log"
 python3 -c "from saharank.baselines import litemedsam_checkpoint_path as p; print(p())" >>"$log" 2>&1 \
   || { echo "no LiteMedSAM checkpoint: carry the wheels of prepare.sh --baselines" | tee -a "$log"; exit 1; }
 settings=${SETTINGS:+--settings "$SETTINGS"}
-python3 -m saharank reproduce --profile gpu --device "${DEVICE:-cuda}" $settings --seeds 1 --out runs/gpu --quiet --no-models \
+python3 -m saharank reproduce --profile gpu --device "${DEVICE:-cuda}" $settings --replicates 1 --out runs/gpu --quiet --no-models \
   --no-robustness --no-report --time-limit "${BUDGET:-560}" 2>&1 | tee -a "$log" | grep -v Warning; rc=${PIPESTATUS[0]}
 if [ "$rc" = 0 ]; then
   mkdir -p runs/gpu/bench-pack && cp runs/gpu/baselines.* runs/gpu/baselines_per_patient.csv runs/gpu/baselines_provenance.json \

@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 NBS = ROOT / 'nbs'
 REPORTS = {  # committed report folders -> page title
-    'smoke': 'The smoke run (1 seed)',
-    'smoke-3seeds': 'The smoke run with 3 training seeds',
+    'smoke': 'The smoke run (1 training replicate)',
+    'smoke-3replicates': 'The smoke run with 3 training replicates',
     'smoke-ranks': 'The smoke run with all eight ranks (Fig. 4)',
 }
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
