@@ -48,9 +48,16 @@ def read_numeric(path) -> pd.DataFrame:
 
 # %% ../nbs/13_report.ipynb #e61d6457
 def run_settings(run_dir) -> dict:
-    "The settings recorded in `run_dir/provenance.json` ({} when the file is missing)."
+    """The settings recorded in `run_dir/provenance.json` ({} when the file is missing); a run made before the setting
+    `replicates` had that name records it as 'seeds', returned as 'replicates'."""
     p = Path(run_dir) / 'provenance.json'
-    return json.loads(p.read_text()).get('settings', {}) if p.is_file() else {}
+    return _current_names(json.loads(p.read_text()).get('settings', {}) if p.is_file() else {})
+
+def _current_names(settings: dict) -> dict:
+    "`settings` (a dict of a provenance.json) with the setting 'seeds' of runs before 2026-12-07 named 'replicates'."
+    s = dict(settings or {})
+    if 'seeds' in s and 'replicates' not in s: s['replicates'] = s.pop('seeds')
+    return s
 
 # %% ../nbs/13_report.ipynb #1de3305f
 def run_edges(run_dir) -> tuple:
@@ -287,7 +294,8 @@ def deviations_table(run_dir) -> pd.DataFrame:
     p = Path(run_dir) / 'provenance.json'
     if not p.is_file(): raise FileNotFoundError(f"{p}: the run's provenance (with its settings) not found")
     prov = json.loads(p.read_text())
-    rows = deviations(prov.get('settings', {}), prov.get('paper_protocol') or paper_protocol())
+    rows = deviations(_current_names(prov.get('settings', {})),
+                      _current_names(prov.get('paper_protocol')) or paper_protocol())
     run = f"this run ({prov.get('profile') or prov.get('settings', {}).get('profile', '?')})"
     return pd.DataFrame([{'setting': d['setting'], 'unit': d['unit'], run: d['value'],
                           "paper's protocol": d['paper_value'], 'source (Settings.describe)': d['paper']}
