@@ -38,12 +38,14 @@ _all_ = ['PER_PATIENT_COLUMNS', 'read_per_patient']
 
 def read_numeric(path) -> pd.DataFrame:
     """Read a `table2_numeric.csv` / `table3_numeric.csv` of a run: index = strategy or model, columns a
-    MultiIndex (bin label or 'All', 'mean'/'sd'/'n'), floats (NaN where a bin has < 2 patients for the SD)."""
+    MultiIndex (bin label or 'All', 'mean'/'sd'/'n'; with several replicates also 'replicate_sd', which runs before
+    2026-12-07 called 'seed_sd'), floats (NaN where a bin has < 2 patients for the SD)."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: numeric table not found")
     df = pd.read_csv(path, header=[0, 1], index_col=0, keep_default_na=False, na_values=[''])
     df.index = df.index.astype(str)
     df.index.name = None
+    df = df.rename(columns={'seed_sd': 'replicate_sd'}, level=1)
     return df.astype(float)
 
 # %% ../nbs/13_report.ipynb #e61d6457
