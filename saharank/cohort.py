@@ -309,6 +309,15 @@ def intraparenchymal_fraction(rng, labels, grid):
     return blob.astype(np.float32), rim.astype(np.float32)
 
 # %% ../nbs/01_cohort.ipynb #9204e4c8
+def _least_cost(cost, spacing, start, big):
+    """The geodesic cost of reaching each voxel from the voxel `start` (index tuple) through `cost` per voxel step
+    (float (X, Y, Z)): `skimage.graph.MCP_Geometric`, 26-connected, steps weighted by the voxel's `spacing` (mm, (3,))
+    relative to its smallest; inf where `cost` >= `big` (closed to blood). The blood of `sah_fraction_contiguous` and
+    `sah_fraction_cisternal` takes the voxels of least such cost."""
+    from skimage.graph import MCP_Geometric
+    cum, _ = MCP_Geometric(cost, sampling=tuple(spacing / spacing.min()), fully_connected=True).find_costs([start])
+    return np.where(cost < big, cum, np.inf)
+
 def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False):
     """Generator version 1 (`sah_fraction(..., pattern='contiguous')`): partial-volume fraction (X, Y, Z)
     of an aneurysmal SAH of `volume_ml` (mL) as one contiguous region: blood replaces CSF
@@ -318,7 +327,6 @@ def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False)
     spaces thicken) and 60 in deeper parenchyma (reached only when the CSF spaces are full), 4 in the ventricles when
     `ivh` (intraventricular extension) else excluded. The annotation (fraction >= 0.5) holds exactly round(volume_ml /
     voxel mL) voxels; voxels just beyond the front get fractions in (0, 0.5): partial-volume edges."""
-    from skimage.graph import MCP_Geometric
     sp = np.asarray(grid.spacing)
     vox_ml = sp.prod() / 1000
     n = int(round(volume_ml / vox_ml))
@@ -338,8 +346,7 @@ def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False)
     d[labels != 2] = np.inf
     near = np.argsort(d, axis=None)[:8]
     start = np.unravel_index(rng.choice(near), labels.shape)
-    cum, _ = MCP_Geometric(cost, sampling=tuple(sp / sp.min()), fully_connected=True).find_costs([start])
-    cum = np.where(ic & (cost < big), cum, np.inf)
+    cum = _least_cost(cost, sp, start, big)      # cost < big only in `ic` (tissues 1, 2 and with ivh 3)
     order = np.argsort(cum, axis=None, kind='stable')
     thr = cum.ravel()[order[n - 1]]
     inside = np.zeros(cum.size, bool)
@@ -631,7 +638,6 @@ def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_m
     Raises:
         ValueError: for a grade outside 1-4, an unknown site, a volume outside (0, capacity] or beyond the spaces
             reachable from the aneurysm, or a head without CSF (or without ventricles for grades 2 and 4)."""
-    from skimage.graph import MCP_Geometric
     if fisher_grade not in FISHER_GRADES:
         raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
     if site is not None and site not in SITE_SPREAD:
@@ -657,8 +663,7 @@ def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_m
         share = rng.uniform(0.05, 0.3) if thick else rng.uniform(0.05, 0.15)
         n_ivh = int(np.clip(round(n * share), 1, min(int(0.7 * vent.sum()) or 1, n - 1)))
     n_ivh = max(n_ivh, n - int(sub.sum() + par.sum()))
-    cum, _ = MCP_Geometric(cost, sampling=tuple(sp / sp.min()), fully_connected=True).find_costs([start])
-    cum = np.where(cost < big, cum, np.inf)
+    cum = _least_cost(cost, sp, start, big)
     if np.isfinite(cum).sum() < n - n_ivh:
         raise ValueError(f"SAH volume {volume_ml} mL exceeds the spaces reachable from the {site} aneurysm")
     frac = np.zeros(labels.shape, np.float32)
