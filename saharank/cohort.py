@@ -518,8 +518,14 @@ def csf_compartments(labels, affine, seed_world) -> np.ndarray:
     (`figures/cohort/compartments.png`); a prior for placing blood, not a segmentation."""
     labels = np.asarray(labels)
     if labels.ndim != 3: raise ValueError(f"csf_compartments: expected 3-D labels, got shape {labels.shape}")
-    A = np.asarray(affine, float)
     ijk = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in labels.shape], indexing='ij')
+    return _compartment_codes(labels, ijk, affine, seed_world)
+
+def _compartment_codes(labels, ijk, affine, seed_world) -> np.ndarray:
+    """The rules of `csf_compartments` for voxels anywhere: uint8 codes (0 outside the CSF) of voxels of tissue
+    `labels` (any shape) at voxel indices `ijk` (three float32 arrays of that shape) on `affine`. A voxel's code
+    depends on its label and position only, so any set of voxels can be named alone (`anatomy_compartments`)."""
+    A = np.asarray(affine, float)
     dx, dy, dz = [A[d, 0] * ijk[0] + A[d, 1] * ijk[1] + A[d, 2] * ijk[2] + (A[d, 3] - float(seed_world[d]))
                   for d in range(3)]
     ax = np.abs(dx)
@@ -542,10 +548,20 @@ def csf_compartments(labels, affine, seed_world) -> np.ndarray:
 
 # %% ../nbs/01_cohort.ipynb #f14a5698
 def anatomy_compartments(anatomy) -> np.ndarray:
-    """`csf_compartments` of a template `Anatomy` (its labels, affine and seed), computed once and kept on the object
-    (`anatomy.compartments`)."""
+    """`csf_compartments` of an `Anatomy` (its labels, affine and seed): uint8 (X, Y, Z) codes of `CSF_COMPARTMENTS`,
+    computed once and kept on the object (`anatomy.compartments`). For an anatomy of `aged_anatomy` they are its
+    template's (computed once for the template) with the voxels whose label the aging changed named by the same
+    rules: the same array as `csf_compartments` of its labels, without naming every voxel for every patient."""
     if getattr(anatomy, 'compartments', None) is None:
-        anatomy.compartments = csf_compartments(anatomy.labels, anatomy.affine, anatomy.seed_world)
+        template = getattr(anatomy, '_aged_from', None)
+        if template is None:
+            anatomy.compartments = csf_compartments(anatomy.labels, anatomy.affine, anatomy.seed_world)
+        else:
+            comp = anatomy_compartments(template).copy()
+            grown = np.nonzero(anatomy.labels != template.labels)
+            comp[grown] = _compartment_codes(anatomy.labels[grown], [i.astype(np.float32) for i in grown],
+                                             anatomy.affine, anatomy.seed_world)
+            anatomy.compartments = comp
     return anatomy.compartments
 
 
@@ -778,8 +794,10 @@ def aged_anatomy(anatomy, age_years, rng, atrophy=None):
     `start_years`) / `span_years`, 0, 1) times a factor drawn from `rng` in `factor` (`ATROPHY`); the HU of those
     voxels move to the template's median CSF HU over a ramp of `ramp_mm` (partial volume; the label where the fraction
     >= 0.5).
-    Returns (an `Anatomy` with the new hu and labels, the same affine, seed, source and sha256; dict age_years,
-    atrophy_factor, ventricle_mm, sulcus_mm). The template itself is not changed. ValueError for a negative age."""
+    Returns (an `Anatomy` with the new hu and labels, the same affine, seed, source and sha256, its compartments
+    derived from the template's on first use (`anatomy_compartments`); dict age_years, atrophy_factor, ventricle_mm,
+    sulcus_mm). The template itself is not changed (but for its compartments, kept on it when first named).
+    ValueError for a negative age."""
     A = {**ATROPHY, **(atrophy or {})}
     if not age_years >= 0: raise ValueError(f"age must be >= 0 years, got {age_years!r}")
     k = float(np.clip((age_years - A['start_years']) / A['span_years'], 0., 1.)) * float(rng.uniform(*A['factor']))
@@ -795,7 +813,9 @@ def aged_anatomy(anatomy, age_years, rng, atrophy=None):
     labels = anatomy.labels.copy()
     labels[(fs >= 0.5) & par] = LABELS['csf']
     labels[(fv >= 0.5) & par] = LABELS['ventricle']
-    return dataclasses.replace(anatomy, hu=hu.astype(np.float32), labels=labels, compartments=None), info
+    aged = dataclasses.replace(anatomy, hu=hu.astype(np.float32), labels=labels, compartments=None)
+    aged._aged_from = anatomy       # its compartments: the template's, the grown CSF named (`anatomy_compartments`)
+    return aged, info
 
 
 # %% ../nbs/01_cohort.ipynb #ff9704e4
