@@ -315,27 +315,29 @@ def leave_one_pattern_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> l
     return _held_out_tasks(cfg, out, sah, dev, configs, deadline, 'sah_pattern')
 
 def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
+    """The tasks of `leave_one_head_out_tasks` (`column` 'head') and `leave_one_pattern_out_tasks` ('sah_pattern'):
+    one per value of `column` and configuration, with keys held_out (`column`) and held_out_value (the value)."""
     out, sah_root = Path(out), RunLayout(out).cohort('sah')
     cohort_sha = sha256_file(sah_root / 'manifest.csv')
     common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=False, replicate=0)
     where = 'leave-one-head-out' if column == 'head' else 'leave-one-pattern-out'
     tasks = []
-    for head in sorted(set(sah[column])):
+    for value in sorted(set(sah[column])):
         for c in configs:
-            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, head if column == 'head' else None)
+            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, value if column == 'head' else None)
             ck_sha = sha256_file(ck)
             spec = (dict(experiment='strategy', name=c['name'], strategy=c['strategy'], base='multiview',
                          labels=dict(method='', rank=0))
                     if c['kind'] == 'strategy' else
                     dict(experiment='adapter', name=c['name'], method=c['method'], rank=c['rank'], base='unet',
                          labels=dict(method=DISPLAY_NAME_OF[c['method']], rank=c['rank'])))
-            fold = f'without-{head}'
+            fold = f'without-{value}'
             stem = (f"{c['name']}-{fold}-"
                     f"{_run_key(cfg, spec['experiment'], spec['name'], fold, ck_sha, cohort_sha)[:16]}")
-            tasks.append(common | spec | dict(fold=fold, head=head, held_out=column, run_id=f"{c['name']}-{fold}",
-                                              checkpoint=str(ck), checkpoint_sha=ck_sha,
-                                              train_ids=list(sah[sah[column] != head].id),
-                                              test_ids=list(sah[sah[column] == head].id),
+            tasks.append(common | spec | dict(fold=fold, held_out=column, held_out_value=value,
+                                              run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
+                                              train_ids=list(sah[sah[column] != value].id),
+                                              test_ids=list(sah[sah[column] == value].id),
                                               predictions=str(RunLayout(out).predictions / where
                                                               / f"{c['name']}-{fold}"),
                                               **_run_files(out, stem)))
