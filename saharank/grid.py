@@ -22,7 +22,7 @@ from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, traina
 from .training import (ENGINE_VERSION, load_checkpoint, load_slices, load_trainable, save_checkpoint,
                                save_trainable, set_seed, slice_headroom_hu, steps_per_epoch, train_model,
                                train_settings)
-from .evaluation import evaluate_patients, inner_validation_ids, postprocessing
+from .evaluation import evaluate_patients, inner_split, postprocessing
 from .bench import baseline_runs
 
 # key -> the paper's spelling, from the one registry
@@ -284,8 +284,7 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
     tasks = []
     for t in finetune_tasks(cfg, out, sah, dev, deadline, progress, replicates):
         if t['experiment'] == 'scratch': continue
-        val = inner_validation_ids(t['train_ids'], cfg['inner_validation_fraction'],
-                                   run_seed(cfg['seed'], 'inner', str(t['fold'])))
+        val = inner_split(cfg, t['train_ids'], t['fold'])
         fold, rep = f"{t['fold']}-inner", t['replicate']
         sfx = '' if rep == 0 else f'-seed{rep}'
         stem = (f"{t['name']}-{fold}{sfx}-"
