@@ -309,6 +309,15 @@ def intraparenchymal_fraction(rng, labels, grid):
     return blob.astype(np.float32), rim.astype(np.float32)
 
 # %% ../nbs/01_cohort.ipynb #9204e4c8
+def _least_cost(cost, spacing, start, big):
+    """The geodesic cost of reaching each voxel from the voxel `start` (index tuple) through `cost` per voxel step
+    (float (X, Y, Z)): `skimage.graph.MCP_Geometric`, 26-connected, steps weighted by the voxel's `spacing` (mm, (3,))
+    relative to its smallest; inf where `cost` >= `big` (closed to blood). The blood of `sah_fraction_contiguous` and
+    `sah_fraction_cisternal` takes the voxels of least such cost."""
+    from skimage.graph import MCP_Geometric
+    cum, _ = MCP_Geometric(cost, sampling=tuple(spacing / spacing.min()), fully_connected=True).find_costs([start])
+    return np.where(cost < big, cum, np.inf)
+
 def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False):
     """Generator version 1 (`sah_fraction(..., pattern='contiguous')`): partial-volume fraction (X, Y, Z)
     of an aneurysmal SAH of `volume_ml` (mL) as one contiguous region: blood replaces CSF
@@ -318,7 +327,6 @@ def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False)
     spaces thicken) and 60 in deeper parenchyma (reached only when the CSF spaces are full), 4 in the ventricles when
     `ivh` (intraventricular extension) else excluded. The annotation (fraction >= 0.5) holds exactly round(volume_ml /
     voxel mL) voxels; voxels just beyond the front get fractions in (0, 0.5): partial-volume edges."""
-    from skimage.graph import MCP_Geometric
     sp = np.asarray(grid.spacing)
     vox_ml = sp.prod() / 1000
     n = int(round(volume_ml / vox_ml))
@@ -338,8 +346,7 @@ def sah_fraction_contiguous(rng, labels, grid, seed_world, volume_ml, ivh=False)
     d[labels != 2] = np.inf
     near = np.argsort(d, axis=None)[:8]
     start = np.unravel_index(rng.choice(near), labels.shape)
-    cum, _ = MCP_Geometric(cost, sampling=tuple(sp / sp.min()), fully_connected=True).find_costs([start])
-    cum = np.where(ic & (cost < big), cum, np.inf)
+    cum = _least_cost(cost, sp, start, big)      # cost < big only in `ic` (tissues 1, 2 and with ivh 3)
     order = np.argsort(cum, axis=None, kind='stable')
     thr = cum.ravel()[order[n - 1]]
     inside = np.zeros(cum.size, bool)
@@ -511,8 +518,14 @@ def csf_compartments(labels, affine, seed_world) -> np.ndarray:
     (`figures/cohort/compartments.png`); a prior for placing blood, not a segmentation."""
     labels = np.asarray(labels)
     if labels.ndim != 3: raise ValueError(f"csf_compartments: expected 3-D labels, got shape {labels.shape}")
-    A = np.asarray(affine, float)
     ijk = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in labels.shape], indexing='ij')
+    return _compartment_codes(labels, ijk, affine, seed_world)
+
+def _compartment_codes(labels, ijk, affine, seed_world) -> np.ndarray:
+    """The rules of `csf_compartments` for voxels anywhere: uint8 codes (0 outside the CSF) of voxels of tissue
+    `labels` (any shape) at voxel indices `ijk` (three float32 arrays of that shape) on `affine`. A voxel's code
+    depends on its label and position only, so any set of voxels can be named alone (`anatomy_compartments`)."""
+    A = np.asarray(affine, float)
     dx, dy, dz = [A[d, 0] * ijk[0] + A[d, 1] * ijk[1] + A[d, 2] * ijk[2] + (A[d, 3] - float(seed_world[d]))
                   for d in range(3)]
     ax = np.abs(dx)
@@ -535,10 +548,20 @@ def csf_compartments(labels, affine, seed_world) -> np.ndarray:
 
 # %% ../nbs/01_cohort.ipynb #f14a5698
 def anatomy_compartments(anatomy) -> np.ndarray:
-    """`csf_compartments` of a template `Anatomy` (its labels, affine and seed), computed once and kept on the object
-    (`anatomy.compartments`)."""
+    """`csf_compartments` of an `Anatomy` (its labels, affine and seed): uint8 (X, Y, Z) codes of `CSF_COMPARTMENTS`,
+    computed once and kept on the object (`anatomy.compartments`). For an anatomy of `aged_anatomy` they are its
+    template's (computed once for the template) with the voxels whose label the aging changed named by the same
+    rules: the same array as `csf_compartments` of its labels, without naming every voxel for every patient."""
     if getattr(anatomy, 'compartments', None) is None:
-        anatomy.compartments = csf_compartments(anatomy.labels, anatomy.affine, anatomy.seed_world)
+        template = getattr(anatomy, '_aged_from', None)
+        if template is None:
+            anatomy.compartments = csf_compartments(anatomy.labels, anatomy.affine, anatomy.seed_world)
+        else:
+            comp = anatomy_compartments(template).copy()
+            grown = np.nonzero(anatomy.labels != template.labels)
+            comp[grown] = _compartment_codes(anatomy.labels[grown], [i.astype(np.float32) for i in grown],
+                                             anatomy.affine, anatomy.seed_world)
+            anatomy.compartments = comp
     return anatomy.compartments
 
 
@@ -631,7 +654,6 @@ def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_m
     Raises:
         ValueError: for a grade outside 1-4, an unknown site, a volume outside (0, capacity] or beyond the spaces
             reachable from the aneurysm, or a head without CSF (or without ventricles for grades 2 and 4)."""
-    from skimage.graph import MCP_Geometric
     if fisher_grade not in FISHER_GRADES:
         raise ValueError(f"modified Fisher grade must be one of {list(FISHER_GRADES)}, got {fisher_grade!r}")
     if site is not None and site not in SITE_SPREAD:
@@ -657,8 +679,7 @@ def sah_fraction_cisternal(rng, labels, compartments, grid, seed_world, volume_m
         share = rng.uniform(0.05, 0.3) if thick else rng.uniform(0.05, 0.15)
         n_ivh = int(np.clip(round(n * share), 1, min(int(0.7 * vent.sum()) or 1, n - 1)))
     n_ivh = max(n_ivh, n - int(sub.sum() + par.sum()))
-    cum, _ = MCP_Geometric(cost, sampling=tuple(sp / sp.min()), fully_connected=True).find_costs([start])
-    cum = np.where(cost < big, cum, np.inf)
+    cum = _least_cost(cost, sp, start, big)
     if np.isfinite(cum).sum() < n - n_ivh:
         raise ValueError(f"SAH volume {volume_ml} mL exceeds the spaces reachable from the {site} aneurysm")
     frac = np.zeros(labels.shape, np.float32)
@@ -773,8 +794,10 @@ def aged_anatomy(anatomy, age_years, rng, atrophy=None):
     `start_years`) / `span_years`, 0, 1) times a factor drawn from `rng` in `factor` (`ATROPHY`); the HU of those
     voxels move to the template's median CSF HU over a ramp of `ramp_mm` (partial volume; the label where the fraction
     >= 0.5).
-    Returns (an `Anatomy` with the new hu and labels, the same affine, seed, source and sha256; dict age_years,
-    atrophy_factor, ventricle_mm, sulcus_mm). The template itself is not changed. ValueError for a negative age."""
+    Returns (an `Anatomy` with the new hu and labels, the same affine, seed, source and sha256, its compartments
+    derived from the template's on first use (`anatomy_compartments`); dict age_years, atrophy_factor, ventricle_mm,
+    sulcus_mm). The template itself is not changed (but for its compartments, kept on it when first named).
+    ValueError for a negative age."""
     A = {**ATROPHY, **(atrophy or {})}
     if not age_years >= 0: raise ValueError(f"age must be >= 0 years, got {age_years!r}")
     k = float(np.clip((age_years - A['start_years']) / A['span_years'], 0., 1.)) * float(rng.uniform(*A['factor']))
@@ -790,7 +813,9 @@ def aged_anatomy(anatomy, age_years, rng, atrophy=None):
     labels = anatomy.labels.copy()
     labels[(fs >= 0.5) & par] = LABELS['csf']
     labels[(fv >= 0.5) & par] = LABELS['ventricle']
-    return dataclasses.replace(anatomy, hu=hu.astype(np.float32), labels=labels, compartments=None), info
+    aged = dataclasses.replace(anatomy, hu=hu.astype(np.float32), labels=labels, compartments=None)
+    aged._aged_from = anatomy       # its compartments: the template's, the grown CSF named (`anatomy_compartments`)
+    return aged, info
 
 
 # %% ../nbs/01_cohort.ipynb #ff9704e4

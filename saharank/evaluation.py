@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PATIENT_METRICS', 'POSTPROCESS', 'BIN_EDGES_ML', 'NESTED_SUFFIX', 'INNER_VALIDATION', 'PER_PATIENT_COLUMNS',
            'SURFACE_COLUMNS', 'dice_score', 'surface_distances', 'overlap_metrics', 'patient_metrics',
-           'evaluate_patients', 'inner_validation_ids', 'postprocessing', 'volume_bins', 'bin_table',
+           'evaluate_patients', 'inner_validation_ids', 'inner_split', 'postprocessing', 'volume_bins', 'bin_table',
            'best_rank_per_method', 'make_tables', 'table_rows', 'nested_choices', 'nested_rows', 'nested_best',
            'read_per_patient']
 
@@ -152,17 +152,26 @@ def inner_validation_ids(train_ids, fraction: float, seed: int) -> list[str]:
     n = max(1, int(round(fraction * len(ids))))
     return sorted(np.random.default_rng(int(seed)).choice(ids, n, replace=False).tolist())
 
+# %% ../nbs/06_evaluation.ipynb #9669b8c6
+def inner_split(cfg, train_ids, fold) -> list[str]:
+    """The inner validation split of fold `fold` (its name, e.g. 'fold1'; None where there are no folds) of the run
+    with settings `cfg` (`saharank.settings.Settings` or a dict with `seed` and `inner_validation_fraction`): the
+    sorted ids (str) of `inner_validation_ids(train_ids, cfg['inner_validation_fraction'], seed)` with seed =
+    `run_seed(cfg['seed'], 'inner', str(fold))` (`saharank.core.run_seed`), so every replicate of a fold gets the same
+    split. ValueError as `inner_validation_ids`."""
+    return inner_validation_ids(train_ids, cfg['inner_validation_fraction'], run_seed(cfg['seed'], 'inner', str(fold)))
+
 # %% ../nbs/06_evaluation.ipynb #0168310b
 def postprocessing(cfg, root, train_ids, fold=None) -> dict | None:
     """The post-processing of the models trained on `train_ids` of the cohort at `root`
     (`saharank.training.blood_mask`), from the setting `postprocess`: None for none (the paper), else a dict:
-    blood_min_hu (HU, chosen by `choose_blood_min_hu` with `blood_keep_fraction` on `inner_validation_ids` of
-    `train_ids`, seeded by the settings' seed and `fold`), intracranial True, keep_fraction, and chosen_on (those
-    ids). ValueError naming the setting for an unknown `postprocess`."""
+    blood_min_hu (HU, chosen by `choose_blood_min_hu` with `blood_keep_fraction` on `inner_split` of `train_ids`,
+    seeded by the settings' seed and `fold`), intracranial True, keep_fraction, and chosen_on (those ids). ValueError
+    naming the setting for an unknown `postprocess`."""
     mode = cfg.get('postprocess')
     if mode not in POSTPROCESS: raise ValueError(f"setting postprocess must be none or blood, got {mode!r}")
     if mode is None: return None
-    ids = inner_validation_ids(train_ids, cfg['inner_validation_fraction'], run_seed(cfg['seed'], 'inner', str(fold)))
+    ids = inner_split(cfg, train_ids, fold)
     b = choose_blood_min_hu((load_case(root, i)[:2] for i in ids), cfg.get('brain_reference_hu'),
                             cfg['blood_keep_fraction'])
     return dict(blood_min_hu=b, intracranial=True, keep_fraction=cfg['blood_keep_fraction'], chosen_on=ids)

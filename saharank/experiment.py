@@ -482,10 +482,10 @@ def _generalization_rows(task: dict, head_ct: tuple) -> tuple[pd.DataFrame, dict
     hu, affine = head_ct
     info = {}
     mask, prob = segment_volume(model, hu, affine, _window(cfg), pixel_mm, cfg['threshold'], dev,
-                                brain_reference_hu=_reference(cfg), name=f"the {task['head']} CT",
+                                brain_reference_hu=_reference(cfg), name=f"the {task['held_out_value']} CT",
                                 postprocessing=postprocessing(cfg, root, task['train_ids'], task['fold']), info=info)
     sp = voxel_spacing(affine)
-    return rows, dict(model=task['name'], held_out=task['head'],
+    return rows, dict(model=task['name'], held_out=task['held_out_value'],
                       network_ml=round(mask_volume_ml(prob >= cfg['threshold'], sp), 2),
                       predicted_ml=round(mask_volume_ml(mask, sp), 2), intracranial_ml=info['intracranial_ml'])
 
@@ -542,7 +542,8 @@ def _leave_one_head_out(run: Run, configs) -> tuple[pd.DataFrame, list[dict]]:
     tasks = leave_one_head_out_tasks(cfg, run.out, sah, run.dev, configs, run.deadline)
     cts = load_heads(heads, cache_dir=run.cache_dir)
     import saharank.experiment as this    # picklable by name for the workers
-    res = run.pool.map(this._generalization_rows, [(t, (cts[t['head']].hu, cts[t['head']].affine)) for t in tasks])
+    res = run.pool.map(this._generalization_rows,
+                       [(t, (cts[t['held_out_value']].hu, cts[t['held_out_value']].affine)) for t in tasks])
     if any(r is None for r in res): raise Stopped('leave one head out')
     out_rows = pd.concat([r[0] for r in res], ignore_index=True).assign(evaluation='held-out head')
     out_rows['held_out'] = out_rows.fold.str.removeprefix('without-')

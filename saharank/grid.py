@@ -22,7 +22,7 @@ from .adapters import DEFAULT_LAYER_TYPES, METHOD_REGISTRY, add_adapters, traina
 from .training import (ENGINE_VERSION, load_checkpoint, load_slices, load_trainable, save_checkpoint,
                                save_trainable, set_seed, slice_headroom_hu, steps_per_epoch, train_model,
                                train_settings)
-from .evaluation import evaluate_patients, inner_validation_ids, postprocessing
+from .evaluation import evaluate_patients, inner_split, postprocessing
 from .bench import baseline_runs
 
 # key -> the paper's spelling, from the one registry
@@ -285,8 +285,7 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
     tasks = []
     for t in finetune_tasks(cfg, out, sah, dev, deadline, progress, replicates):
         if t['experiment'] == 'scratch': continue
-        val = inner_validation_ids(t['train_ids'], cfg['inner_validation_fraction'],
-                                   run_seed(cfg['seed'], 'inner', str(t['fold'])))
+        val = inner_split(cfg, t['train_ids'], t['fold'])
         fold, rep = f"{t['fold']}-inner", t['replicate']
         sfx = '' if rep == 0 else f'-rep{rep}'
         stem = (f"{t['name']}-{fold}{sfx}-"
@@ -316,27 +315,29 @@ def leave_one_pattern_out_tasks(cfg, out, sah, dev, configs, deadline=None) -> l
     return _held_out_tasks(cfg, out, sah, dev, configs, deadline, 'sah_pattern')
 
 def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
+    """The tasks of `leave_one_head_out_tasks` (`column` 'head') and `leave_one_pattern_out_tasks` ('sah_pattern'):
+    one per value of `column` and configuration, with keys held_out (`column`) and held_out_value (the value)."""
     out, sah_root = Path(out), RunLayout(out).cohort('sah')
     cohort_sha = sha256_file(sah_root / 'manifest.csv')
     common = dict(cfg=cfg, out=str(out), device=str(dev), deadline=deadline, progress=False, replicate=0)
     where = 'leave-one-head-out' if column == 'head' else 'leave-one-pattern-out'
     tasks = []
-    for head in sorted(set(sah[column])):
+    for value in sorted(set(sah[column])):
         for c in configs:
-            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, head if column == 'head' else None)
+            ck = pretrained_path(RunLayout(out).checkpoints, c['network'], 0, value if column == 'head' else None)
             ck_sha = sha256_file(ck)
             spec = (dict(experiment='strategy', name=c['name'], strategy=c['strategy'], base='multiview',
                          labels=dict(method='', rank=0))
                     if c['experiment'] == 'strategy' else
                     dict(experiment='adapter', name=c['name'], method=c['method'], rank=c['rank'], base='unet',
                          labels=dict(method=DISPLAY_NAME_OF[c['method']], rank=c['rank'])))
-            fold = f'without-{head}'
+            fold = f'without-{value}'
             stem = (f"{c['name']}-{fold}-"
                     f"{_run_key(cfg, spec['experiment'], spec['name'], fold, ck_sha, cohort_sha)[:16]}")
-            tasks.append(common | spec | dict(fold=fold, head=head, held_out=column, run_id=f"{c['name']}-{fold}",
-                                              checkpoint=str(ck), checkpoint_sha=ck_sha,
-                                              train_ids=list(sah[sah[column] != head].id),
-                                              test_ids=list(sah[sah[column] == head].id),
+            tasks.append(common | spec | dict(fold=fold, held_out=column, held_out_value=value,
+                                              run_id=f"{c['name']}-{fold}", checkpoint=str(ck), checkpoint_sha=ck_sha,
+                                              train_ids=list(sah[sah[column] != value].id),
+                                              test_ids=list(sah[sah[column] == value].id),
                                               predictions=str(RunLayout(out).predictions / where
                                                               / f"{c['name']}-{fold}"),
                                               **_run_files(out, stem)))
