@@ -54,3 +54,19 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
     assert abs(training + part("evaluation (evaluate_patients)") + part("load the training slices")
                + part("save the trained weights")
                + part("the rest of the run (model, replicates, ...)") - whole) <= 0.05
+
+
+def test_noise_augmentation_profiles_differ_from_smoke_only_in_the_noise(tmp_path):
+    """bench/noise_augmentation.py's settings: [smoke-noiseN] is [smoke] with intensity_noise_hu = N, nothing else."""
+    from saharank.settings import load_settings
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import noise_augmentation as na
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    ini = na.settings_with_noise([8.0, 16.0], tmp_path / "s.ini")
+    smoke = load_settings("smoke").as_dict()
+    for n in (8.0, 16.0):
+        s = load_settings(f"smoke-noise{n:g}", ini).as_dict()
+        assert s.pop("intensity_noise_hu") == n and s.pop("profile") == f"smoke-noise{n:g}"
+        assert s == {k: v for k, v in smoke.items() if k not in ("intensity_noise_hu", "profile")}
