@@ -77,6 +77,13 @@ def summary(n: float, out: Path) -> list[dict]:
     return rows
 
 
+def _markdown(t: pd.DataFrame) -> str:
+    "The table transposed (a row per quantity, a column per run and model) in Markdown."
+    cols = [f"{r.model} ({r.noise_hu:g} HU)" for r in t.itertuples()]
+    md = '| | ' + ' | '.join(cols) + ' |\n|' + '---|' * (len(cols) + 1) + '\n'
+    return md + ''.join(f"| {c} | " + ' | '.join(str(v) for v in t[c]) + ' |\n' for c in t.columns)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--noise', type=float, nargs='+', default=[8., 16.], help='intensity_noise_hu values, HU')
@@ -106,11 +113,13 @@ def main(argv=None) -> None:
         "change| (%, cross-validation test folds) and mean Dice; the clean held-out head's mL called blood "
         "(leave-one-head-out: network alone, post-processed; summed over the held-out heads). Command: "
         "`python bench/noise_augmentation.py` (`bench/noise_augmentation.py`).\n\n"
-        + t.T.to_markdown(header=False) + '\n')
-    prov = {str(n): json.loads((out / 'provenance.json').read_text()).get('versions') for n, out in folders.items()}
+        + _markdown(t))
+    keep = ('git_commit', 'versions', 'generator_version', 'engine_version', 'wall_time_s')
+    prov = {str(n): {k: v for k, v in json.loads((out / 'provenance.json').read_text()).items() if k in keep}
+            for n, out in folders.items()}
     (fig / 'noise_augmentation_provenance.json').write_text(json.dumps(
         dict(command=' '.join(['python', 'bench/noise_augmentation.py', *(argv or sys.argv[1:])]),
-             runs={str(n): str(out) for n, out in folders.items()}, versions=prov), indent=1, default=str))
+             runs={str(n): str(out) for n, out in folders.items()}, provenance=prov), indent=1, default=str))
     print(t.T.to_string(header=False))
 
 
