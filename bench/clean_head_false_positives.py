@@ -1,0 +1,121 @@
+"""Where do the networks call blood on a clean head they never saw? (issue #28: "clean real heads: < 2 mL after
+post-processing and < 5 mL by the network", measured leave-one-head-out.)
+
+    python bench/clean_head_false_positives.py runs/smoke                 # the smoke run's leave-one-head-out models
+
+For each configuration the run's tables select (`saharank.deploy.best_configurations`) and each head of its SAH
+cohort, the model fine-tuned without that head (the run's leave-one-head-out run, loaded or, when its files are
+missing, trained again with the run's seeds by `saharank.grid.fold_model`) reads that head's own CT without blood as
+`saharank predict` does (`saharank.predict.segment_volume`, with the fold's post-processing). The voxels it calls
+blood are all false positives; they are described by where they lie (the head's tissue labels, `cohort.LABELS`; the
+distance from the skull's bone in mm; the axial position as a fraction of the intracranial space's height, 0 at its
+lowest slice) and by their HU after calibration to the brain. Prints and writes (--figures, default
+figures/clean-head-false-positives/) clean_head_false_positives.csv / .md and a provenance JSON. Nothing is asserted.
+"""
+from __future__ import annotations
+import argparse, json, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _settings(run: Path):
+    "The run's settings (its profile from the packaged settings.ini, checked against the run's provenance)."
+    from saharank.report import run_settings
+    from saharank.settings import load_settings
+    recorded = run_settings(run)
+    cfg = load_settings(recorded['profile'])
+    differ = {k for k, v in cfg.as_dict().items() if k in recorded and recorded[k] != v}
+    if differ: sys.exit(f"{run}: made with other [{recorded['profile']}] settings than today's: {sorted(differ)}")
+    return cfg
+
+
+def describe(pred, prob, ct, threshold: float, brain_reference_hu) -> dict:
+    """The false positives of a clean head: `pred` (post-processed) and `prob` (the network's probability) on the
+    grid of the head `ct` (an `Anatomy`: hu, labels, affine), in mL and where they lie."""
+    from saharank.cohort import LABELS
+    from saharank.data import calibrate_hu, voxel_spacing
+    sp = voxel_spacing(ct.affine)
+    ml = float(np.prod(sp)) / 1000.
+    net = prob >= threshold
+    hu = calibrate_hu(ct.hu, brain_reference_hu)
+    bone_mm = ndi.distance_transform_edt(ct.labels != LABELS['bone'], sampling=sp)
+    ic = np.isin(ct.labels, (LABELS['parenchyma'], LABELS['csf'], LABELS['ventricle']))
+    z = np.nonzero(ic.any(axis=(0, 1)))[0]
+    height = (np.arange(ct.hu.shape[2]) - z.min()) / max(1, z.max() - z.min())
+    row = {'network mL': round(net.sum() * ml, 1), 'post-processed mL': round(pred.sum() * ml, 1)}
+    for what, m in (('network', net), ('post-processed', pred.astype(bool))):
+        n = max(int(m.sum()), 1)
+        for name, code in LABELS.items():
+            row[f'{what}: % in {name}'] = round(100 * (m & (ct.labels == code)).sum() / n, 1)
+        d = bone_mm[m]
+        for lo, hi in ((0, 5), (5, 15), (15, np.inf)):
+            row[f'{what}: % {lo}-{hi} mm from bone'] = round(100 * ((d >= lo) & (d < hi)).sum() / n, 1)
+        h = np.broadcast_to(height, m.shape)[m]
+        row[f'{what}: % in the lowest third'] = round(100 * (h < 1 / 3).sum() / n, 1)
+        row[f'{what}: calibrated HU median (IQR)'] = (
+            f"{np.median(hu[m]):.0f} ({np.percentile(hu[m], 25):.0f}-{np.percentile(hu[m], 75):.0f})" if m.any()
+            else '')
+    return row
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('run', help='a finished run folder with leave-one-head-out runs (e.g. runs/smoke)')
+    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'clean-head-false-positives'))
+    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    a = ap.parse_args(argv)
+    from saharank.cohort import load_heads
+    from saharank.core import RunLayout
+    from saharank.data import read_manifest
+    from saharank.deploy import best_configurations
+    from saharank.evaluation import postprocessing, read_per_patient
+    from saharank.grid import fold_model, leave_one_head_out_tasks
+    from saharank.predict import segment_volume
+    run = Path(a.run)
+    cfg = _settings(run)
+    sah = read_manifest(RunLayout(run).cohort('sah'))
+    per = read_per_patient(run / 'per_patient.csv')
+    configs = best_configurations(per[per.replicate == 0] if 'replicate' in per else per)
+    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', configs)
+    heads = load_heads(sorted({t['held_out_value'] for t in tasks}), cache_dir=a.cache_dir, allow_download=False)
+    pixel_mm = cfg.pixel_size_mm
+    rows = []
+    for t in tasks:
+        ct = heads[t['held_out_value']]
+        model = fold_model(t, resumable=False)
+        pp = postprocessing(cfg, RunLayout(run).cohort('sah'), t['train_ids'], t['fold'])
+        pred, prob = segment_volume(model, ct.hu, ct.affine, cfg.window, pixel_mm, cfg['threshold'], 'cpu',
+                                    brain_reference_hu=cfg.get('brain_reference_hu'), name=t['held_out_value'],
+                                    postprocessing=pp)
+        rows.append({'model': t['name'], 'held-out head': t['held_out_value'],
+                     **describe(pred, prob, ct, cfg['threshold'], cfg.get('brain_reference_hu'))})
+        print(rows[-1], flush=True)
+    t = pd.DataFrame(rows)
+    fig = Path(a.figures)
+    fig.mkdir(parents=True, exist_ok=True)
+    t.to_csv(fig / 'clean_head_false_positives.csv', index=False)
+    cols = [f"{r['model']} on {r['held-out head']}" for r in rows]
+    md = '| | ' + ' | '.join(cols) + ' |\n|' + '---|' * (len(cols) + 1) + '\n'
+    md += ''.join(f"| {c} | " + ' | '.join(str(v) for v in t[c]) + ' |\n' for c in t.columns[2:])
+    (fig / 'clean_head_false_positives.md').write_text(
+        "# Where the networks call blood on a clean head they never saw (ours: saharank's cohorts, smoke size)\n\n"
+        "Leave-one-head-out models (trained without the head) on that head's own CT without blood, read as `saharank "
+        "predict` reads a scan: every voxel called blood is a false positive. Labels: the head's tissue labels "
+        "(`saharank.cohort.LABELS`); distance from the skull's bone; 'lowest third': of the intracranial space's "
+        "height; HU calibrated to the brain (`brain_reference_hu`). Command: "
+        f"`python bench/clean_head_false_positives.py {run.name}`.\n\n" + md)
+    prov = json.loads((run / 'provenance.json').read_text())
+    (fig / 'clean_head_false_positives_provenance.json').write_text(json.dumps(
+        {'command': ' '.join(['python', 'bench/clean_head_false_positives.py', *(argv or sys.argv[1:])]),
+         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
+         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    print(t.T.to_string(header=False))
+
+
+if __name__ == '__main__':
+    main()
