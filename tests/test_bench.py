@@ -70,3 +70,33 @@ def test_noise_augmentation_profiles_differ_from_smoke_only_in_the_noise(tmp_pat
         s = load_settings(f"smoke-noise{n:g}", ini).as_dict()
         assert s.pop("intensity_noise_hu") == n and s.pop("profile") == f"smoke-noise{n:g}"
         assert s == {k: v for k, v in smoke.items() if k not in ("intensity_noise_hu", "profile")}
+
+
+def test_clean_head_false_positives_describes_where_the_calls_lie():
+    """bench/clean_head_false_positives.py's `describe`: mL from the voxel size, shares of the calls per tissue label
+    that sum to 100 %, distances from bone, and the calibrated HU of the calls, on a hand-made head."""
+    import types
+    import numpy as np
+    from saharank.cohort import LABELS
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import clean_head_false_positives as cfp
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    labels = np.full((20, 20, 6), LABELS["parenchyma"], np.uint8)
+    labels[0, :, :] = LABELS["bone"]                                  # a bone wall at x = 0
+    labels[10:12, 10:12, :] = LABELS["csf"]
+    hu = np.where(labels == LABELS["bone"], 1000.0, 30.0).astype(np.float32)
+    ct = types.SimpleNamespace(hu=hu, labels=labels, affine=np.diag([2.0, 2.0, 250.0, 1.0]))   # 1 mL voxels
+    pred = np.zeros(hu.shape, np.uint8)
+    pred[1, 5, 2] = 1                                                 # 2 mm from bone, parenchyma
+    pred[10, 10, 2] = 1                                               # 20 mm from bone, CSF
+    prob = pred.astype(np.float32)
+    prob[15, 15, 0] = 0.9                                             # the network alone: a third voxel
+    row = cfp.describe(pred, prob, ct, 0.5, None)
+    assert (row["post-processed mL"], row["network mL"]) == (2.0, 3.0)
+    assert row["post-processed: % in parenchyma"] == 50.0 and row["post-processed: % in csf"] == 50.0
+    assert sum(row[f"network: % in {k}"] for k in LABELS) == 100.0
+    assert (row["post-processed: % 0-5 mm from bone"], row["post-processed: % 15-inf mm from bone"]) == (50.0, 50.0)
+    assert row["network: calibrated HU median (IQR)"] == "30 (30-30)"
+    assert (row["post-processed: % in the lowest third"], row["network: % in the lowest third"]) == (0.0, 33.3)
