@@ -17,13 +17,15 @@ called blood (leave-one-head-out, network alone / post-processed). Ratios to the
 asserted. Run it on a quiet machine: each run is a smoke run (about 8 min on 2 cores).
 """
 from __future__ import annotations
-import argparse, configparser, json, subprocess, sys
+import argparse, configparser, json, sys
 from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from variants import SETTINGS, markdown_table, run_variant, settings_with_variants  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ROOT / 'settings.ini'
 PERTURBATIONS = ('noise 6 HU', 'noise 15 HU', 'pixel 1.5x coarser', 'pixel 1.5x finer', 'slice 2x thicker',
                  'institution outside the ranges')
 
@@ -34,22 +36,11 @@ def settings_with_noise(values, path: Path) -> Path:
     cp.read(SETTINGS)
     if cp['smoke'].get('intensity_augmentation', 'false').strip().lower() != 'true':
         sys.exit(f"{SETTINGS}: [smoke] has no intensity augmentation; this benchmark varies its noise")
-    for n in values:
-        name = f'smoke-noise{n:g}'
-        cp[name] = dict(cp._sections['smoke'])
-        cp[name]['intensity_noise_hu'] = f'{n:g}'
-    with open(path, 'w') as f: cp.write(f)
-    return path
+    return settings_with_variants({f'smoke-noise{n:g}': {'intensity_noise_hu': f'{n:g}'} for n in values}, path)
 
 
 def run_value(n: float, out: Path, ini: Path) -> None:
-    cmd = [sys.executable, '-m', 'saharank', 'reproduce', '--profile', f'smoke-noise{n:g}', '--settings', str(ini),
-           '--out', str(out), '--no-bench', '--quiet']
-    print(' '.join(cmd[1:]), flush=True)
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'noise_augmentation.log').write_text(r.stdout + r.stderr)
-    if r.returncode: sys.exit(f"noise {n:g} HU: reproduce failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+    run_variant(f'smoke-noise{n:g}', ini, out, '--no-bench', log='noise_augmentation.log')
 
 
 def summary(n: float, out: Path) -> list[dict]:
@@ -80,8 +71,7 @@ def summary(n: float, out: Path) -> list[dict]:
 def _markdown(t: pd.DataFrame) -> str:
     "The table transposed (a row per quantity, a column per run and model) in Markdown."
     cols = [f"{r.model} ({r.noise_hu:g} HU)" for r in t.itertuples()]
-    md = '| | ' + ' | '.join(cols) + ' |\n|' + '---|' * (len(cols) + 1) + '\n'
-    return md + ''.join(f"| {c} | " + ' | '.join(str(v) for v in t[c]) + ' |\n' for c in t.columns)
+    return markdown_table(t.T.reset_index().set_axis(['', *cols], axis=1))
 
 
 def main(argv=None) -> None:

@@ -16,35 +16,25 @@ patients, over the patients of each SAH pattern (pockets, cisternal) and over th
 Timings are measured, never asserted; run it on a quiet machine.
 """
 from __future__ import annotations
-import argparse, configparser, json, subprocess, sys, tempfile
+import argparse, json, sys, tempfile
 from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from variants import markdown_table, run_variant, settings_with_variants  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ROOT / 'settings.ini'
 STAGES = ('cohorts_s', 'pretrain_s', 'finetune_s')
 
 
 def settings_with_sizes(sizes, path: Path) -> Path:
     "settings.ini plus [smoke-pxN] = [smoke] with image_size N for each N, written to `path`."
-    cp = configparser.ConfigParser()
-    cp.read(SETTINGS)
-    for n in sizes:
-        name = f'smoke-px{n}'
-        cp[name] = dict(cp._sections['smoke'])
-        cp[name]['image_size'] = str(n)
-    with open(path, 'w') as f: cp.write(f)
-    return path
+    return settings_with_variants({f'smoke-px{n}': {'image_size': n} for n in sizes}, path)
 
 
 def run_size(n: int, out: Path, ini: Path) -> None:
-    cmd = [sys.executable, '-m', 'saharank', 'reproduce', '--profile', f'smoke-px{n}', '--settings', str(ini), '--out',
-           str(out), '--no-models', '--no-robustness', '--no-report', '--quiet']
-    print(' '.join(cmd[1:]), flush=True)
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    (out.mkdir(parents=True, exist_ok=True), (out / 'resolution.log').write_text(r.stdout + r.stderr))
-    if r.returncode: sys.exit(f"size {n}: reproduce failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+    run_variant(f'smoke-px{n}', ini, out, '--no-models', '--no-robustness', '--no-report', log='resolution.log')
 
 
 def summary(n: int, out: Path) -> dict:
@@ -96,8 +86,7 @@ def main(argv=None) -> None:
             "(n patients).\n\n")
     t = rows.T.reset_index()
     t.columns = ['', *[f'{n} px' for n in rows.image_size]]
-    md = '| ' + ' | '.join(t.columns) + ' |\n|' + '---|' * len(t.columns) + '\n'
-    md += ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
+    md = markdown_table(t)
     (fig / 'resolution.md').write_text(head + md)
     sys.path.insert(0, str(ROOT))
     from saharank.core import versions

@@ -1,0 +1,42 @@
+"""What the profile-variant benchmarks share (`resolution.py`, `noise_augmentation.py`): a settings file whose extra
+profiles equal [smoke] but for a few settings, one `saharank reproduce` per such profile, and a Markdown table."""
+from __future__ import annotations
+import configparser, subprocess, sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ROOT / 'settings.ini'
+
+
+def settings_with_variants(variants: dict, path: Path, base: str = 'smoke') -> Path:
+    """The packaged settings.ini plus, for each `variants` item name -> {setting: value}, a profile [name] equal to
+    [`base`] but for those settings; written to `path` (returned)."""
+    cp = configparser.ConfigParser()
+    cp.read(SETTINGS)
+    for name, changes in variants.items():
+        cp[name] = dict(cp._sections[base])
+        for k, v in changes.items():
+            if k not in cp[name]: sys.exit(f"{SETTINGS}: [{base}] has no setting {k!r}")
+            cp[name][k] = str(v)
+    with open(path, 'w') as f: cp.write(f)
+    return path
+
+
+def run_variant(profile: str, ini: Path, out: Path, *flags: str, log: str = 'variant.log') -> None:
+    """`saharank reproduce --profile PROFILE --settings INI --out OUT --quiet FLAGS` in a subprocess; its output in
+    OUT/`log`; exits naming the profile when it fails."""
+    cmd = [sys.executable, '-m', 'saharank', 'reproduce', '--profile', profile, '--settings', str(ini), '--out',
+           str(out), *flags, '--quiet']
+    print(' '.join(cmd[1:]), flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / log).write_text(r.stdout + r.stderr)
+    if r.returncode: sys.exit(f"{profile}: reproduce failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+
+
+def markdown_table(t: pd.DataFrame) -> str:
+    "`t` as a Markdown table: its columns as the header, one line per row, values as `str` gives them."
+    md = '| ' + ' | '.join(map(str, t.columns)) + ' |\n|' + '---|' * len(t.columns) + '\n'
+    return md + ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
