@@ -155,14 +155,12 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     (staged in a temporary folder, then renamed).
 
     Args:
-        config: the configuration to deploy (a dict of `best_configurations`: experiment, name, network, method and
-        rank or
-            strategy, selected_by).
+        config: the configuration to deploy (a dict of `best_configurations`: experiment, name, network, method
+            and rank or strategy, selected_by).
         cfg: the run's settings (`saharank.settings.Settings`).
         out: the run's output folder OUT.
         tables: the run's tables (`saharank.report.replicate_tables`); the numeric 'table2' or 'table3' gives the
-        card's
-            cross-validated Dice.
+            card's cross-validated Dice.
         device: the torch device to train on.
         dataset: None (the made cohorts) or the public dataset's name, for the card's data statement.
         deadline: the time limit in time.time() seconds: not started after it, stopped at the end of the epoch that

@@ -26,9 +26,9 @@ from .report import markdown_table, run_report, replicate_bin_table, replicate_t
 from .predict import load_model, segment_volume
 from .robustness import PERTURBATIONS, ROBUSTNESS_VERSION, generalization_report, robustness_report, robustness_rows
 from .bench import baseline_runs, run_bench
-from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain,
-                           _record_run_seconds, _reference,
-                           _window, _with_replicate, finetune, finetune_names, finetune_tasks, fold_model, inner_tasks,
+from .grid import (Stopped, _by_name, _complete_replicates, _is_bench, _is_pretrain, _record_run_seconds,
+                           _reference, _window, _with_replicate, finetune, finetune_names, finetune_tasks, fold_model,
+                           inner_tasks,
                            leave_one_head_out_tasks, leave_one_pattern_out_tasks, list_runs,
                            postprocessing, pretrained_path, replicate_seed, run_id, select_runs)
 from .deploy import best_configurations, deploy_model
@@ -182,8 +182,7 @@ class Run:
 
         Raises:
             ValueError: for `jobs` < 1, `replicates` not an int >= 1, or a bench run in `only`; and what
-            `load_settings` and
-                `select_device` raise."""
+                `load_settings` and `select_device` raise."""
         t0 = time.time()
         if jobs is not None and jobs < 1: raise ValueError(f"jobs must be >= 1, got {jobs}")
         cfg = load_settings(profile, settings)
@@ -243,8 +242,7 @@ class Run:
             # the finished replicates make a report now; the same command later completes the rest
             if k and n > 1:
                 msg += (f". Replicates 0-{k - 1} of {n} are complete: the same command with --replicates {k} writes "
-                        "the "
-                        f"tables, models and report from them without training again")
+                        "the tables, models and report from them without training again")
             raise Stopped(msg, complete_replicates=k) from None
         self.seconds[f'{stage.name}_s'] = round(time.time() - t, 1)
         if line: self.log(f"{line}  [{self.seconds[f'{stage.name}_s']} s]")
@@ -500,10 +498,9 @@ def _generalization(run: Run) -> str | None:
     many = lambda c: c in sah and sah[c].nunique() >= 2
     if not many('head') and not many('sah_pattern'): return None
     per = run.per[run.per.replicate == 0] if 'replicate' in run.per else run.per
-    configs = best_configurations(per,
-                                  run.inner[run.inner.replicate == 0] if run.inner is not None
-                                  and 'replicate' in run.inner
-                                  else run.inner)
+    inner = run.inner
+    if inner is not None and 'replicate' in inner: inner = inner[inner.replicate == 0]
+    configs = best_configurations(per, inner)
     in_rows = per[per.model.isin({c['name'] for c in configs})].assign(evaluation='in-distribution')
     rows, clean, said = [], [], []
     if many('head'):

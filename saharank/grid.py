@@ -219,8 +219,7 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
         deadline: the time limit in time.time() seconds (None, default: none).
         progress: show progress bars (default False).
         replicates: the training replicates (None, default: all, `range(cfg.replicates)`); their pre-trained
-        checkpoints
-            must exist.
+            checkpoints must exist.
 
     Returns:
         The tasks (list of dicts): each a picklable dict that `finetune` runs (here or in a worker process), with its

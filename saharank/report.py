@@ -1094,10 +1094,8 @@ def findings(per_patient: pd.DataFrame, params: pd.DataFrame | None = None, tole
         the rows of the claims, in the order of `CLAIMS`. With several replicates the columns are
         `REPLICATE_FINDINGS_COLUMNS`: verdict is the overall one (`_overall`: 'holds' when it holds in every replicate,
         'does not hold' when it does not in one, 'cannot be tested' when it cannot in any, else 'inconclusive'),
-        replicates
-        says in how many it holds (`replicate_verdict`, e.g. 'holds in 3/3 replicates'), evidence gives each
-        replicate's verdict
-        and numbers ('replicate K (verdict): ...', joined by ' | ').
+        replicates says in how many it holds (`replicate_verdict`, e.g. 'holds in 3/3 replicates'), evidence gives
+        each replicate's verdict and numbers ('replicate K (verdict): ...', joined by ' | ').
 
     Raises:
         ValueError: when the replicates give different numbers of rows."""
