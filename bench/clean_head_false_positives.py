@@ -91,7 +91,8 @@ def main(argv=None) -> None:
         pp = postprocessing(cfg, RunLayout(run).cohort('sah'), t['train_ids'], t['fold'])
         pred, prob = segment_volume(model, ct.hu, ct.affine, cfg.window, pixel_mm, cfg['threshold'], 'cpu',
                                     brain_reference_hu=cfg.get('brain_reference_hu'), name=t['held_out_value'],
-                                    postprocessing=pp)
+                                    postprocessing=pp, canvas_px=cfg.canvas_px,
+                                    slab_mm=cfg.slab_mm)
         rows.append({'model': t['name'], 'held-out head': t['held_out_value'],
                      **describe(pred, prob, ct, cfg['threshold'], cfg.get('brain_reference_hu'))})
         print(rows[-1], flush=True)

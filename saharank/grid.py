@@ -154,7 +154,8 @@ def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadl
     post = postprocessing(cfg, tbi_root, train_ids, 'pretrain')
     val = evaluate_patients(model, tbi_root, list(manifest[manifest.split == 'validation'].id), _window(cfg),
                             cfg['threshold'], device, brain_reference_hu=_reference(cfg), postprocessing=post)
-    info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm,
+    info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px,
+                slab_mm=cfg.slab_mm,
                 brain_reference_hu=_reference(cfg), postprocessing=post,
                 settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()),

@@ -7,8 +7,8 @@ per CT, and one volumes.csv."""
 __all__ = ['HEAD_CT_LIMITS', 'INTENDED_USE', 'CONTRAST_QC', 'TILT_CHOICES', 'MODEL_KEYS', 'MODEL_CARD', 'MODEL_BASE',
            'MODEL_ADAPTER', 'BLOOD_QC', 'VOLUMES_CSV', 'VOLUME_COLUMNS', 'PREDICT_ERRORS', 'hu_statistics',
            'head_ct_problems', 'enhancing_ml', 'read_ct', 'resolve_model', 'load_model', 'model_identity',
-           'segment_volume', 'brain_median_hu', 'noise_sd_hu', 'physics_qc', 'cohort_brain_range', 'cohort_noise_range',
-           'qc_figure', 'predict_scan', 'find_scans', 'scan_name', 'predict_scans']
+           'read_as_slab', 'segment_volume', 'brain_median_hu', 'noise_sd_hu', 'physics_qc', 'cohort_brain_range',
+           'cohort_noise_range', 'qc_figure', 'predict_scan', 'find_scans', 'scan_name', 'predict_scans']
 
 # %% ../nbs/10_predict.ipynb #8a0d3b34
 import csv, hashlib, io, json, os, shutil, tempfile, time
@@ -192,6 +192,22 @@ def model_identity(checkpoint, adapter=None) -> dict:
     if card is not None: ident['card'] = dict(name=card.get('name'), intended_use=card.get('intended_use'))
     return ident
 
+# %% ../nbs/10_predict.ipynb #83e364c6
+def read_as_slab(hu, slice_mm: float, slab_mm: float) -> np.ndarray:
+    """`hu` (X, Y, Z) HU, axial slices `slice_mm` apart, read as slices `slab_mm` thick: each slice the mean of the
+    slices within slab_mm / 2 of it (a box of slab_mm / slice_mm slices, the two at its ends weighted by the part
+    inside; the volume's first and last slices repeated beyond its ends), as `saharank.cohort.resample_patient`
+    averages thin samples into a thick slice; the scan's slices and their positions are kept. Unchanged (the same
+    array) when `slab_mm` <= `slice_mm`: thicker slices cannot be thinned. float32. ValueError for a spacing or slab
+    that is not positive. Source: ours (a clinical thick slice averages the thin ones it spans)."""
+    if not (slice_mm > 0 and slab_mm > 0):
+        raise ValueError(f"read_as_slab: slice_mm {slice_mm} and slab_mm {slab_mm} must be > 0")
+    if slab_mm <= slice_mm: return hu
+    half = slab_mm / slice_mm / 2                   # the box's half width, in slices
+    k = np.arange(-int(np.ceil(half - 0.5)), int(np.ceil(half - 0.5)) + 1)
+    w = np.clip(np.minimum(k + 0.5, half) - np.maximum(k - 0.5, -half), 0., None)
+    return ndi.convolve1d(np.asarray(hu, np.float32), (w / w.sum()).astype(np.float32), axis=2, mode='nearest')
+
 # %% ../nbs/10_predict.ipynb #a9df0226
 def _resample_slices(can, zoom):
     """`can` (X, Y, Z) HU resampled in-plane by `zoom` (x, y, 1) (scipy, linear). Toward a coarser grid the slices are
@@ -203,12 +219,41 @@ def _resample_slices(can, zoom):
     if any(s > 0 for s in sigma): can = ndi.gaussian_filter(np.asarray(can, np.float32), sigma, mode='nearest')
     return ndi.zoom(can, zoom, order=1, mode='nearest', grid_mode=True)
 
+def _canvas_origin(head, axis: int, zoom: float, n: int, canvas_px: int) -> int:
+    """The first pixel, on the resampled grid (`n` pixels along `axis`, `zoom` resampled pixels per scan pixel), of the
+    `canvas_px` window the network reads. A grid no longer than the canvas is centred in it (air on both sides, the odd
+    pixel after); a longer one is cropped to the window centred (rounded) on the middle of the extent of `head` (bool
+    (X, Y, Z), the scan's voxels; none: the grid's middle), kept inside the grid. A scan pixel i lies at
+    (i + 0.5) * zoom - 0.5 of the grid (scipy's grid_mode)."""
+    if n <= canvas_px: return -((canvas_px - n) // 2)
+    idx = np.flatnonzero(np.asarray(head).any(axis=tuple(a for a in range(3) if a != axis)))
+    centre = ((idx[0] + idx[-1]) / 2 + 0.5) * zoom - 0.5 if idx.size else (n - 1) / 2
+    return int(min(max(np.floor(centre - (canvas_px - 1) / 2 + 0.5), 0), n - canvas_px))
+
+def _predict_on_canvas(model, small, head, zoom, spacing, canvas_px: int, window, device):
+    """The probability (the shape of `small`, float32) of the resampled slices `small` (X', Y', Z) read on a
+    `canvas_px` canvas placed by `_canvas_origin` around `head` (bool, the scan's (X, Y, Z) voxels, canonical order;
+    `zoom` resampled pixels per scan pixel, `spacing` the scan's mm), 0 outside it; and the mL of `head` outside."""
+    nx, ny, n = small.shape[0], small.shape[1], canvas_px
+    x0, y0 = _canvas_origin(head, 0, zoom[0], nx, n), _canvas_origin(head, 1, zoom[1], ny, n)
+    canvas = np.full((n, n, small.shape[2]), -1024., np.float32)
+    cx, cy = slice(max(0, x0), min(nx, x0 + n)), slice(max(0, y0), min(ny, y0 + n))
+    kx, ky = slice(cx.start - x0, cx.stop - x0), slice(cy.start - y0, cy.stop - y0)
+    canvas[kx, ky] = small[cx, cy]
+    prob = np.zeros(small.shape, np.float32)
+    prob[cx, cy] = predict_volume(model, canvas, window, device=device)[kx, ky]
+    ix, iy = (np.floor((np.arange(d) + 0.5) * zoom[a]) for a, d in enumerate(head.shape[:2]))
+    read = ((ix >= cx.start) & (ix < cx.stop))[:, None] & ((iy >= cy.start) & (iy < cy.stop))[None]
+    return prob, float((head & ~read[:, :, None]).sum() * np.prod(spacing) / 1000.)
+
 def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16,
                    brain_reference_hu=None, name: str = 'the scan', postprocessing: dict | None = None,
-                   intracranial=None, info: dict | None = None):
+                   intracranial=None, info: dict | None = None, canvas_px: int | None = None,
+                   slab_mm: float | None = None):
     """Binary mask and foreground probability of a CT volume `hu` with `affine`, for a 2-D `model` trained on axial
     slices of `pixel_mm` mm: the slices are resampled to `pixel_mm` in plane, predicted, and the probability is
-    resampled back to the scan's voxels.
+    resampled back to the scan's voxels. With `canvas_px` and `slab_mm` the slices are read as the model was trained
+    on them: of its size (see above) and thickness.
 
     Args:
         model: the 2-D network (logits (N, 2, H, W)).
@@ -229,7 +274,16 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
             of `hu`); None (default): the space `saharank.data.intracranial_space` finds in the scan at its own
             resolution; a scan where it finds none is left unrestricted.
         info: a dict that receives intracranial_ml (mL of the space used; 0.0 when none was found; None without the
-            restriction); None (default): nothing recorded.
+            restriction) and, with `canvas_px`, outside_canvas_ml (mL of the intracranial space, else of the tissue
+            above -300 HU, the canvas leaves out: not read, probability 0); None (default): nothing recorded.
+        canvas_px: the in-plane size (pixels) of the slices the model was trained on (the model's `canvas_px`,
+            `saharank.settings.Settings.canvas_px`): resampled slices that fit are centred on the canvas; wider ones
+            are cropped to it around the middle of the intracranial space's in-plane extent (the space given or
+            found; where there is none, of the tissue above -300 HU). None (default): the resampled slices padded
+            with air to a multiple of `multiple` pixels (models that do not record their canvas).
+        slab_mm: the thickness (mm) of the slices the model was trained on (the model's `slab_mm`,
+            `saharank.settings.Settings.slab_mm`): a scan with thinner slices is read as slabs that thick
+            (`read_as_slab`, along its axial axis; the post-processing's HU bound too); None (default): as it is.
 
     Returns:
         (mask uint8, probability float32), both of the same shape and voxel order as `hu`.
@@ -241,26 +295,32 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
     can = nib.orientations.apply_orientation(hu, ornt)
     sp = np.asarray(voxel_spacing(affine))[ornt[:, 0].astype(int)]
     zoom = (sp[0] / pixel_mm, sp[1] / pixel_mm, 1.0)
-    small = _resample_slices(can, zoom)
+    to_scan = nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt)
+    slab = can if slab_mm is None else read_as_slab(can, sp[2], slab_mm)
+    if slab is not can: hu = np.asarray(nib.orientations.apply_orientation(slab, to_scan))
+    small = _resample_slices(slab, zoom)
     nx, ny = small.shape[:2]
-    px, py = (-nx) % multiple, (-ny) % multiple
-    padded = np.pad(small, ((px // 2, px - px // 2), (py // 2, py - py // 2), (0, 0)), constant_values=-1024)
-    prob = predict_volume(model, padded, window, device=device)[px // 2:px // 2 + nx, py // 2:py // 2 + ny]
-    if not np.allclose(zoom, 1):
-        prob = ndi.zoom(prob, [a / b for a, b in zip(can.shape, prob.shape)], order=1, mode='nearest', grid_mode=True)
-    back = nib.orientations.apply_orientation(
-        prob, nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt))
-    back = np.ascontiguousarray(back, dtype=np.float32)
-    post, space = postprocessing or {}, None
-    if post.get('intracranial'):
-        if intracranial is not None: space = np.asarray(intracranial, bool)
+    post, space, found = postprocessing or {}, None, None
+    if post.get('intracranial') or (canvas_px and max(nx, ny) > canvas_px):
+        if intracranial is not None: found = nib.orientations.apply_orientation(np.asarray(intracranial, bool), ornt)
         else:
             csp = np.empty(3)
             csp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
             found = intracranial_space(can, np.diag([*csp, 1.]))         # canonical RAS: the last axis points up
-            space = nib.orientations.apply_orientation(
-                found, nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt))
-        if not space.any(): space = None                                 # no skull found: nothing to restrict to
+        if not found.any(): found = None                                 # no skull found: nothing to restrict to
+        if post.get('intracranial') and found is not None:
+            space = np.asarray(nib.orientations.apply_orientation(found, to_scan), bool)
+    if canvas_px:
+        prob, outside = _predict_on_canvas(model, small, found if found is not None else can > -300, zoom, sp,
+                                           int(canvas_px), window, device)
+        if info is not None: info['outside_canvas_ml'] = outside
+    else:
+        px, py = (-nx) % multiple, (-ny) % multiple
+        padded = np.pad(small, ((px // 2, px - px // 2), (py // 2, py - py // 2), (0, 0)), constant_values=-1024)
+        prob = predict_volume(model, padded, window, device=device)[px // 2:px // 2 + nx, py // 2:py // 2 + ny]
+    if not np.allclose(zoom, 1):
+        prob = ndi.zoom(prob, [a / b for a, b in zip(can.shape, prob.shape)], order=1, mode='nearest', grid_mode=True)
+    back = np.ascontiguousarray(nib.orientations.apply_orientation(prob, to_scan), dtype=np.float32)
     if info is not None:
         info['intracranial_ml'] = (None if not post.get('intracranial') else 0.0 if space is None
                                    else mask_volume_ml(space, voxel_spacing(affine)))
@@ -384,6 +444,20 @@ def _csv_text(rows: list[dict]) -> str:
     w.writerows(rows)
     return buf.getvalue()
 
+def _reading_caveats(meta: dict, seg: dict) -> list[str]:
+    "The caveats of how `segment_volume` read a scan (`seg`, its info) with a model of description `meta`."
+    out = []
+    if seg['intracranial_ml'] == 0.0:
+        out.append("no intracranial space found in the scan (no closed skull): the prediction is not restricted to it")
+    if not meta.get('canvas_px'):
+        out.append("the model does not record the slice size it was trained on (canvas_px, written by `saharank "
+                   "reproduce` since December 2026): the scan is read padded to a multiple of 16 pixels, where an "
+                   "instance-normalised network may call more blood than on its own canvas")
+    elif seg['outside_canvas_ml'] > 1.0:
+        out.append(f"the head is wider than the model's field of view ({meta['canvas_px']} x "
+                   f"{float(meta['pixel_mm']):g} mm): {seg['outside_canvas_ml']:.0f} mL of it lie outside, not read")
+    return out
+
 def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', threshold=0.5, tilt='refuse', loaded=None,
                  assume_ct=False) -> dict:
     """Segment one scan and write mask.nii.gz, report.json, report.csv and qc.png into `out` (see above). The report's
@@ -414,11 +488,10 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
     ident = model_identity(checkpoint, adapter)
     mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev,
                              brain_reference_hu=meta.get('brain_reference_hu'), name=str(input_path),
-                             postprocessing=meta.get('postprocessing'), info=(seg := {}))
+                             postprocessing=meta.get('postprocessing'), info=(seg := {}),
+                             canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'))
     sp = voxel_spacing(affine)
-    if seg['intracranial_ml'] == 0.0:
-        info['caveats'].append("no intracranial space found in the scan (no closed skull): "
-                               "the prediction is not restricted to it")
+    info['caveats'] += _reading_caveats(meta, seg)
     report = dict(input=Path(input_path).name, input_sha256=in_sha, input_kind=info['kind'], shape=list(hu.shape),
                   spacing_mm=[round(s, 6) for s in sp], volume_ml=round(mask_volume_ml(mask, sp), 4),
                   network_volume_ml=round(mask_volume_ml(prob >= threshold, sp), 4), voxels=int(mask.sum()),
@@ -426,6 +499,7 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
                   slices=[int(k) for k in np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(0))],
                   model=dict(name=ident['name'], file=ident['file'], sha256=ident['sha256'], model=meta['model'],
                              kwargs=meta['kwargs'], window=meta['window'], pixel_mm=meta['pixel_mm'],
+                             canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'),
                              brain_reference_hu=meta.get('brain_reference_hu'),
                              postprocessing=meta.get('postprocessing'),
                              card=ident.get('card')),

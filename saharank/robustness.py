@@ -105,7 +105,8 @@ def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, thresho
             s = None if space is None else perturb(name, hu, space, affine, seed=k)[1]
             pred, prob = segment_volume(net, h, a, tuple(meta['window']), float(meta['pixel_mm']), threshold, device,
                                      brain_reference_hu=meta.get('brain_reference_hu'), name=f'{cid} ({name})',
-                                     postprocessing=meta.get('postprocessing'), intracranial=s)
+                                     postprocessing=meta.get('postprocessing'), intracranial=s,
+                                     canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'))
             sp = voxel_spacing(a)
             ann, prd = mask_volume_ml(m, sp), mask_volume_ml(pred, sp)
             base = prd if name == 'none' else base
@@ -151,7 +152,8 @@ def _cq500_check(folders, device) -> list[dict]:
             model, meta = load_model(folder, device=device)
             mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device,
                                         brain_reference_hu=meta.get('brain_reference_hu'), name='693_UNCR.dcm',
-                                        postprocessing=meta.get('postprocessing'))
+                                        postprocessing=meta.get('postprocessing'), canvas_px=meta.get('canvas_px'),
+                                        slab_mm=meta.get('slab_mm'))
             raw = prob >= 0.5
             qc = (meta.get('model_card') or {}).get('qc', {})
             q = physics_qc(hu, mask, qc.get('brain_median_hu_range'), qc.get('noise_hu_range'))

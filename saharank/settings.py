@@ -169,6 +169,17 @@ class Settings:
         """In-plane pixel size (mm) of the training slices: `pixel_mm` when a dataset set it, else
         field_of_view_mm / image_size."""
         return self.pixel_mm if self.pixel_mm is not None else self.field_of_view_mm / self.image_size
+    @property
+    def slab_mm(self) -> float | None:
+        """Thickness (mm) of the training slices, the slab `saharank.predict.segment_volume` reads thinner slices as:
+        slice_thickness_mm for saharank's cohorts; None when a dataset set `pixel_mm` (its slices as they are)."""
+        return self.slice_thickness_mm if self.pixel_mm is None else None
+    @property
+    def canvas_px(self) -> int | None:
+        """In-plane size (pixels) of the training slices, the canvas `saharank.predict.segment_volume` reads a scan
+        on: image_size for saharank's cohorts (field_of_view_mm wide); None when a dataset set `pixel_mm` (its slices
+        keep their own size)."""
+        return self.image_size if self.pixel_mm is None else None
     def adapter_rank(self, rank: int) -> int:
         """The rank R an adapter of nominal rank `rank` (a value of `ranks`, the name's number: LoRA-C64) gets on the
         classic Unet of these settings: `rank` itself when `rank_reference_width` is none (the paper), else

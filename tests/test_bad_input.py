@@ -26,7 +26,8 @@ def ckpt(tmp_path_factory):
     torch.manual_seed(0)
     net = build_model("unet", width=4, depth=2)
     return save_checkpoint(net, d / "unet.safetensors",
-                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0,
+                                canvas_px=128, slab_mm=5.0))
 
 
 def good_volume():

@@ -83,6 +83,7 @@ def test_predict_cli_uses_the_models_calibration(head, tmp_path):
     hu, aff = head
     ck = save_checkpoint(net(), tmp_path / "unet.safetensors",
                          dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0,
+                              canvas_px=128, slab_mm=5.0,
                               brain_reference_hu=30.0))
     masks = []
     for name, o in (("a", 0.0), ("b", 8.0)):
@@ -122,7 +123,7 @@ def test_predict_cli_keeps_voxels_inside_the_skull_and_above_the_bound(tmp_path)
     for name, post in (("none", None), ("blood", dict(blood_min_hu=40.0, intracranial=True))):
         ck = save_checkpoint(net(), tmp_path / f"unet-{name}.safetensors",
                              dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120],
-                                  pixel_mm=2.0, postprocessing=post))
+                                  pixel_mm=2.0, canvas_px=128, slab_mm=5.0, postprocessing=post))
         out = tmp_path / f"o-{name}"
         r = subprocess.run([sys.executable, "-m", "saharank", "predict", str(tmp_path / "in"), "--model",
                             str(ck), "--out", str(out),

@@ -61,7 +61,8 @@ def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
     net = build_model("unet", width=4, depth=2)
-    desc = dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=1.8)
+    desc = dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=1.8,
+                canvas_px=128, slab_mm=5.0)
     ckpt = save_checkpoint(net, d / "plain.safetensors", desc)
     folder = d / "sah-unet-test"
     save_checkpoint(net, folder / MODEL_BASE, desc)

@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 
 from saharank.dicom import write_dicom_series
 from saharank.models import build_model
-from saharank.training import save_checkpoint
+from saharank.training import load_checkpoint, save_checkpoint
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 NICOM_DATA = Path(nib.__file__).parent / "nicom" / "tests" / "data"
@@ -31,7 +31,8 @@ def model(tmp_path_factory):
     torch.manual_seed(0)
     net = build_model("unet", width=4, depth=2)
     return save_checkpoint(net, tmp_path_factory.mktemp("model") / "unet.safetensors",
-                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+                           dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0,
+                                canvas_px=128, slab_mm=5.0))
 
 
 def series(d: Path, name: str, edit=None) -> Path:
@@ -186,6 +187,25 @@ def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
             assert (row["tilt_correction"] != "") == corrected, (f, row)
 
 
+def test_a_model_without_its_canvas_is_read_as_before_with_a_warning(tmp_path, model):
+    """A checkpoint that does not record the slice size it was trained on (`canvas_px`, made before it was written)
+    is read as it was (slices padded to a multiple of 16 pixels) with one warning line saying so; the same weights
+    with their canvas give no warning; report.json names the canvas."""
+    old = save_checkpoint(load_checkpoint(build_model("unet", width=4, depth=2), model)[0],
+                          tmp_path / "old.safetensors",
+                          dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+    s = series(tmp_path / "in", "693_UNCR.dcm")
+    warned = {}
+    for name, ck in (("old", old), ("new", model)):
+        r = run("predict", s, "--model", ck, "--out", tmp_path / name, "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+        warned[name] = [l for l in r.stderr.splitlines() if l.startswith("saharank: warning:")]
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        assert report["model"]["canvas_px"] == (None if name == "old" else 128), report["model"]
+    assert len(warned["old"]) == 1 and "does not record the slice size" in warned["old"][0], warned
+    assert warned["new"] == [], warned
+
+
 def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
     """A model folder whose card records a training brain range that the scan's brain (the real CQ500 slice, about
     30 HU) lies outside: the QC flag is a warning line and a `qc_flags` entry; the blood and brain HU are printed."""
@@ -194,7 +214,8 @@ def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
     net = build_model("unet", width=4, depth=2)
     folder = tmp_path / "sah-unet-test"
     save_checkpoint(net, folder / MODEL_BASE,
-                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0,
+                         canvas_px=128, slab_mm=5.0))
     (folder / MODEL_CARD).write_text(json.dumps(dict(name="sah-unet-test",
                                                      qc=dict(brain_median_hu_range=[60.0, 70.0]))))
     s = series(tmp_path / "in", "693_UNCR.dcm")
@@ -222,7 +243,8 @@ def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
     folder.mkdir(parents=True)
     torch.manual_seed(0)
     save_checkpoint(build_model("unet", width=4, depth=2), folder / "base.safetensors",
-                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.5))
+                    dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.5,
+                         canvas_px=128, slab_mm=5.0))
     (folder / "model_card.json").write_text(json.dumps(dict(name=folder.name, intended_use=MODEL_INTENDED_USE,
                                                             qc=dict(brain_median_hu_range=None,
                                                                     noise_hu_range=[0.0, 4.0]))))
