@@ -100,3 +100,49 @@ def test_clean_head_false_positives_describes_where_the_calls_lie():
     assert (row["post-processed: % 0-5 mm from bone"], row["post-processed: % 15-inf mm from bone"]) == (50.0, 50.0)
     assert row["network: calibrated HU median (IQR)"] == "30 (30-30)"
     assert (row["post-processed: % in the lowest third"], row["network: % in the lowest third"]) == (0.0, 33.3)
+
+
+def _bench_module(name):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def test_native_sah_grid_is_the_heads_own_voxels():
+    """bench/native_sah.py's `native_grid`: the head's pixel size and slice spacing, square, covering its
+    intracranial space (so the patients it makes are at the scan's own resolution)."""
+    import numpy as np
+    from saharank.cohort import INTRACRANIAL_LABELS, phantom_anatomy
+    ph = phantom_anatomy()
+    g = _bench_module("native_sah").native_grid(ph)
+    sp = np.linalg.norm(ph.affine[:3, :3], axis=0)
+    assert np.allclose(g.spacing, (sp[0], sp[0], sp[2])) and g.shape[0] == g.shape[1] == max(ph.hu.shape[:2])
+    top = g.z0_mm + (g.n_slices - 1) * g.thickness_mm
+    ks = np.nonzero(np.isin(ph.labels, INTRACRANIAL_LABELS).any((0, 1)))[0]
+    zs = [(ph.affine @ [0, 0, k, 1])[2] for k in (ks[0], ks[-1])]
+    assert g.z0_mm <= min(zs) and top >= max(zs), (g, zs)
+
+
+def test_reading_of_a_pointwise_model_does_not_depend_on_canvas_or_slabs():
+    """bench/reading.py's `clean_ml`: a model that looks at each pixel alone (blood at and above the window's top)
+    calls the same mL whether the scan is padded, put on a canvas or read as slabs of its own 5 mm thickness; the mL
+    come from the voxel size."""
+    import dataclasses
+    import numpy as np
+    import torch
+    from saharank.cohort import LABELS, phantom_anatomy
+
+    class Bright(torch.nn.Module):
+        def forward(self, x): return torch.cat([(x < 1).float(), (x >= 1).float()], 1) * 20
+    ph = phantom_anatomy()
+    hu = ph.hu.astype(np.float32).copy()
+    hu[(ph.labels == LABELS["parenchyma"]) & (np.indices(hu.shape)[2] == hu.shape[2] // 2)] = 150.
+    ct = dataclasses.replace(ph, hu=hu)
+    sp = np.linalg.norm(ph.affine[:3, :3], axis=0)
+    meta = dict(window=(40, 120), pixel_mm=float(sp[0]), canvas_px=int(max(hu.shape[:2])) + 8,
+                slab_mm=float(sp[2]), postprocessing=None)
+    got = _bench_module("reading").clean_ml(Bright(), meta, ct, 0.5)
+    expect = round(float((hu >= 100).sum() * np.prod(sp) / 1000), 1)
+    assert set(got.values()) == {(expect, expect)} and expect > 0, (got, expect)

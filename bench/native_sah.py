@@ -1,0 +1,125 @@
+"""SAH in a real head at the scan's own resolution, read as a user's scan (issue #28: "thin slices (1-2.5 mm) read by
+`predict`"; the issue's first measurement: cisternal SAH on Cranium through `predict`).
+
+    python bench/native_sah.py runs/smoke                  # the smoke run's deployable and leave-one-head-out models
+    python bench/native_sah.py runs/smoke --patients 2     # two patients per head and pattern
+
+For each head of the run's SAH cohort, `--patients` new SAH patients per pattern (cisternal and pockets, modified
+Fisher grades drawn as the cohorts draw them; seeds 10_000 + k, which no cohort uses) are made by
+`saharank.cohort.make_patient` on the head's own voxel grid (its pixel size and slice spacing: Cranium 0.96 x 0.96 x
+1.5 mm, ct_head 1.01 x 1.01 x 2.5 mm; no institution, no added noise: the scan's own), and read by
+`saharank.predict.segment_volume` with the run's post-processing, two ways: the reading before `canvas_px` (slices
+padded to a multiple of 16 pixels, the scan's own slices) and today's (the model's canvas, slabs of its slice
+thickness). Models: the run's deployable models (the head among their training heads, the patients new) and its
+leave-one-head-out models (never saw the head). Prints and writes (--figures, default figures/native-sah/)
+native_sah.csv (per patient) and native_sah.md (means) and a provenance JSON. Nothing is asserted.
+"""
+from __future__ import annotations
+import argparse, json, sys, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clean_head_false_positives import _settings  # noqa: E402
+from variants import markdown_table  # noqa: E402
+
+READINGS = {'before (padded to 16 px, own slices)': False, 'now (canvas, slabs)': True}
+
+
+def native_grid(ct):
+    "The axial `Grid` of the head `ct` at its own pixel size and slice spacing, square, over its intracranial space."
+    from saharank.cohort import grid_for
+    sp = np.linalg.norm(ct.affine[:3, :3], axis=0)
+    n = int(max(ct.hu.shape[:2]))
+    return grid_for(ct, n, float(n * sp[0]), float(sp[2]))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('run', help='a finished run folder with deployable models and leave-one-head-out runs')
+    ap.add_argument('--patients', type=int, default=2, help='patients per head and pattern (default 2)')
+    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'native-sah'))
+    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    a = ap.parse_args(argv)
+    from saharank.cohort import load_heads, make_patient
+    from saharank.core import RunLayout
+    from saharank.deploy import best_configurations
+    from saharank.data import mask_volume_ml, read_manifest, voxel_spacing
+    from saharank.evaluation import dice_score, postprocessing, read_per_patient
+    from saharank.grid import fold_model, leave_one_head_out_tasks
+    from saharank.predict import load_model, segment_volume
+    run = Path(a.run)
+    cfg = _settings(run)
+    root = RunLayout(run).cohort('sah')
+    sah = read_manifest(root)
+    per = read_per_patient(run / 'per_patient.csv')
+    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', best_configurations(per[per.replicate == 0]))
+    heads = load_heads(sorted(set(sah['head'])), cache_dir=a.cache_dir, allow_download=False)
+    models = []
+    for folder in sorted(p for p in (run / 'models').iterdir() if p.is_dir()):
+        model, meta = load_model(folder)
+        models += [(folder.name, 'deployable', h, model, meta | dict(canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm))
+                   for h in heads]
+    for t in tasks:
+        meta = dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
+                    brain_reference_hu=cfg.get('brain_reference_hu'),
+                    postprocessing=postprocessing(cfg, root, t['train_ids'], t['fold']))
+        models.append((t['name'], 'leave-one-head-out', t['held_out_value'], fold_model(t, resumable=False), meta))
+    rows = []
+    for head, ct in heads.items():
+        grid = native_grid(ct)
+        for pattern in ('cisternal', 'pockets'):
+            for k in range(a.patients):
+                t0 = time.time()
+                rng = np.random.default_rng(np.random.SeedSequence([10_000 + k, len(pattern)]))
+                info = {}
+                ml_target = float(rng.uniform(10., 60.))
+                hu, mask, _ = make_patient(ct, grid, rng, sah_ml=ml_target, ivh=bool(rng.random() < 0.4),
+                                           noise_hu=(0., 0.), sah_pattern=pattern, info=info, intracranial=True)
+                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
+                for name, kind, h, model, meta in models:
+                    if h != head: continue
+                    for reading, now in READINGS.items():
+                        pred, prob = segment_volume(
+                            model, hu.astype(np.float32), grid.affine, tuple(meta['window']),
+                            float(meta['pixel_mm']), cfg['threshold'], 'cpu',
+                            brain_reference_hu=meta.get('brain_reference_hu'), postprocessing=meta['postprocessing'],
+                            canvas_px=meta['canvas_px'] if now else None, slab_mm=meta['slab_mm'] if now else None)
+                        sp, net = voxel_spacing(grid.affine), prob >= cfg['threshold']
+                        rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
+                                         model=name, trained=kind, reading=reading,
+                                         annotated_ml=mask_volume_ml(mask, sp), dice=dice_score(pred, mask),
+                                         predicted_ml=mask_volume_ml(pred, sp), network_dice=dice_score(net, mask),
+                                         network_ml=mask_volume_ml(net, sp)))
+                        print({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in rows[-1].items()},
+                              flush=True)
+    t = pd.DataFrame(rows)
+    fig = Path(a.figures)
+    fig.mkdir(parents=True, exist_ok=True)
+    t.round(4).to_csv(fig / 'native_sah.csv', index=False)
+    s = (t.assign(volume_error=(t.predicted_ml / t.annotated_ml - 1).abs() * 100)
+         .groupby(['trained', 'model', 'head', 'reading'], sort=False)
+         .agg(patients=('dice', 'size'), dice=('dice', 'mean'), network_dice=('network_dice', 'mean'),
+              volume_error=('volume_error', 'median'), annotated_ml=('annotated_ml', 'median'),
+              predicted_ml=('predicted_ml', 'median'), network_ml=('network_ml', 'median')).round(3).reset_index())
+    (fig / 'native_sah.md').write_text(
+        "# SAH in a real head at the scan's own resolution, read as a user's scan (ours: saharank's generator and "
+        "models, smoke size; not the paper's data)\n\nNew SAH patients (cisternal and pockets) made on each head's "
+        "own voxel grid, read by `saharank.predict.segment_volume` with the run's post-processing, before and after "
+        "the models' canvas and slab thickness. Dice and network Dice: means; volume error |predicted / annotated - "
+        "1| (%), annotated, predicted and network mL: medians. Deployable models trained on both heads (the patients "
+        "are new); leave-one-head-out models never saw the head. Command: "
+        f"`python bench/native_sah.py {run.name} --patients {a.patients}`.\n\n" + markdown_table(s))
+    prov = json.loads((run / 'provenance.json').read_text())
+    (fig / 'native_sah_provenance.json').write_text(json.dumps(
+        {'command': ' '.join(['python', 'bench/native_sah.py', *(argv or sys.argv[1:])]),
+         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
+         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    print(s.to_string(index=False))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,103 @@
+"""How `saharank predict` reads a scan, and what the models then call blood on clean real heads (issue #28): the scan
+padded to a multiple of 16 pixels at its own slice thickness (the reading before `canvas_px`), on the model's canvas
+(`canvas_px`: the training slices' size), and on the canvas as slabs of the training slice thickness (`slab_mm`).
+
+    python bench/reading.py runs/smoke                 # the smoke run's deployable and leave-one-head-out models
+
+For each head of the run's SAH cohort, its own CT without blood (no blood anywhere: every voxel called blood is a
+false positive) is read by `saharank.predict.segment_volume` with the run's post-processing, by the run's deployable
+models (trained on both heads' patients: the head is in their training data) and by its leave-one-head-out models
+(trained without that head: `saharank.grid.fold_model`, loaded from the run). Prints and writes (--figures, default
+figures/reading/) reading.csv / .md and a provenance JSON: mL called blood, network alone and post-processed, per
+reading. Nothing is asserted.
+"""
+from __future__ import annotations
+import argparse, json, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clean_head_false_positives import _settings  # noqa: E402
+from variants import markdown_table  # noqa: E402
+
+READINGS = {'padded to 16 px, own slices (before)': dict(canvas_px=False, slab_mm=False),
+            'canvas': dict(canvas_px=True, slab_mm=False),
+            'canvas and slabs (now)': dict(canvas_px=True, slab_mm=True)}
+
+
+def clean_ml(model, meta: dict, ct, threshold: float) -> dict:
+    """{reading: (network mL, post-processed mL)} of `model` (described by `meta`: window, pixel_mm, canvas_px,
+    slab_mm, brain_reference_hu, postprocessing) on the head `ct` (an `Anatomy`) for each of `READINGS`."""
+    from saharank.data import voxel_spacing
+    from saharank.predict import segment_volume
+    ml = float(np.prod(voxel_spacing(ct.affine))) / 1000.
+    out = {}
+    for name, use in READINGS.items():
+        mask, prob = segment_volume(model, ct.hu, ct.affine, tuple(meta['window']), float(meta['pixel_mm']),
+                                    threshold, 'cpu', brain_reference_hu=meta.get('brain_reference_hu'),
+                                    postprocessing=meta.get('postprocessing'),
+                                    canvas_px=meta['canvas_px'] if use['canvas_px'] else None,
+                                    slab_mm=meta['slab_mm'] if use['slab_mm'] else None)
+        out[name] = (round((prob >= threshold).sum() * ml, 1), round(float(mask.sum()) * ml, 1))
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('run', help='a finished run folder with deployable models and leave-one-head-out runs')
+    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'reading'))
+    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    a = ap.parse_args(argv)
+    from saharank.cohort import load_heads
+    from saharank.core import RunLayout
+    from saharank.data import read_manifest
+    from saharank.deploy import best_configurations
+    from saharank.evaluation import postprocessing, read_per_patient
+    from saharank.grid import fold_model, leave_one_head_out_tasks
+    from saharank.predict import load_model
+    run = Path(a.run)
+    cfg = _settings(run)
+    sah = read_manifest(RunLayout(run).cohort('sah'))
+    per = read_per_patient(run / 'per_patient.csv')
+    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', best_configurations(per[per.replicate == 0]))
+    heads = load_heads(sorted(set(sah['head'])), cache_dir=a.cache_dir, allow_download=False)
+    models = []
+    for folder in sorted(p for p in (run / 'models').iterdir() if p.is_dir()):
+        model, meta = load_model(folder)
+        meta = meta | dict(canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm)    # models made before they recorded them
+        models += [(folder.name, 'deployable (trained on both heads)', h, model, meta) for h in heads]
+    for t in tasks:
+        meta = dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
+                    brain_reference_hu=cfg.get('brain_reference_hu'),
+                    postprocessing=postprocessing(cfg, RunLayout(run).cohort('sah'), t['train_ids'], t['fold']))
+        models.append((t['name'], 'leave-one-head-out (never saw the head)', t['held_out_value'],
+                       fold_model(t, resumable=False), meta))
+    rows = []
+    for name, kind, head, model, meta in models:
+        for reading, (net, post) in clean_ml(model, meta, heads[head], cfg['threshold']).items():
+            rows.append(dict(model=name, trained=kind, head=head, reading=reading, network_ml=net, predicted_ml=post))
+            print(rows[-1], flush=True)
+    t = pd.DataFrame(rows)
+    fig = Path(a.figures)
+    fig.mkdir(parents=True, exist_ok=True)
+    t.to_csv(fig / 'reading.csv', index=False)
+    wide = t.assign(ml=t.network_ml.map('{:g}'.format) + ' / ' + t.predicted_ml.map('{:g}'.format)).pivot(
+        index=['trained', 'model', 'head'], columns='reading', values='ml')[list(READINGS)].reset_index()
+    (fig / 'reading.md').write_text(
+        "# What the models call blood on clean real heads, by how the scan is read (ours: saharank's cohorts, smoke "
+        "size)\n\nEach head's own CT without blood, read by `saharank.predict.segment_volume` with the run's "
+        "post-processing: mL called blood, network alone / post-processed (goal of issue #28: < 5 / < 2 mL). "
+        f"Readings: {'; '.join(READINGS)}. Command: `python bench/reading.py {run.name}`.\n\n" + markdown_table(wide))
+    prov = json.loads((run / 'provenance.json').read_text())
+    (fig / 'reading_provenance.json').write_text(json.dumps(
+        {'command': ' '.join(['python', 'bench/reading.py', *(argv or sys.argv[1:])]),
+         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
+         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    print(wide.to_string(index=False))
+
+
+if __name__ == '__main__':
+    main()
