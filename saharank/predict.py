@@ -252,8 +252,8 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
                    slab_mm: float | None = None):
     """Binary mask and foreground probability of a CT volume `hu` with `affine`, for a 2-D `model` trained on axial
     slices of `pixel_mm` mm: the slices are resampled to `pixel_mm` in plane, predicted, and the probability is
-    resampled back to the scan's voxels. With `canvas_px` and `slab_mm` the slices are read as the model was trained
-    on them: of its size (see above) and thickness.
+    resampled back to the scan's voxels; with `canvas_px` and `slab_mm`, as the model was trained: on its canvas (an
+    instance-normalised network's statistics span the slice, air included), as slabs of its slice thickness.
 
     Args:
         model: the 2-D network (logits (N, 2, H, W)).
@@ -449,11 +449,11 @@ def _reading_caveats(meta: dict, seg: dict) -> list[str]:
     out = []
     if seg['intracranial_ml'] == 0.0:
         out.append("no intracranial space found in the scan (no closed skull): the prediction is not restricted to it")
-    if not meta.get('canvas_px'):
+    if 'canvas_px' not in meta:           # None: a model trained on a dataset's own slice sizes, read as they come
         out.append("the model does not record the slice size it was trained on (canvas_px, written by `saharank "
                    "reproduce` since December 2026): the scan is read padded to a multiple of 16 pixels, where an "
                    "instance-normalised network may call more blood than on its own canvas")
-    elif seg['outside_canvas_ml'] > 1.0:
+    elif meta['canvas_px'] and seg['outside_canvas_ml'] > 1.0:
         out.append(f"the head is wider than the model's field of view ({meta['canvas_px']} x "
                    f"{float(meta['pixel_mm']):g} mm): {seg['outside_canvas_ml']:.0f} mL of it lie outside, not read")
     return out

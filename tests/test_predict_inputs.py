@@ -190,20 +190,22 @@ def test_tilt_correction_reported_only_when_it_happened(tmp_path, model):
 def test_a_model_without_its_canvas_is_read_as_before_with_a_warning(tmp_path, model):
     """A checkpoint that does not record the slice size it was trained on (`canvas_px`, made before it was written)
     is read as it was (slices padded to a multiple of 16 pixels) with one warning line saying so; the same weights
-    with their canvas give no warning; report.json names the canvas."""
-    old = save_checkpoint(load_checkpoint(build_model("unet", width=4, depth=2), model)[0],
-                          tmp_path / "old.safetensors",
-                          dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0))
+    with their canvas give no warning, nor does a model that records none (`canvas_px` None: trained on a dataset's
+    own slice sizes); report.json names the canvas."""
+    net = load_checkpoint(build_model("unet", width=4, depth=2), model)[0]
+    desc = dict(model="unet", kwargs=dict(width=4, depth=2), window=[40, 120], pixel_mm=2.0)
+    old = save_checkpoint(net, tmp_path / "old.safetensors", desc)
+    dataset = save_checkpoint(net, tmp_path / "dataset.safetensors", desc | dict(canvas_px=None, slab_mm=None))
     s = series(tmp_path / "in", "693_UNCR.dcm")
     warned = {}
-    for name, ck in (("old", old), ("new", model)):
+    for name, ck in (("old", old), ("new", model), ("dataset", dataset)):
         r = run("predict", s, "--model", ck, "--out", tmp_path / name, "--device", "cpu")
         assert r.returncode == 0, r.stderr
         warned[name] = [l for l in r.stderr.splitlines() if l.startswith("saharank: warning:")]
         report = json.loads((tmp_path / name / "report.json").read_text())
-        assert report["model"]["canvas_px"] == (None if name == "old" else 128), report["model"]
+        assert report["model"]["canvas_px"] == (128 if name == "new" else None), report["model"]
     assert len(warned["old"]) == 1 and "does not record the slice size" in warned["old"][0], warned
-    assert warned["new"] == [], warned
+    assert warned["new"] == warned["dataset"] == [], warned
 
 
 def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
