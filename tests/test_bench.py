@@ -146,3 +146,23 @@ def test_reading_of_a_pointwise_model_does_not_depend_on_canvas_or_slabs():
     got = _bench_module("reading").clean_ml(Bright(), meta, ct, 0.5)
     expect = round(float((hu >= 100).sum() * np.prod(sp) / 1000), 1)
     assert set(got.values()) == {(expect, expect)} and expect > 0, (got, expect)
+
+
+def test_pixel_size_scans_a_patient_by_pixel_area():
+    """bench/pixel_size.py's `scanned_at`: 1 mm pixels read at 2.5 mm keep a uniform region's HU and the image's mean,
+    the annotation's area within a pixel's rim, the grid's corner (the new affine maps pixel -0.5 to the same world
+    point), and 2.5 mm pixels."""
+    import numpy as np
+    from saharank.data import voxel_spacing
+    ps = _bench_module("pixel_size")
+    hu = np.full((100, 100, 3), 30., np.float32)
+    mask = np.zeros(hu.shape, np.uint8)
+    mask[30:70, 40:60] = 1
+    hu[mask > 0] = 65.
+    aff = np.diag([1., 1., 5., 1.])
+    aff[:3, 3] = (-50., -50., 0.)
+    h, m, a = ps.scanned_at(hu, mask, aff, 2.5)
+    assert h.shape == (40, 40, 3) and np.allclose(voxel_spacing(a), (2.5, 2.5, 5.))
+    assert np.allclose(a @ [-0.5, -0.5, 0, 1], aff @ [-0.5, -0.5, 0, 1])
+    assert abs(h.mean() - hu.mean()) < 0.5 and np.allclose(h[:8, :8], 30., atol=1e-3)
+    assert abs(m.sum() * 2.5 ** 2 - mask.sum()) <= 2 * (40 + 20) * 2.5 * 3, (m.sum() * 6.25, mask.sum())
