@@ -13,7 +13,7 @@ lowest slice) and by their HU after calibration to the brain. Prints and writes 
 figures/clean-head-false-positives/) clean_head_false_positives.csv / .md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, json, sys
+import argparse, sys
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +21,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _settings(run: Path):
-    "The run's settings (its profile from the packaged settings.ini, checked against the run's provenance)."
-    from saharank.report import run_settings
-    from saharank.settings import load_settings
-    recorded = run_settings(run)
-    cfg = load_settings(recorded['profile'])
-    differ = {k for k, v in cfg.as_dict().items() if k in recorded and recorded[k] != v}
-    if differ: sys.exit(f"{run}: made with other [{recorded['profile']}] settings than today's: {sorted(differ)}")
-    return cfg
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heads_run import held_out_head_models, open_run, write_provenance  # noqa: E402
 
 
 def describe(pred, prob, ct, threshold: float, brain_reference_hu) -> dict:
@@ -69,31 +60,17 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'clean-head-false-positives'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import load_heads
-    from saharank.core import RunLayout
-    from saharank.data import read_manifest
-    from saharank.deploy import best_configurations
-    from saharank.evaluation import postprocessing, read_per_patient
-    from saharank.grid import fold_model, leave_one_head_out_tasks
     from saharank.predict import segment_volume
-    run = Path(a.run)
-    cfg = _settings(run)
-    sah = read_manifest(RunLayout(run).cohort('sah'))
-    per = read_per_patient(run / 'per_patient.csv')
-    configs = best_configurations(per[per.replicate == 0] if 'replicate' in per else per)
-    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', configs)
-    heads = load_heads(sorted({t['held_out_value'] for t in tasks}), cache_dir=a.cache_dir, allow_download=False)
-    pixel_mm = cfg.pixel_size_mm
+    r = open_run(a.run, a.cache_dir)
+    run, cfg, heads = r.run, r.cfg, r.heads
     rows = []
-    for t in tasks:
-        ct = heads[t['held_out_value']]
-        model = fold_model(t, resumable=False)
-        pp = postprocessing(cfg, RunLayout(run).cohort('sah'), t['train_ids'], t['fold'])
-        pred, prob = segment_volume(model, ct.hu, ct.affine, cfg.window, pixel_mm, cfg['threshold'], 'cpu',
-                                    brain_reference_hu=cfg.get('brain_reference_hu'), name=t['held_out_value'],
-                                    postprocessing=pp, canvas_px=cfg.canvas_px,
-                                    slab_mm=cfg.slab_mm)
-        rows.append({'model': t['name'], 'held-out head': t['held_out_value'],
+    for name, head, model, meta in held_out_head_models(r):
+        ct = heads[head]
+        pred, prob = segment_volume(model, ct.hu, ct.affine, meta['window'], meta['pixel_mm'], cfg['threshold'], 'cpu',
+                                    brain_reference_hu=meta['brain_reference_hu'], name=head,
+                                    postprocessing=meta['postprocessing'], canvas_px=meta['canvas_px'],
+                                    slab_mm=meta['slab_mm'])
+        rows.append({'model': name, 'held-out head': head,
                      **describe(pred, prob, ct, cfg['threshold'], cfg.get('brain_reference_hu'))})
         print(rows[-1], flush=True)
     t = pd.DataFrame(rows)
@@ -110,11 +87,8 @@ def main(argv=None) -> None:
         "(`saharank.cohort.LABELS`); distance from the skull's bone; 'lowest third': of the intracranial space's "
         "height; HU calibrated to the brain (`brain_reference_hu`). Command: "
         f"`python bench/clean_head_false_positives.py {run.name}`.\n\n" + md)
-    prov = json.loads((run / 'provenance.json').read_text())
-    (fig / 'clean_head_false_positives_provenance.json').write_text(json.dumps(
-        {'command': ' '.join(['python', 'bench/clean_head_false_positives.py', *(argv or sys.argv[1:])]),
-         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
-         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    write_provenance(fig / 'clean_head_false_positives_provenance.json', 'bench/clean_head_false_positives.py', argv,
+                     r)
     print(t.T.to_string(header=False))
 
 

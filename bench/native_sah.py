@@ -15,7 +15,7 @@ leave-one-head-out models (never saw the head). Prints and writes (--figures, de
 native_sah.csv (per patient) and native_sah.md (means) and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clean_head_false_positives import _settings  # noqa: E402
+from heads_run import deployable_models, held_out_head_models, open_run, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 READINGS = {'before (padded to 16 px, own slices)': False, 'now (canvas, slabs)': True}
@@ -44,30 +44,15 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'native-sah'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import load_heads, make_patient
-    from saharank.core import RunLayout
-    from saharank.deploy import best_configurations
-    from saharank.data import mask_volume_ml, read_manifest, voxel_spacing
-    from saharank.evaluation import dice_score, postprocessing, read_per_patient
-    from saharank.grid import fold_model, leave_one_head_out_tasks
-    from saharank.predict import load_model, segment_volume
-    run = Path(a.run)
-    cfg = _settings(run)
-    root = RunLayout(run).cohort('sah')
-    sah = read_manifest(root)
-    per = read_per_patient(run / 'per_patient.csv')
-    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', best_configurations(per[per.replicate == 0]))
-    heads = load_heads(sorted(set(sah['head'])), cache_dir=a.cache_dir, allow_download=False)
-    models = []
-    for folder in sorted(p for p in (run / 'models').iterdir() if p.is_dir()):
-        model, meta = load_model(folder)
-        models += [(folder.name, 'deployable', h, model, meta | dict(canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm))
-                   for h in heads]
-    for t in tasks:
-        meta = dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
-                    brain_reference_hu=cfg.get('brain_reference_hu'),
-                    postprocessing=postprocessing(cfg, root, t['train_ids'], t['fold']))
-        models.append((t['name'], 'leave-one-head-out', t['held_out_value'], fold_model(t, resumable=False), meta))
+    from saharank.cohort import make_patient
+    from saharank.data import mask_volume_ml, voxel_spacing
+    from saharank.evaluation import dice_score
+    from saharank.predict import segment_volume
+    r = open_run(a.run, a.cache_dir)
+    run, cfg, heads = r.run, r.cfg, r.heads
+    models = [(name, 'deployable', h, model, meta) for name, model, meta in deployable_models(r) for h in heads]
+    models += [(name, 'leave-one-head-out', head, model, meta)
+               for name, head, model, meta in held_out_head_models(r)]
     rows = []
     for head, ct in heads.items():
         grid = native_grid(ct)
@@ -113,11 +98,7 @@ def main(argv=None) -> None:
         "1| (%), annotated, predicted and network mL: medians. Deployable models trained on both heads (the patients "
         "are new); leave-one-head-out models never saw the head. Command: "
         f"`python bench/native_sah.py {run.name} --patients {a.patients}`.\n\n" + markdown_table(s))
-    prov = json.loads((run / 'provenance.json').read_text())
-    (fig / 'native_sah_provenance.json').write_text(json.dumps(
-        {'command': ' '.join(['python', 'bench/native_sah.py', *(argv or sys.argv[1:])]),
-         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
-         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    write_provenance(fig / 'native_sah_provenance.json', 'bench/native_sah.py', argv, r)
     print(s.to_string(index=False))
 
 

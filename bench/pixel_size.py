@@ -15,7 +15,7 @@ scan (the model's canvas and slabs, the run's post-processing). Volume change: |
 pixel_size.csv, pixel_size.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clean_head_false_positives import _settings  # noqa: E402
+from heads_run import deployable_models, open_run, write_provenance  # noqa: E402
 from native_sah import native_grid  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -54,16 +54,13 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'pixel-size'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import load_heads, make_patient
-    from saharank.data import mask_volume_ml, read_manifest, voxel_spacing
-    from saharank.core import RunLayout
+    from saharank.cohort import make_patient
+    from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score
-    from saharank.predict import load_model, segment_volume
-    run = Path(a.run)
-    cfg = _settings(run)
-    sah = read_manifest(RunLayout(run).cohort('sah'))
-    heads = load_heads(sorted(set(sah['head'])), cache_dir=a.cache_dir, allow_download=False)
-    models = [(p.name, *load_model(p)) for p in sorted((run / 'models').iterdir()) if p.is_dir()]
+    from saharank.predict import segment_volume
+    r = open_run(a.run, a.cache_dir)
+    run, cfg, heads = r.run, r.cfg, r.heads
+    models = deployable_models(r)
     rows = []
     for head, ct in heads.items():
         grid = native_grid(ct)
@@ -78,7 +75,6 @@ def main(argv=None) -> None:
                 scans = {p: scanned_at(hu, mask, grid.affine, p) for p in PIXELS_MM}
                 print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
                 for name, model, meta in models:
-                    meta = meta | dict(canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm)   # older model folders
                     for p, (h, m, aff) in scans.items():
                         pred, prob = segment_volume(model, h, aff, tuple(meta['window']), float(meta['pixel_mm']),
                                                     cfg['threshold'], 'cpu',
@@ -108,11 +104,7 @@ def main(argv=None) -> None:
         "at 3.75 mm (the models' pixel), %; annotated and predicted mL: medians. Goal of issue #28: <= 15 % at 1.5x "
         f"finer and coarser. Command: `python bench/pixel_size.py {run.name} --patients {a.patients}`.\n\n"
         + markdown_table(s))
-    prov = json.loads((run / 'provenance.json').read_text())
-    (fig / 'pixel_size_provenance.json').write_text(json.dumps(
-        {'command': ' '.join(['python', 'bench/pixel_size.py', *(argv or sys.argv[1:])]),
-         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
-         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    write_provenance(fig / 'pixel_size_provenance.json', 'bench/pixel_size.py', argv, r)
     print(s.to_string(index=False))
 
 

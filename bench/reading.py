@@ -12,7 +12,7 @@ figures/reading/) reading.csv / .md and a provenance JSON: mL called blood, netw
 reading. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, json, sys
+import argparse, sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clean_head_false_positives import _settings  # noqa: E402
+from heads_run import deployable_models, held_out_head_models, open_run, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 READINGS = {'padded to 16 px, own slices (before)': dict(canvas_px=False, slab_mm=False),
@@ -51,30 +51,12 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'reading'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import load_heads
-    from saharank.core import RunLayout
-    from saharank.data import read_manifest
-    from saharank.deploy import best_configurations
-    from saharank.evaluation import postprocessing, read_per_patient
-    from saharank.grid import fold_model, leave_one_head_out_tasks
-    from saharank.predict import load_model
-    run = Path(a.run)
-    cfg = _settings(run)
-    sah = read_manifest(RunLayout(run).cohort('sah'))
-    per = read_per_patient(run / 'per_patient.csv')
-    tasks = leave_one_head_out_tasks(cfg, run, sah, 'cpu', best_configurations(per[per.replicate == 0]))
-    heads = load_heads(sorted(set(sah['head'])), cache_dir=a.cache_dir, allow_download=False)
-    models = []
-    for folder in sorted(p for p in (run / 'models').iterdir() if p.is_dir()):
-        model, meta = load_model(folder)
-        meta = meta | dict(canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm)    # models made before they recorded them
-        models += [(folder.name, 'deployable (trained on both heads)', h, model, meta) for h in heads]
-    for t in tasks:
-        meta = dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
-                    brain_reference_hu=cfg.get('brain_reference_hu'),
-                    postprocessing=postprocessing(cfg, RunLayout(run).cohort('sah'), t['train_ids'], t['fold']))
-        models.append((t['name'], 'leave-one-head-out (never saw the head)', t['held_out_value'],
-                       fold_model(t, resumable=False), meta))
+    r = open_run(a.run, a.cache_dir)
+    run, cfg, heads = r.run, r.cfg, r.heads
+    models = [(name, 'deployable (trained on both heads)', h, model, meta)
+              for name, model, meta in deployable_models(r) for h in heads]
+    models += [(name, 'leave-one-head-out (never saw the head)', head, model, meta)
+               for name, head, model, meta in held_out_head_models(r)]
     rows = []
     for name, kind, head, model, meta in models:
         for reading, (net, post) in clean_ml(model, meta, heads[head], cfg['threshold']).items():
@@ -91,11 +73,7 @@ def main(argv=None) -> None:
         "size)\n\nEach head's own CT without blood, read by `saharank.predict.segment_volume` with the run's "
         "post-processing: mL called blood, network alone / post-processed (goal of issue #28: < 5 / < 2 mL). "
         f"Readings: {'; '.join(READINGS)}. Command: `python bench/reading.py {run.name}`.\n\n" + markdown_table(wide))
-    prov = json.loads((run / 'provenance.json').read_text())
-    (fig / 'reading_provenance.json').write_text(json.dumps(
-        {'command': ' '.join(['python', 'bench/reading.py', *(argv or sys.argv[1:])]),
-         'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
-         'heads': {n: h.sha256 for n, h in heads.items()}}, indent=1, default=str))
+    write_provenance(fig / 'reading_provenance.json', 'bench/reading.py', argv, r)
     print(wide.to_string(index=False))
 
 
