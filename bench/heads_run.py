@@ -62,9 +62,11 @@ def held_out_head_models(r) -> list[tuple]:
 
 
 def write_provenance(path, script: str, argv, r) -> None:
-    "The provenance JSON of a figure at `path`: the command, the run's commit and versions, the heads' sha256."
+    """The provenance JSON of a figure at `path`: the command, the run's commit, versions and device (the CPU: the
+    same commit trains other models on another CPU), the heads' sha256."""
     prov = json.loads((r.run / 'provenance.json').read_text())
     Path(path).write_text(json.dumps(
         {'command': ' '.join(['python', script, *(argv or sys.argv[1:])]),
          'run_git_commit': prov.get('git_commit'), 'versions': prov.get('versions'),
+         'run_device': prov.get('device_name'),
          'heads': {n: h.sha256 for n, h in r.heads.items()}}, indent=1, default=str))

@@ -166,3 +166,40 @@ def test_pixel_size_scans_a_patient_by_pixel_area():
     assert np.allclose(a @ [-0.5, -0.5, 0, 1], aff @ [-0.5, -0.5, 0, 1])
     assert abs(h.mean() - hu.mean()) < 0.5 and np.allclose(h[:8, :8], 30., atol=1e-3)
     assert abs(m.sum() * 2.5 ** 2 - mask.sum()) <= 2 * (40 + 20) * 2.5 * 3, (m.sum() * 6.25, mask.sum())
+
+
+def test_noise_bench_puts_the_noise_where_it_says():
+    """bench/noise.py's `noisy_scans`: the scan at its own voxels and at the models' 3.75 mm pixel (`scanned_at`), each
+    without noise (unchanged) and with each level's noise on those voxels (same annotation and affine, noise SD as
+    named), seeded."""
+    import numpy as np
+    ns = _bench_module("noise")
+    hu = np.full((120, 120, 4), 30., np.float32)
+    mask = np.zeros(hu.shape, np.uint8)
+    mask[40:80, 50:70] = 1
+    aff = np.diag([1., 1., 5., 1.])
+    got = ns.noisy_scans(hu, mask, aff, seed=3)
+    assert set(got) == ({("scan voxels", n) for n in ns.SCAN_NOISE_HU}
+                        | {("model pixel", n) for n in ns.PIXEL_NOISE_HU})
+    small = ns.scanned_at(hu, mask, aff, 3.75)
+    for where, ref in (("scan voxels", (hu, mask, aff)), ("model pixel", small)):
+        clean = got[(where, 0.)]
+        assert np.array_equal(clean[0], ref[0]) and np.array_equal(clean[1], ref[1]) and np.allclose(clean[2], ref[2])
+        for (w, n), noisy in got.items():
+            if w != where or n == 0: continue
+            assert np.array_equal(noisy[1], clean[1]) and np.allclose(noisy[2], clean[2])
+            assert abs(float((noisy[0] - clean[0]).std()) / n - 1) < 0.03, (where, n)
+    assert np.array_equal(ns.noisy_scans(hu, mask, aff, seed=3)[("model pixel", 15.)][0], got[("model pixel", 15.)][0])
+
+
+def test_noise_bench_reads_a_scan_as_the_network_does():
+    """bench/noise.py's `read_slices`: a scan on the models' own grid (3.75 mm pixels, 5 mm slices) is read unchanged;
+    white noise on 1 mm voxels is averaged over 5 slices and about 14 pixels: its SD falls more than 5-fold."""
+    import numpy as np
+    ns = _bench_module("noise")
+    meta = dict(pixel_mm=3.75, slab_mm=5.0)
+    x = np.random.default_rng(0).normal(30, 10, (32, 32, 6)).astype(np.float32)
+    assert np.array_equal(ns.read_slices(x, np.diag([3.75, 3.75, 5., 1.]), meta), x)
+    fine = np.random.default_rng(1).normal(0, 15, (120, 120, 30)).astype(np.float32)
+    got = ns.read_slices(fine, np.diag([1., 1., 1., 1.]), meta)
+    assert got.shape == (32, 32, 30) and float(got[4:-4, 4:-4, 3:-3].std()) < 15 / 5, float(got.std())
