@@ -203,3 +203,27 @@ def test_noise_bench_reads_a_scan_as_the_network_does():
     fine = np.random.default_rng(1).normal(0, 15, (120, 120, 30)).astype(np.float32)
     got = ns.read_slices(fine, np.diag([1., 1., 1., 1.]), meta)
     assert got.shape == (32, 32, 30) and float(got[4:-4, 4:-4, 3:-3].std()) < 15 / 5, float(got.std())
+
+
+def test_slice_thickness_reconstructs_contiguous_thick_slices():
+    """bench/slice_thickness.py's `thick_slices`: 1 mm slices as 5 mm ones are the means of each 5 thin slices, centred
+    where those are (the affine), contiguous; blood 10 slices thick keeps its volume; slices as thick as they are come
+    back unchanged; thinner ones are refused."""
+    import numpy as np
+    import pytest
+    st = _bench_module("slice_thickness")
+    rng = np.random.default_rng(0)
+    hu = rng.normal(30, 5, (6, 5, 40)).astype(np.float32)
+    mask = np.zeros(hu.shape, np.uint8)
+    mask[:, :, 10:20] = 1
+    aff = np.diag([3.75, 3.75, 1., 1.])
+    aff[2, 3] = -7.
+    h, m, a = st.thick_slices(hu, mask, aff, 5.)
+    assert h.shape == (6, 5, 8) and np.allclose(a[2, 2], 5.)
+    assert np.allclose(h[:, :, 3], hu[:, :, 15:20].mean(axis=2), atol=1e-4)
+    assert np.allclose(a @ [0, 0, 3, 1], [0, 0, (aff @ [0, 0, 17, 1])[2], 1])          # centre of thin slices 15-19
+    assert m.sum() * 5 == mask.sum()
+    same = st.thick_slices(hu, mask, aff, 1.)
+    assert np.array_equal(same[0], hu) and np.array_equal(same[1], mask) and np.allclose(same[2], aff)
+    with pytest.raises(ValueError, match="thinner"):
+        st.thick_slices(hu, mask, aff, 0.5)
