@@ -1,11 +1,14 @@
 """What the benchmarks that read real heads with a finished run's models share (`reading.py`, `native_sah.py`,
-`pixel_size.py`, `clean_head_false_positives.py`): the run opened (its settings checked against today's profile, its
-SAH cohort, the heads it was built from), its deployable and leave-one-head-out models described as `saharank
-predict` reads scans, and the provenance JSON written beside a figure."""
+`pixel_size.py`, `noise.py`, `slice_thickness.py`, `clean_head_false_positives.py`): the run opened (its settings
+checked against today's profile, its SAH cohort, the heads it was built from), its deployable and leave-one-head-out
+models described as `saharank predict` reads scans, new SAH patients on the heads' own voxels, a scan read as `predict`
+reads it, and the provenance JSON written beside a figure."""
 from __future__ import annotations
-import json, sys
+import json, sys, time
 from pathlib import Path
 from types import SimpleNamespace
+
+import numpy as np
 
 
 def run_settings_checked(run: Path):
@@ -59,6 +62,46 @@ def held_out_head_models(r) -> list[tuple]:
                   brain_reference_hu=cfg.get('brain_reference_hu'),
                   postprocessing=postprocessing(cfg, r.root, t['train_ids'], t['fold'])))
             for t in tasks]
+
+
+def native_grid(ct):
+    "The axial `Grid` of the head `ct` at its own pixel size and slice spacing, square, over its intracranial space."
+    from saharank.cohort import grid_for
+    sp = np.linalg.norm(ct.affine[:3, :3], axis=0)
+    n = int(max(ct.hu.shape[:2]))
+    return grid_for(ct, n, float(n * sp[0]), float(sp[2]))
+
+
+def new_patients(r, patients: int):
+    """New SAH patients on the run's heads at their own voxels (`native_grid`), for `pixel_size.py`, `noise.py` and
+    `slice_thickness.py` alike: per head and pattern (cisternal, pockets), `patients` patients by
+    `saharank.cohort.make_patient` (seeds 20_000 + k, which no cohort uses; 10-60 mL, IVH with probability 0.4, the
+    modified Fisher grade drawn as the cohorts draw it; no noise added: the scan's own). Prints one line each. Yields
+    (head, pattern, k, info, hu (X, Y, Z) HU, mask (X, Y, Z) 0/1, affine)."""
+    from saharank.cohort import make_patient
+    for head, ct in r.heads.items():
+        grid = native_grid(ct)
+        for pattern in ('cisternal', 'pockets'):
+            for k in range(patients):
+                t0 = time.time()
+                rng = np.random.default_rng(np.random.SeedSequence([20_000 + k, len(pattern)]))
+                info = {}
+                hu, mask = make_patient(ct, grid, rng, sah_ml=float(rng.uniform(10., 60.)),
+                                        ivh=bool(rng.random() < 0.4), noise_hu=(0., 0.), sah_pattern=pattern,
+                                        info=info)
+                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
+                yield head, pattern, k, info, hu, mask, grid.affine
+
+
+def read_scan(model, meta, hu, affine, threshold: float):
+    """`saharank.predict.segment_volume` of the scan `hu` (X, Y, Z HU) with `affine`, on the CPU, as `saharank predict`
+    reads it with a model of description `meta` (window, pixel, calibration, post-processing, canvas, slab; as
+    `deployable_models` gives it). Returns (mask uint8, probability float32)."""
+    from saharank.predict import segment_volume
+    return segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, 'cpu',
+                          brain_reference_hu=meta.get('brain_reference_hu'),
+                          postprocessing=meta.get('postprocessing'), canvas_px=meta['canvas_px'],
+                          slab_mm=meta['slab_mm'])
 
 
 def write_provenance(path, script: str, argv, r) -> None:

@@ -23,18 +23,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, held_out_head_models, open_run, write_provenance  # noqa: E402
+from heads_run import deployable_models, held_out_head_models, native_grid, open_run, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 READINGS = {'before (padded to 16 px, own slices)': False, 'now (canvas, slabs)': True}
-
-
-def native_grid(ct):
-    "The axial `Grid` of the head `ct` at its own pixel size and slice spacing, square, over its intracranial space."
-    from saharank.cohort import grid_for
-    sp = np.linalg.norm(ct.affine[:3, :3], axis=0)
-    n = int(max(ct.hu.shape[:2]))
-    return grid_for(ct, n, float(n * sp[0]), float(sp[2]))
 
 
 def main(argv=None) -> None:

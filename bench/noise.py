@@ -18,7 +18,7 @@ noise (`saharank.predict.physics_qc`: `noise_sd_hu` of the scan above the model 
 Prints and writes (--figures, default figures/noise/) noise.csv, noise.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys, time
+import argparse, sys
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, open_run, write_provenance  # noqa: E402
-from native_sah import native_grid  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
 from pixel_size import scanned_at  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -69,46 +68,28 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'noise'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import make_patient
     from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score
-    from saharank.predict import noise_sd_hu, segment_volume
+    from saharank.predict import noise_sd_hu
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg
     models = deployable_models(r)
     noise_hi = models[0][2]['model_card']['qc']['noise_hu_range'][1]     # `predict` warns above it
     rows = []
-    for head, ct in r.heads.items():
-        grid = native_grid(ct)
-        for pattern in ('cisternal', 'pockets'):
-            for k in range(a.patients):
-                t0 = time.time()
-                rng = np.random.default_rng(np.random.SeedSequence([20_000 + k, len(pattern)]))
-                info = {}
-                hu, mask = make_patient(ct, grid, rng, sah_ml=float(rng.uniform(10., 60.)),
-                                        ivh=bool(rng.random() < 0.4), noise_hu=(0., 0.), sah_pattern=pattern,
-                                        info=info)
-                scans = noisy_scans(hu, mask, grid.affine, seed=k + 7 * len(pattern))
-                meta0 = models[0][2]
-                read = {key: read_slices(h, aff, meta0) for key, (h, _, aff) in scans.items()}
-                read_sd = {(w, n): float(np.std(x - read[(w, 0.)])) for (w, n), x in read.items()}
-                flagged = {key: (noise_sd_hu(h) or 0.) > noise_hi for key, (h, _, _) in scans.items()}
-                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
-                for name, model, meta in models:
-                    for (where, noise), (h, m, aff) in scans.items():
-                        pred, prob = segment_volume(
-                            model, h, aff, tuple(meta['window']), float(meta['pixel_mm']), cfg['threshold'], 'cpu',
-                            brain_reference_hu=meta.get('brain_reference_hu'),
-                            postprocessing=meta.get('postprocessing'), canvas_px=meta['canvas_px'],
-                            slab_mm=meta['slab_mm'])
-                        sp = voxel_spacing(aff)
-                        rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                         model=name, noise_at=where, noise_hu=noise,
-                                         read_noise_hu=read_sd[(where, noise)],
-                                         noise_warning=flagged[(where, noise)],
-                                         annotated_ml=mask_volume_ml(m, sp), predicted_ml=mask_volume_ml(pred, sp),
-                                         network_ml=mask_volume_ml(prob >= cfg['threshold'], sp),
-                                         dice=dice_score(pred, m)))
+    for head, pattern, k, info, hu, mask, affine in new_patients(r, a.patients):
+        scans = noisy_scans(hu, mask, affine, seed=k + 7 * len(pattern))
+        read = {key: read_slices(h, aff, models[0][2]) for key, (h, _, aff) in scans.items()}
+        read_sd = {(w, n): float(np.std(x - read[(w, 0.)])) for (w, n), x in read.items()}
+        flagged = {key: (noise_sd_hu(h) or 0.) > noise_hi for key, (h, _, _) in scans.items()}
+        for name, model, meta in models:
+            for (where, noise), (h, m, aff) in scans.items():
+                pred, prob = read_scan(model, meta, h, aff, cfg['threshold'])
+                sp = voxel_spacing(aff)
+                rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
+                                 model=name, noise_at=where, noise_hu=noise, read_noise_hu=read_sd[(where, noise)],
+                                 noise_warning=flagged[(where, noise)], annotated_ml=mask_volume_ml(m, sp),
+                                 predicted_ml=mask_volume_ml(pred, sp),
+                                 network_ml=mask_volume_ml(prob >= cfg['threshold'], sp), dice=dice_score(pred, m)))
     t = pd.DataFrame(rows)
     keys = ['head', 'pattern', 'patient', 'model', 'noise_at']
     ref = t[t.noise_hu == 0].set_index(keys).predicted_ml

@@ -6,7 +6,7 @@
 
 The robustness report's "pixel 1.5x finer / coarser" rows interpolate the cohort's 3.75 mm image to 2.5 / 5.6 mm: the
 scan read back is the original smoothed twice (brain |HU change| 7 / 14 HU on sah-009, blood -3 / -4 HU), not a
-finer scanner, which sees more detail. Here each patient is made on its head's own voxels (`native_sah.native_grid`,
+finer scanner, which sees more detail. Here each patient is made on its head's own voxels (`heads_run.native_grid`,
 0.96-1.01 mm pixels, by `saharank.cohort.make_patient`, seeds 20_000 + k) and "scanned" at 2.5, 3.75 and 5.625 mm
 pixels by averaging the pixel's area (`saharank.predict._resample_slices`: Gaussian anti-aliasing, then linear),
 annotation likewise (fraction >= 0.5); each is read by `saharank.predict.segment_volume` as `saharank predict` reads a
@@ -15,7 +15,7 @@ scan (the model's canvas and slabs, the run's post-processing). Volume change: |
 pixel_size.csv, pixel_size.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys, time
+import argparse, sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, open_run, write_provenance  # noqa: E402
-from native_sah import native_grid  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 PIXELS_MM = (2.5, 3.75, 5.625)     # 1.5x finer, the models' own, 1.5x coarser (smoke: 240 mm over 64 pixels)
@@ -54,38 +53,22 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'pixel-size'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import make_patient
     from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score
-    from saharank.predict import segment_volume
     r = open_run(a.run, a.cache_dir)
-    run, cfg, heads = r.run, r.cfg, r.heads
+    run, cfg = r.run, r.cfg
     models = deployable_models(r)
     rows = []
-    for head, ct in heads.items():
-        grid = native_grid(ct)
-        for pattern in ('cisternal', 'pockets'):
-            for k in range(a.patients):
-                t0 = time.time()
-                rng = np.random.default_rng(np.random.SeedSequence([20_000 + k, len(pattern)]))
-                info = {}
-                hu, mask = make_patient(ct, grid, rng, sah_ml=float(rng.uniform(10., 60.)),
-                                        ivh=bool(rng.random() < 0.4), noise_hu=(0., 0.), sah_pattern=pattern,
-                                        info=info)
-                scans = {p: scanned_at(hu, mask, grid.affine, p) for p in PIXELS_MM}
-                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
-                for name, model, meta in models:
-                    for p, (h, m, aff) in scans.items():
-                        pred, prob = segment_volume(model, h, aff, tuple(meta['window']), float(meta['pixel_mm']),
-                                                    cfg['threshold'], 'cpu',
-                                                    brain_reference_hu=meta.get('brain_reference_hu'),
-                                                    postprocessing=meta.get('postprocessing'),
-                                                    canvas_px=meta['canvas_px'], slab_mm=meta['slab_mm'])
-                        sp = voxel_spacing(aff)
-                        rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                         model=name, pixel_mm=p, annotated_ml=mask_volume_ml(m, sp),
-                                         predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
-                                         network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
+    for head, pattern, k, info, hu, mask, affine in new_patients(r, a.patients):
+        scans = {p: scanned_at(hu, mask, affine, p) for p in PIXELS_MM}
+        for name, model, meta in models:
+            for p, (h, m, aff) in scans.items():
+                pred, prob = read_scan(model, meta, h, aff, cfg['threshold'])
+                sp = voxel_spacing(aff)
+                rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
+                                 model=name, pixel_mm=p, annotated_ml=mask_volume_ml(m, sp),
+                                 predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
+                                 network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
     t = pd.DataFrame(rows)
     ref = t[t.pixel_mm == 3.75].set_index(['head', 'pattern', 'patient', 'model'])
     key = pd.MultiIndex.from_frame(t[['head', 'pattern', 'patient', 'model']])

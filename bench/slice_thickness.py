@@ -16,7 +16,7 @@ predict` reads a scan (2.5 mm slices as 5 mm slabs; 10 mm slices as they are). V
 slice_thickness.csv, slice_thickness.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys, time
+import argparse, sys
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +24,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, open_run, write_provenance  # noqa: E402
-from native_sah import native_grid  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
 from pixel_size import scanned_at  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -64,39 +63,23 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'slice-thickness'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.cohort import make_patient
     from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score
-    from saharank.predict import segment_volume
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg
     models = deployable_models(r)
     rows = []
-    for head, ct in r.heads.items():
-        grid = native_grid(ct)
-        for pattern in ('cisternal', 'pockets'):
-            for k in range(a.patients):
-                t0 = time.time()
-                rng = np.random.default_rng(np.random.SeedSequence([20_000 + k, len(pattern)]))
-                info = {}
-                hu, mask = make_patient(ct, grid, rng, sah_ml=float(rng.uniform(10., 60.)),
-                                        ivh=bool(rng.random() < 0.4), noise_hu=(0., 0.), sah_pattern=pattern,
-                                        info=info)
-                h375, m375, a375 = scanned_at(hu, mask, grid.affine, 3.75)
-                scans = {s: thick_slices(h375, m375, a375, s) for s in SLICES_MM}
-                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
-                for name, model, meta in models:
-                    for s, (h, m, aff) in scans.items():
-                        pred, prob = segment_volume(model, h, aff, tuple(meta['window']), float(meta['pixel_mm']),
-                                                    cfg['threshold'], 'cpu',
-                                                    brain_reference_hu=meta.get('brain_reference_hu'),
-                                                    postprocessing=meta.get('postprocessing'),
-                                                    canvas_px=meta['canvas_px'], slab_mm=meta['slab_mm'])
-                        sp = voxel_spacing(aff)
-                        rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                         model=name, slice_mm=s, annotated_ml=mask_volume_ml(m, sp),
-                                         predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
-                                         network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
+    for head, pattern, k, info, hu, mask, affine in new_patients(r, a.patients):
+        h375, m375, a375 = scanned_at(hu, mask, affine, 3.75)
+        scans = {s: thick_slices(h375, m375, a375, s) for s in SLICES_MM}
+        for name, model, meta in models:
+            for s, (h, m, aff) in scans.items():
+                pred, prob = read_scan(model, meta, h, aff, cfg['threshold'])
+                sp = voxel_spacing(aff)
+                rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
+                                 model=name, slice_mm=s, annotated_ml=mask_volume_ml(m, sp),
+                                 predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
+                                 network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
     t = pd.DataFrame(rows)
     keys = ['head', 'pattern', 'patient', 'model']
     ref = t[t.slice_mm == 5.].set_index(keys)
