@@ -104,6 +104,21 @@ def read_scan(model, meta, hu, affine, threshold: float):
                           slab_mm=meta['slab_mm'])
 
 
+def scan_rows(models, scans: dict, threshold: float, key: str, **labels):
+    """One row (dict) per model of `models` ((name, model, meta), `deployable_models`) and scan of `scans` ({value of
+    the column `key`: (hu, mask, affine)}), read by `read_scan`: `labels`, model, `key`, annotated_ml, predicted_ml,
+    dice and network_ml (the network's own mask, before post-processing)."""
+    from saharank.data import mask_volume_ml, voxel_spacing
+    from saharank.evaluation import dice_score
+    for name, model, meta in models:
+        for value, (h, m, aff) in scans.items():
+            pred, prob = read_scan(model, meta, h, aff, threshold)
+            sp = voxel_spacing(aff)
+            yield dict(**labels, model=name, **{key: value}, annotated_ml=mask_volume_ml(m, sp),
+                       predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
+                       network_ml=mask_volume_ml(prob >= threshold, sp))
+
+
 def write_provenance(path, script: str, argv, r) -> None:
     """The provenance JSON of a figure at `path`: the command, the run's commit, versions and device (the CPU: the
     same commit trains other models on another CPU), the heads' sha256."""

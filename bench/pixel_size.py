@@ -23,7 +23,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, scan_rows, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 PIXELS_MM = (2.5, 3.75, 5.625)     # 1.5x finer, the models' own, 1.5x coarser (smoke: 240 mm over 64 pixels)
@@ -53,22 +53,14 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'pixel-size'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.data import mask_volume_ml, voxel_spacing
-    from saharank.evaluation import dice_score
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg
     models = deployable_models(r)
     rows = []
     for head, pattern, k, info, hu, mask, affine in new_patients(r, a.patients):
         scans = {p: scanned_at(hu, mask, affine, p) for p in PIXELS_MM}
-        for name, model, meta in models:
-            for p, (h, m, aff) in scans.items():
-                pred, prob = read_scan(model, meta, h, aff, cfg['threshold'])
-                sp = voxel_spacing(aff)
-                rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                 model=name, pixel_mm=p, annotated_ml=mask_volume_ml(m, sp),
-                                 predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
-                                 network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
+        rows += scan_rows(models, scans, cfg['threshold'], 'pixel_mm', head=head, pattern=pattern, patient=k,
+                          fisher_grade=info['fisher_grade'])
     t = pd.DataFrame(rows)
     ref = t[t.pixel_mm == 3.75].set_index(['head', 'pattern', 'patient', 'model'])
     key = pd.MultiIndex.from_frame(t[['head', 'pattern', 'patient', 'model']])

@@ -24,7 +24,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, scan_rows, write_provenance  # noqa: E402
 from pixel_size import scanned_at  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -63,8 +63,6 @@ def main(argv=None) -> None:
     ap.add_argument('--figures', default=str(ROOT / 'figures' / 'slice-thickness'))
     ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
-    from saharank.data import mask_volume_ml, voxel_spacing
-    from saharank.evaluation import dice_score
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg
     models = deployable_models(r)
@@ -72,14 +70,8 @@ def main(argv=None) -> None:
     for head, pattern, k, info, hu, mask, affine in new_patients(r, a.patients):
         h375, m375, a375 = scanned_at(hu, mask, affine, 3.75)
         scans = {s: thick_slices(h375, m375, a375, s) for s in SLICES_MM}
-        for name, model, meta in models:
-            for s, (h, m, aff) in scans.items():
-                pred, prob = read_scan(model, meta, h, aff, cfg['threshold'])
-                sp = voxel_spacing(aff)
-                rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                 model=name, slice_mm=s, annotated_ml=mask_volume_ml(m, sp),
-                                 predicted_ml=mask_volume_ml(pred, sp), dice=dice_score(pred, m),
-                                 network_ml=mask_volume_ml(prob >= cfg['threshold'], sp)))
+        rows += scan_rows(models, scans, cfg['threshold'], 'slice_mm', head=head, pattern=pattern, patient=k,
+                          fisher_grade=info['fisher_grade'])
     t = pd.DataFrame(rows)
     keys = ['head', 'pattern', 'patient', 'model']
     ref = t[t.slice_mm == 5.].set_index(keys)
