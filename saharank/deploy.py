@@ -25,7 +25,8 @@ from .grid import DISPLAY_NAME_OF, Stopped, _deadline_hook, _reference, _run_see
 MODEL_INTENDED_USE = ("Research only: for reproducing and studying the saharank experiment. Not a medical device; not "
                       "validated for clinical use; not for diagnosis, triage or treatment decisions. "
                       f"Made for {INTENDED_USE}: `saharank predict` "
-                      "warns on contrast, patients under 18 and noise beyond the training's.")
+                      "warns on contrast, patients under 18, noise beyond the training's "
+                      "and pixels coarser than the model's.")
 
 def best_configurations(per: pd.DataFrame, inner: pd.DataFrame | None = None) -> list[dict]:
     """The configurations to deploy, from per-patient cross-validation results: the adapter method and rank

@@ -227,3 +227,27 @@ def test_slice_thickness_reconstructs_contiguous_thick_slices():
     assert np.array_equal(same[0], hu) and np.array_equal(same[1], mask) and np.allclose(same[2], aff)
     with pytest.raises(ValueError, match="thinner"):
         st.thick_slices(hu, mask, aff, 0.5)
+
+
+def test_blur_bench_blurs_in_plane_and_keeps_the_annotation():
+    """bench/blur.py's `blurred_scans`: the scan itself, a Gaussian of each SD in pixels in-plane only (a slice of
+    white noise keeps the variance the kernel's squared weights give; slices stay apart), the annotation unchanged;
+    and the report's 1.5x coarser pixels (a grid 2/3 the size, pixels 1.5x the spacing)."""
+    import numpy as np
+    from scipy import ndimage as ndi
+    bl = _bench_module("blur")
+    rng = np.random.default_rng(0)
+    hu = rng.normal(30, 10, (162, 162, 4)).astype(np.float32)
+    hu[:, :, 2] = 500.                                     # a constant slice stays constant: nothing mixes along z
+    mask = (rng.random(hu.shape) > 0.9).astype(np.uint8)
+    aff = np.diag([3.75, 3.75, 5., 1.])
+    scans = bl.blurred_scans(hu, mask, aff)
+    assert list(scans) == ["none", "blur 0.5 px", "blur 0.75 px", "blur 1 px", "blur 1.25 px", "pixel 1.5x coarser"]
+    assert np.array_equal(scans["none"][0], hu)
+    for s in bl.BLUR_PX:
+        h, m, a = scans[f"blur {s:g} px"]
+        assert np.array_equal(m, mask) and np.allclose(a, aff) and np.allclose(h[:, :, 2], 500.)
+        k = ndi.gaussian_filter1d(np.eye(1, 17, 8)[0], s)                  # the 1-D kernel; in-plane: its square
+        assert abs(h[8:-8, 8:-8, 0].var() / 100 / (k ** 2).sum() ** 2 - 1) < 0.15, s
+    h, m, a = scans["pixel 1.5x coarser"]
+    assert h.shape == (108, 108, 4) and m.shape == h.shape and np.allclose(np.diag(a)[:3], [5.625, 5.625, 5.])

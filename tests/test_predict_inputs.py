@@ -234,7 +234,8 @@ def test_physics_qc_on_the_console_and_in_volumes_csv(tmp_path):
 
 def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
     """A NIfTI has no headers: contrast is read from its physics (tissue at 130-300 HU inside the skull, away from
-    bone) and noise from the brain (above the model card's `qc.noise_hu_range`). Each is one warning line naming the
+    bone), noise from the brain (above the model card's `qc.noise_hu_range`) and pixels coarser than the model's
+    from the affine. Each is one warning line naming the
     scan, in volumes.csv (`warnings`, `qc_flags`) and report.json; the clean head gets none. The card states the
     intended use."""
     from saharank.cohort import phantom_anatomy
@@ -259,6 +260,8 @@ def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
     save_nifti(enhanced, ph.affine, scans / "enhanced.nii.gz")
     noisy = ph.hu + np.random.default_rng(0).normal(0, 10, ph.hu.shape).astype(np.float32)
     save_nifti(noisy, ph.affine, scans / "noisy.nii.gz")
+    coarse = phantom_anatomy(shape=(54, 64, 72), spacing=(3.75, 3.75, 2.5))    # the head at 1.5x the model's pixel
+    save_nifti(coarse.hu, coarse.affine, scans / "coarse.nii.gz")
     r = run("predict", scans, "--model", folder, "--out", tmp_path / "out", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stderr.splitlines() if l.strip()]
@@ -274,3 +277,7 @@ def test_predict_names_inputs_outside_the_intended_use_from_a_nifti(tmp_path):
     assert len(noise) == 1 and "above the 4 HU the training saw" in noise[0], lines
     assert "noise SD" in rows["noisy.nii.gz"]["qc_flags"]
     assert json.loads((tmp_path / "out" / "noisy" / "report.json").read_text())["qc"]["noise_sd_hu"] > 4
+    pixel = [l for l in lines if "coarse.nii.gz" in l]
+    assert len(pixel) == 1 and "pixels of 3.75 mm, coarser than the 2.5 mm the model reads" in pixel[0], lines
+    assert "coarser than the 2.5 mm" in rows["coarse.nii.gz"]["warnings"]
+    assert [l for l in lines if "noisy.nii.gz" in l and "coarser" in l] == []        # 2.5 mm pixels: none
