@@ -15,15 +15,14 @@ and the network's own. Prints and writes (--figures, default figures/blur/) blur
 Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, open_run, scan_rows, write_provenance  # noqa: E402
+from heads_run import deployable_models, open_run, run_parser, scan_rows, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 BLUR_PX = (0.5, 0.75, 1.0, 1.25)     # Gaussian SD, pixels of the models' grid
@@ -43,11 +42,8 @@ def blurred_scans(hu, mask, affine) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models')
+    ap = run_parser(__doc__, 'blur')
     ap.add_argument('--every', type=int, default=3, help="every N-th SAH patient of the run's cohort (default 3)")
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'blur'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
     a = ap.parse_args(argv)
     from saharank.data import load_case
     r = open_run(a.run, a.cache_dir)

@@ -13,16 +13,15 @@ lowest slice) and by their HU after calibration to the brain. Prints and writes 
 figures/clean-head-false-positives/) clean_head_false_positives.csv / .md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import held_out_head_models, open_run, write_provenance  # noqa: E402
+from heads_run import held_out_head_models, open_run, run_parser, write_provenance  # noqa: E402
 
 
 def describe(pred, prob, ct, threshold: float, brain_reference_hu) -> dict:
@@ -55,10 +54,8 @@ def describe(pred, prob, ct, threshold: float, brain_reference_hu) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with leave-one-head-out runs (e.g. runs/smoke)')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'clean-head-false-positives'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'clean-head-false-positives',
+                    run_help='a finished run folder with leave-one-head-out runs (e.g. runs/smoke)')
     a = ap.parse_args(argv)
     from saharank.predict import segment_volume
     r = open_run(a.run, a.cache_dir)

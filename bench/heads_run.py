@@ -4,11 +4,28 @@ checked against today's profile, its SAH cohort, the heads it was built from), i
 models described as `saharank predict` reads scans, new SAH patients on the heads' own voxels, a scan read as `predict`
 reads it, and the provenance JSON written beside a figure."""
 from __future__ import annotations
-import json, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_parser(doc: str, figures: str, run_help: str = 'a finished run folder with deployable models',
+               patients: int | None = None) -> argparse.ArgumentParser:
+    """The argument parser a head-reading benchmark starts from: its description (the first paragraph of `doc`), the
+    run folder (`run_help`), --patients per head and pattern (only when `patients`, its default, is given), --figures
+    (default figures/`figures` of the repository) and --cache-dir; the script adds its own options."""
+    ap = argparse.ArgumentParser(description=doc.split('\n\n')[0])
+    ap.add_argument('run', help=run_help)
+    if patients is not None:
+        ap.add_argument('--patients', type=int, default=patients,
+                        help=f'patients per head and pattern (default {patients})')
+    ap.add_argument('--figures', default=str(ROOT / 'figures' / figures))
+    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    return ap
 
 
 def run_settings_checked(run: Path):

@@ -15,26 +15,23 @@ leave-one-head-out models (never saw the head). Prints and writes (--figures, de
 native_sah.csv (per patient) and native_sah.md (means) and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys, time
+import sys, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, held_out_head_models, native_grid, open_run, write_provenance  # noqa: E402
+from heads_run import (  # noqa: E402
+    deployable_models, held_out_head_models, native_grid, open_run, run_parser, write_provenance)
 from variants import markdown_table  # noqa: E402
 
 READINGS = {'before (padded to 16 px, own slices)': False, 'now (canvas, slabs)': True}
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models and leave-one-head-out runs')
-    ap.add_argument('--patients', type=int, default=2, help='patients per head and pattern (default 2)')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'native-sah'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'native-sah', patients=2,
+                    run_help='a finished run folder with deployable models and leave-one-head-out runs')
     a = ap.parse_args(argv)
     from saharank.cohort import make_patient
     from saharank.data import mask_volume_ml, voxel_spacing

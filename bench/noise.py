@@ -18,15 +18,14 @@ noise (`saharank.predict.physics_qc`: `noise_sd_hu` of the scan above the model 
 Prints and writes (--figures, default figures/noise/) noise.csv, noise.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, new_patients, open_run, read_scan, write_provenance  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, read_scan, run_parser, write_provenance  # noqa: E402
 from pixel_size import scanned_at  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -62,11 +61,7 @@ def read_slices(h, affine, meta) -> np.ndarray:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models')
-    ap.add_argument('--patients', type=int, default=3, help='patients per head and pattern (default 3)')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'noise'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'noise', patients=3)
     a = ap.parse_args(argv)
     from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score

@@ -15,15 +15,14 @@ scan (the model's canvas and slabs, the run's post-processing). Volume change: |
 pixel_size.csv, pixel_size.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, new_patients, open_run, scan_rows, write_provenance  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, run_parser, scan_rows, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 PIXELS_MM = (2.5, 3.75, 5.625)     # 1.5x finer, the models' own, 1.5x coarser (smoke: 240 mm over 64 pixels)
@@ -47,11 +46,7 @@ def scanned_at(hu, mask, affine, pixel_mm: float):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models')
-    ap.add_argument('--patients', type=int, default=3, help='patients per head and pattern (default 3)')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'pixel-size'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'pixel-size', patients=3)
     a = ap.parse_args(argv)
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg

@@ -12,15 +12,14 @@ figures/reading/) reading.csv / .md and a provenance JSON: mL called blood, netw
 reading. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, held_out_head_models, open_run, write_provenance  # noqa: E402
+from heads_run import deployable_models, held_out_head_models, open_run, run_parser, write_provenance  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
 READINGS = {'padded to 16 px, own slices (before)': dict(canvas_px=False, slab_mm=False),
@@ -46,10 +45,8 @@ def clean_ml(model, meta: dict, ct, threshold: float) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models and leave-one-head-out runs')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'reading'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'reading',
+                    run_help='a finished run folder with deployable models and leave-one-head-out runs')
     a = ap.parse_args(argv)
     r = open_run(a.run, a.cache_dir)
     run, cfg, heads = r.run, r.cfg, r.heads

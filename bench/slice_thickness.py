@@ -16,15 +16,14 @@ predict` reads a scan (2.5 mm slices as 5 mm slabs; 10 mm slices as they are). V
 slice_thickness.csv, slice_thickness.md and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
-import argparse, sys
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heads_run import deployable_models, new_patients, open_run, scan_rows, write_provenance  # noqa: E402
+from heads_run import deployable_models, new_patients, open_run, run_parser, scan_rows, write_provenance  # noqa: E402
 from pixel_size import scanned_at  # noqa: E402
 from variants import markdown_table  # noqa: E402
 
@@ -57,11 +56,7 @@ def thick_slices(hu, mask, affine, slice_mm: float):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', help='a finished run folder with deployable models')
-    ap.add_argument('--patients', type=int, default=3, help='patients per head and pattern (default 3)')
-    ap.add_argument('--figures', default=str(ROOT / 'figures' / 'slice-thickness'))
-    ap.add_argument('--cache-dir', default=None, help="where the head CTs are cached (default: saharank's)")
+    ap = run_parser(__doc__, 'slice-thickness', patients=3)
     a = ap.parse_args(argv)
     r = open_run(a.run, a.cache_dir)
     run, cfg = r.run, r.cfg
