@@ -6,6 +6,8 @@ pixels), 5 mm slices, cohorts, folds, networks and epochs.
     python bench/resolution.py --sizes 64 96            # only these sizes
     python bench/resolution.py --reuse 64=runs/smoke    # take size 64 from a smoke run already made (same settings)
     python bench/resolution.py --table-only             # the table from the runs already in --runs
+    python bench/resolution.py --sizes 64 128 --generalization --reuse 64=runs/smoke \
+        --figures figures/resolution-generalization     # + leave one head / pattern out at each size
 
 Each size is `saharank reproduce --profile smoke-pxN --settings S --no-models --no-robustness --no-report`, where S
 is the packaged settings.ini plus a profile [smoke-pxN] equal to [smoke] but `image_size = N`. Prints and writes
@@ -13,6 +15,10 @@ is the packaged settings.ini plus a profile [smoke-pxN] equal to [smoke] but `im
 pixel size, the compute seconds of each stage (cohorts, pre-training, fine-tuning: provenance.json's wall_time_s),
 their ratio to size 64, and the mean Dice of Table 2's best strategy and of Table 3's best adapter over all SAH
 patients, over the patients of each SAH pattern (pockets, cisternal) and over those of each modified Fisher grade.
+With --generalization each size also runs the robustness stage (`--no-robustness` left out), whose leave-one-head-out
+and leave-one-pattern-out runs (report/generalization.csv) add, per model the tables select and held-out head or
+pattern, the in- and out-of-distribution Dice, the out-of-distribution volume error and the held-out head's clean CT
+called blood (network / post-processed mL): does a finer grid close the gap to an unseen head (issue #28 goals)?
 Timings are measured, never asserted; run it on a quiet machine.
 """
 from __future__ import annotations
@@ -33,8 +39,28 @@ def settings_with_sizes(sizes, path: Path) -> Path:
     return settings_with_variants({f'smoke-px{n}': {'image_size': n} for n in sizes}, path)
 
 
-def run_size(n: int, out: Path, ini: Path) -> None:
-    run_variant(f'smoke-px{n}', ini, out, '--no-models', '--no-robustness', '--no-report', log='resolution.log')
+def run_size(n: int, out: Path, ini: Path, generalization: bool = False) -> None:
+    run_variant(f'smoke-px{n}', ini, out, '--no-models', *(() if generalization else ('--no-robustness',)),
+                '--no-report', log='resolution.log')
+
+
+def held_out(out: Path) -> dict:
+    """The generalization columns of one size: per row of the run's report/generalization.csv (a model the tables
+    select, named by its role: best strategy or best adapter, as per_patient.csv's `experiment` says; a held-out head
+    or pattern) the model, its Dice in / out, its volume error out (%) and, for a head, its clean CT called blood
+    (network / post-processed mL)."""
+    g = pd.read_csv(out / 'report' / 'generalization.csv')
+    per = pd.read_csv(out / 'per_patient.csv', usecols=['model', 'experiment']).drop_duplicates()
+    role = {m: 'best strategy' if e == 'strategy' else 'best adapter' for m, e in zip(per.model, per.experiment)}
+    row = {}
+    for r in g.itertuples():
+        k = f'{role[r.model]} without {r.held_out}'
+        row[f'{k}: model, Dice in / out'] = f'{r.model}, {r.dice_in:.3f} / {r.dice_out:.3f}'
+        row[f'{k}: volume error out %'] = round(100 * r.volume_error_out, 1)
+        if pd.notna(r.clean_network_ml):
+            row[f'{k}: clean head mL (network / post-processed)'] = \
+                f'{r.clean_network_ml:g} / {r.clean_predicted_ml:g}'
+    return row
 
 
 def summary(n: int, out: Path) -> dict:
@@ -44,7 +70,8 @@ def summary(n: int, out: Path) -> dict:
     per = pd.read_csv(out / 'per_patient.csv', dtype={'id': str, 'fold': str})
     man = pd.read_csv(out / 'cohorts' / 'sah' / 'manifest.csv', dtype={'id': str})
     per = per.merge(man[['id', 'sah_pattern', 'fisher_grade']], on='id')
-    row = dict(image_size=n, pixel_mm=round(240 / n, 3), **{k: round(float(wall.get(k, 0)), 1) for k in STAGES})
+    keys = STAGES + (('generalization_s',) if 'generalization_s' in wall else ())
+    row = dict(image_size=n, pixel_mm=round(240 / n, 3), **{k: round(float(wall.get(k, 0)), 1) for k in keys})
     for exp, label in (('strategy', 'best strategy'), ('adapter', 'best adapter')):
         p = per[per.experiment == exp]
         model = p.groupby('model').dice.mean().idxmax()
@@ -65,15 +92,19 @@ def main(argv=None) -> None:
     ap.add_argument('--reuse', action='append', default=[], metavar='N=FOLDER',
                     help='take size N from this run folder')
     ap.add_argument('--table-only', action='store_true')
+    ap.add_argument('--generalization', action='store_true',
+                    help='also leave one head / pattern out at each size (the robustness stage)')
     a = ap.parse_args(argv)
     reuse = {int(k): Path(v) for k, v in (r.split('=', 1) for r in a.reuse)}
-    folders = {n: reuse.get(n, Path(a.runs) / f'resolution-{n}') for n in a.sizes}
+    sfx = '-generalization' if a.generalization else ''
+    folders = {n: reuse.get(n, Path(a.runs) / f'resolution-{n}{sfx}') for n in a.sizes}
     if not a.table_only:
         with tempfile.TemporaryDirectory() as tmp:
             ini = settings_with_sizes(a.sizes, Path(tmp) / 'settings.ini')
             for n in a.sizes:
-                if n not in reuse: run_size(n, folders[n], ini)
-    rows = pd.DataFrame([summary(n, folders[n]) for n in a.sizes])
+                if n not in reuse: run_size(n, folders[n], ini, a.generalization)
+    rows = pd.DataFrame([summary(n, folders[n]) | (held_out(folders[n]) if a.generalization else {})
+                         for n in a.sizes])
     base = rows[rows.image_size == min(a.sizes)].iloc[0]
     for k in STAGES: rows[f'{k[:-2]} x'] = (rows[k] / base[k]).round(2) if base[k] else float('nan')
     fig = Path(a.figures)
@@ -84,6 +115,13 @@ def main(argv=None) -> None:
             "stage on the machine in resolution_provenance.json; 'x': ratio to the smallest size. Dice: mean per "
             "patient after post-processing (network: before it), by SAH pattern and modified Fisher grade "
             "(n patients).\n\n")
+    if a.generalization:
+        head += ("Held out (`without`): each model the tables select, named by its role, trained without one head's "
+                 "patients (pre-training included) or without one SAH pattern's and tested on them: mean Dice "
+                 "in-distribution / held out, the held-out patients' median |volume error| (%), and what the model "
+                 "calls blood on the held-out head's own CT without blood (network / post-processed mL). Issue #28's "
+                 "goals: Dice >= 0.6 and within 0.1 of in-distribution, volume within 30 %, clean head < 5 mL by the "
+                 "network and < 2 mL post-processed.\n\n")
     t = rows.T.reset_index()
     t.columns = ['', *[f'{n} px' for n in rows.image_size]]
     md = markdown_table(t)

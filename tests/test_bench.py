@@ -72,6 +72,31 @@ def test_noise_augmentation_profiles_differ_from_smoke_only_in_the_noise(tmp_pat
         assert s == {k: v for k, v in smoke.items() if k not in ("intensity_noise_hu", "profile")}
 
 
+def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):
+    """bench/resolution.py --generalization: each row of report/generalization.csv gives Dice in / out and the volume
+    error out in %, under its model's role (per_patient.csv's experiment); the clean-head mL only where a head (not
+    a pattern) was held out."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import resolution
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "generalization.csv").write_text(
+        "model,held_out,patients,dice_in,dice_out,volume_error_in,volume_error_out,clean_network_ml,"
+        "clean_predicted_ml,goals\n"
+        "All,ct_head,15,0.6284,0.4977,0.17,0.2983,16.47,12.95,x\n"
+        "LoRA-C64,pockets,15,0.532,0.464,0.358,0.459,,,y\n")
+    (tmp_path / "per_patient.csv").write_text("id,model,experiment\n1,All,strategy\n2,LoRA-C64,adapter\n"
+                                              "1,LoRA-C64,adapter\n")
+    row = resolution.held_out(tmp_path)
+    assert row == {"best strategy without ct_head: model, Dice in / out": "All, 0.628 / 0.498",
+                   "best strategy without ct_head: volume error out %": 29.8,
+                   "best strategy without ct_head: clean head mL (network / post-processed)": "16.47 / 12.95",
+                   "best adapter without pockets: model, Dice in / out": "LoRA-C64, 0.532 / 0.464",
+                   "best adapter without pockets: volume error out %": 45.9}
+
+
 def test_clean_head_false_positives_describes_where_the_calls_lie():
     """bench/clean_head_false_positives.py's `describe`: mL from the voxel size, shares of the calls per tissue label
     that sum to 100 %, distances from bone, and the calibrated HU of the calls, on a hand-made head."""
