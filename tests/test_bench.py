@@ -97,6 +97,38 @@ def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):
                    "best adapter without pockets: volume error out %": 45.9}
 
 
+def test_held_out_threshold_rules_and_flip_tta():
+    """bench/held_out_threshold.py: FlipTTA is flip-equivariant (TTA(flip x) = flip TTA(x)) and equals a model that is
+    itself flip-equivariant; apply_rule keeps voxels at or above the threshold, and with a seed whole components only
+    when one voxel reaches it (the component is kept whole, not trimmed to the seed)."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import held_out_threshold as hot
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+    x = torch.randn(2, 1, 8, 8)
+    tta = hot.FlipTTA(conv)
+    with torch.no_grad():
+        assert torch.allclose(tta(x.flip(-1)), tta(x).flip(-1), atol=1e-6)
+        assert not torch.allclose(conv(x.flip(-1)), conv(x).flip(-1), atol=1e-3)    # the conv alone is not
+        sym = torch.nn.Conv2d(1, 2, 3, padding=1)
+        sym.weight.copy_((sym.weight + sym.weight.flip(-1)) / 2)                      # a mirror-symmetric kernel
+        assert torch.allclose(hot.FlipTTA(sym)(x), sym(x), atol=1e-6)
+    prob = np.zeros((6, 6, 3), np.float32)
+    prob[0:2, 0:2, 0] = [[0.6, 0.7], [0.8, 0.99]]     # a component with a confident voxel
+    prob[4:6, 4:6, 2] = 0.8                           # one without
+    mask = prob >= 0.5
+    np.testing.assert_array_equal(hot.apply_rule(mask, prob, 0.5, 0.), mask)
+    np.testing.assert_array_equal(hot.apply_rule(mask, prob, 0.75, 0.), prob >= 0.75)
+    kept = hot.apply_rule(mask, prob, 0.5, 0.95)
+    assert kept[0:2, 0:2, 0].all() and not kept[4:6, 4:6, 2].any() and kept.sum() == 4
+    assert not hot.apply_rule(mask, prob, 0.5, 0.999).any()
+
+
 def test_clean_head_false_positives_describes_where_the_calls_lie():
     """bench/clean_head_false_positives.py's `describe`: mL from the voxel size, shares of the calls per tissue label
     that sum to 100 %, distances from bone, and the calibrated HU of the calls, on a hand-made head."""
