@@ -75,7 +75,7 @@ def test_noise_augmentation_profiles_differ_from_smoke_only_in_the_noise(tmp_pat
 def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):
     """bench/resolution.py --generalization: each row of report/generalization.csv gives Dice in / out and the volume
     error out in %, under its model's role (per_patient.csv's experiment); the clean-head mL only where a head (not
-    a pattern) was held out."""
+    a pattern) was held out; the robustness columns only from the cross-validation rows of the listed perturbations."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import resolution
@@ -95,6 +95,15 @@ def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):
                    "best strategy without ct_head: clean head mL (network / post-processed)": "16.47 / 12.95",
                    "best adapter without pockets: model, Dice in / out": "LoRA-C64, 0.532 / 0.464",
                    "best adapter without pockets: volume error out %": 45.9}
+    (tmp_path / "report" / "robustness.csv").write_text(
+        "evaluation,model,perturbation,patients,dice,median_abs_volume_error,median_abs_volume_change\n"
+        "cross-validation test folds,multiview-All,noise 15 HU,30,0.4,0.7,0.7079\n"
+        "cross-validation test folds,unet-DoRA-C64,pixel 1.5x coarser,30,0.7,0.15,0.1323\n"
+        "cross-validation test folds,unet-DoRA-C64,HU -8,30,0.7,0.15,0.0\n"
+        "\"deployable, in-sample\",sah-unet-DoRA-C64,noise 15 HU,30,0.4,0.7,0.9\n")
+    assert resolution.robustness(tmp_path) == {
+        "best strategy, noise 15 HU: median volume change %": 70.8,
+        "best adapter, pixel 1.5x coarser: median volume change %": 13.2}
 
 
 def test_held_out_threshold_rules_and_flip_tta():
