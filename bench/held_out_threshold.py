@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heads_run import held_out_head_models, open_run, run_parser, write_provenance  # noqa: E402
+from variants import markdown_table  # noqa: E402
 
 RULES = (('threshold 0.5', 0.5, 0.), ('threshold 0.7', 0.7, 0.), ('threshold 0.9', 0.9, 0.),
          ('threshold 0.5, seed 0.95', 0.5, 0.95), ('threshold 0.5, seed 0.99', 0.5, 0.99))
@@ -113,8 +114,7 @@ def main(argv=None) -> None:
     fig = Path(a.figures)
     fig.mkdir(parents=True, exist_ok=True)
     t.to_csv(fig / 'held_out_threshold.csv', index=False)
-    md = '| ' + ' | '.join(t.columns) + ' |\n|' + '---|' * len(t.columns) + '\n'
-    md += ''.join('| ' + ' | '.join(str(v) for v in row) + ' |\n' for row in t.itertuples(index=False))
+    md = markdown_table(t)
     (fig / 'held_out_threshold.md').write_text(
         "# Rules after the network on a held-out head (ours: saharank's cohorts, smoke size)\n\n"
         "Leave-one-head-out models (trained without the head), alone and with left-right flip test-time "
