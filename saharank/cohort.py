@@ -6,13 +6,14 @@
 # %% auto #0
 __all__ = ['LABELS', 'INTRACRANIAL_LABELS', 'BLOOD_HU', 'TBI_TYPES', 'FISHER_GRADES', 'ANEURYSM_SITES', 'SAH_DAYS_RANGE',
            'SAH_PATTERNS', 'CSF_COMPARTMENTS', 'SUBARACHNOID', 'SITE_SPREAD', 'INSTITUTION_RANGES', 'PATIENT_SHAPE',
-           'AGE_RANGES', 'ATROPHY', 'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'HEADS', 'Anatomy', 'segment_tissues',
-           'phantom_anatomy', 'Grid', 'grid_for', 'random_pose', 'elastic_field', 'smooth_deformation',
-           'resample_patient', 'extra_axial_fraction', 'intraparenchymal_fraction', 'sah_fraction_contiguous',
-           'sah_blood_hu', 'sah_clinical', 'sah_fraction_pockets', 'sah_fraction', 'csf_compartments',
-           'anatomy_compartments', 'sah_fraction_cisternal', 'draw_institution', 'institutions', 'acquire',
-           'institution_pose', 'assign_ages', 'aged_anatomy', 'make_patient', 'plan_tbi', 'plan_sah', 'assign_heads',
-           'assign_patterns', 'cranium_anatomy', 'ct_head_anatomy', 'load_heads', 'build_cohort']
+           'AGE_RANGES', 'ATROPHY', 'GENERATOR_VERSION', 'TEMPLATE_BRAIN_HU', 'BONE_SHELLS_MM', 'HEADS', 'Anatomy',
+           'segment_tissues', 'phantom_anatomy', 'Grid', 'grid_for', 'random_pose', 'elastic_field',
+           'smooth_deformation', 'resample_patient', 'extra_axial_fraction', 'intraparenchymal_fraction',
+           'sah_fraction_contiguous', 'sah_blood_hu', 'sah_clinical', 'sah_fraction_pockets', 'sah_fraction',
+           'csf_compartments', 'anatomy_compartments', 'sah_fraction_cisternal', 'draw_institution', 'institutions',
+           'acquire', 'institution_pose', 'assign_ages', 'aged_anatomy', 'make_patient', 'plan_tbi', 'plan_sah',
+           'assign_heads', 'assign_patterns', 'cranium_anatomy', 'head_labels', 'ct_head_anatomy',
+           'flatten_bone_profile', 'flatten_anatomy', 'load_heads', 'build_cohort']
 
 # %% ../nbs/01_cohort.ipynb #3dce18ce
 import dataclasses, json, math
@@ -37,6 +38,8 @@ class Anatomy:
     sha256: str = ''
     # (X, Y, Z) uint8 `csf_compartments`, made on first use (`anatomy_compartments`)
     compartments: np.ndarray | None = None
+    # '' (the CT as read) or what changed its HU: 'flatten_bone_profile' (`load_heads(..., flatten=True)`)
+    preprocessing: str = ''
 
 # %% ../nbs/01_cohort.ipynb #9dda75aa
 def segment_tissues(hu, spacing, bone_hu=180., csf_hu=15., ventricle_depth_mm=15., smooth_mm=1.):
@@ -1105,6 +1108,20 @@ def cranium_anatomy(cache_dir=None, allow_download=True):
 # Cranium's brain (saharank.data.brain_reference_hu): segment_tissues' 15 HU CSF bound was set on it
 TEMPLATE_BRAIN_HU = 26.
 
+def head_labels(hu, affine, name: str = 'the scan') -> np.ndarray:
+    """Tissue labels (`LABELS`; uint8, the shape of `hu`) of a head CT `hu` ((X, Y, Z) HU, axial slices along the last
+    axis) with `affine` (4 x 4 voxel -> world, mm), as the second template head gets its own: `segment_tissues` on the
+    scan calibrated to `TEMPLATE_BRAIN_HU` (`saharank.data.calibrate_hu`: the CSF bound is relative to the brain),
+    parenchyma, CSF and ventricles only inside `saharank.data.intracranial_space`. ValueError naming `name` when no
+    axial slice encloses soft tissue inside bone (nothing to calibrate on) or the volume is not 3-D. Source: ours."""
+    from saharank.data import calibrate_hu, intracranial_space, voxel_spacing
+    if np.ndim(hu) != 3: raise ValueError(f"{name}: head_labels expects a 3-D volume, got shape {np.shape(hu)}")
+    labels = segment_tissues(calibrate_hu(hu, TEMPLATE_BRAIN_HU, name), voxel_spacing(affine))
+    labels[np.isin(labels, INTRACRANIAL_LABELS) & ~intracranial_space(hu, affine)] = LABELS['outside']
+    return labels
+
+
+# %% ../nbs/01_cohort.ipynb #5355a271
 def ct_head_anatomy(cache_dir=None, allow_download=True):
     """The second real head CT (`ct_head.nii.gz` of the PyPI sdist dicom2stl 0.5.0, `saharank.cranium.load_ct_head`) as
     an `Anatomy`: tissue labels by `segment_tissues` on the scan calibrated to `TEMPLATE_BRAIN_HU` (its brain lies at
@@ -1113,28 +1130,91 @@ def ct_head_anatomy(cache_dir=None, allow_download=True):
     carried over by the two intracranial spaces' centroids and size, checked by eye; the generator snaps it to CSF).
     Labels cached beside the CT (`ct_head_labels-KEY.nii.gz`, KEY as `cranium_anatomy`'s)."""
     from saharank.cranium import anatomy_cache_dir, load_ct_head
-    from saharank.data import calibrate_hu, intracranial_space, load_nifti, save_nifti
+    from saharank.data import load_nifti, save_nifti
     hu, affine, info = load_ct_head(cache_dir=cache_dir, allow_download=allow_download)
     cached = anatomy_cache_dir(cache_dir) / f"ct_head_labels-{_labels_key(info['sha256'])}.nii.gz"
     if cached.exists(): labels = load_nifti(cached, dtype=np.uint8)[0]
     else:
-        labels = segment_tissues(calibrate_hu(hu, TEMPLATE_BRAIN_HU, 'ct_head.nii.gz'),
-                                 np.linalg.norm(affine[:3, :3], axis=0))
-        labels[np.isin(labels, INTRACRANIAL_LABELS) & ~intracranial_space(hu, affine)] = LABELS['outside']
+        labels = head_labels(hu, affine, 'ct_head.nii.gz')
         save_nifti(labels, affine, cached, dtype=np.uint8)
     seed = tuple((affine @ np.array([95., 130., 53., 1.]))[:3])
     return Anatomy(hu.astype(np.float32), affine, labels, seed, source=info['source'], sha256=info['sha256'])
 
 
+# %% ../nbs/01_cohort.ipynb #3660ca2e
+# ours: shells of distance from bone (mm) of the HU profile `flatten_bone_profile` takes out (bench/flatten_heads.py)
+BONE_SHELLS_MM = (0., 3., 6., 10., 15., 25.)
+
+def flatten_bone_profile(hu, affine, labels=None, slab_mm: float = 20., shells_mm=BONE_SHELLS_MM,
+                         min_voxels: int = 200, name: str = 'the scan') -> np.ndarray:
+    """A copy of the head CT `hu` ((X, Y, Z) HU, axial slices along the last axis; float32) whose intracranial HU
+    (parenchyma, CSF, ventricles of `labels`) is lowered, per axial slab of `slab_mm` mm, by the slab's excess:
+    max(0, median HU of the slab's deep parenchyma (>= the last shell edge from bone, else >= 15 mm; >= 500 voxels,
+    else the slab is left) - the head's deep parenchyma (>= 15 mm)), plus, interpolated over the distance from bone
+    (mm, `scipy.ndimage.distance_transform_edt` on the voxel spacing of `affine`), max(0, median HU of the slab's
+    parenchyma in each shell of `shells_mm` (>= `min_voxels` voxels) - the slab's deep parenchyma), 0 from the last
+    shell edge on. Bone, air and soft tissue outside the intracranial space are unchanged; a head with no bone, or
+    under 500 parenchyma voxels 15 mm from it (a single slice), is returned unchanged.
+
+    Args:
+        hu: (X, Y, Z) HU.
+        affine: 4 x 4 voxel -> world (mm).
+        labels: the tissue labels (`LABELS`, the shape of `hu`); None (default): `head_labels(hu, affine, name)`.
+        slab_mm, shells_mm, min_voxels: as above (defaults 20 mm, `BONE_SHELLS_MM`, 200).
+        name: the scan's name in errors.
+
+    Raises ValueError naming `name` for labels of another shape, and what `head_labels` raises. Source: ours
+    (cupping and beam hardening raise the HU under the skull; measured in `bench/flatten_heads.py`)."""
+    from saharank.data import voxel_spacing
+    hu = np.asarray(hu, np.float32)
+    labels = head_labels(hu, affine, name) if labels is None else np.asarray(labels)
+    if labels.shape != hu.shape: raise ValueError(f"{name}: labels {labels.shape} != CT {hu.shape}")
+    sp = voxel_spacing(affine)
+    ic, par = np.isin(labels, INTRACRANIAL_LABELS), labels == LABELS['parenchyma']
+    out = hu.copy()
+    if not (labels == LABELS['bone']).any(): return out
+    bone = ndi.distance_transform_edt(labels != LABELS['bone'], sampling=sp)
+    if (par & (bone >= 15)).sum() < 500: return out
+    head_ref = float(np.median(hu[par & (bone >= 15)]))
+    nz = max(1, int(round(slab_mm / sp[2])))
+    for z0 in range(0, hu.shape[2], nz):
+        p, d, h = par[..., z0:z0 + nz], bone[..., z0:z0 + nz], out[..., z0:z0 + nz]
+        deep = p & (d >= shells_mm[-1])
+        if deep.sum() < 500: deep = p & (d >= 15)
+        if deep.sum() < 500: continue
+        ref = float(np.median(h[deep]))
+        excess, at = [], []
+        for lo, hi in zip(shells_mm[:-1], shells_mm[1:]):
+            m = p & (d >= lo) & (d < hi)
+            if m.sum() >= min_voxels:
+                excess.append(max(0., float(np.median(h[m])) - ref))
+                at.append(float(np.mean(d[m])))
+        corr = max(0., ref - head_ref) + (np.interp(d, at + [shells_mm[-1]], excess + [0.], right=0.) if at else 0.)
+        h -= np.where(ic[..., z0:z0 + nz], corr, 0.).astype(np.float32)
+    return out
+
+# %% ../nbs/01_cohort.ipynb #c8956b92
+def flatten_anatomy(anatomy: Anatomy) -> Anatomy:
+    """A copy of the template head `anatomy` with its HU flattened by `flatten_bone_profile` on its own labels and
+    `preprocessing` = 'flatten_bone_profile' (labels, seed and checksum of the CT as read are kept); `anatomy` itself
+    when it is flattened already. Source: ours."""
+    if anatomy.preprocessing == 'flatten_bone_profile': return anatomy
+    return dataclasses.replace(anatomy, hu=flatten_bone_profile(anatomy.hu, anatomy.affine, anatomy.labels,
+                                                                name=anatomy.source),
+                               preprocessing='flatten_bone_profile')
+
 # %% ../nbs/01_cohort.ipynb #a709575f
 # the real head CTs cohorts are made from (setting `heads`)
 HEADS = {'cranium': cranium_anatomy, 'ct_head': ct_head_anatomy}
 
-def load_heads(names, cache_dir=None, allow_download=True) -> dict:
-    """{name: Anatomy} of the heads `names` (keys of `HEADS`). ValueError naming an unknown head."""
+def load_heads(names, cache_dir=None, allow_download=True, flatten: bool = False) -> dict:
+    """{name: Anatomy} of the heads `names` (keys of `HEADS`); with `flatten` (the setting `flatten_bone_profile`),
+    each head's HU profile against the distance from bone taken out (`flatten_anatomy`). ValueError naming an unknown
+    head."""
     bad = [n for n in names if n not in HEADS]
     if bad: raise ValueError(f"unknown head(s) {bad}; expected among {sorted(HEADS)}")
-    return {n: HEADS[n](cache_dir=cache_dir, allow_download=allow_download) for n in names}
+    heads = {n: HEADS[n](cache_dir=cache_dir, allow_download=allow_download) for n in names}
+    return {n: flatten_anatomy(a) for n, a in heads.items()} if flatten else heads
 
 
 # %% ../nbs/01_cohort.ipynb #f041fe24
@@ -1219,6 +1299,8 @@ def build_cohort(kind, root, anatomy, grid, plan, seed=0, progress=True, jobs: i
                   anatomy_sha256={h: a.sha256 for h, a in anatomy.items()} if many else anatomy.sha256,
                   grid={h: _grid(g) for h, g in grid.items()} if many else _grid(grid),
                   plan=[{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()} for p in plan])
+    pre = {h: a.preprocessing for h, a in anatomy.items()} if many else {'': anatomy.preprocessing}
+    if any(pre.values()): config['preprocessing'] = pre if many else pre['']     # absent: the heads as read
     cfg_file = root / 'cohort.json'
     if cfg_file.exists() and (root / 'manifest.csv').exists():
         try:

@@ -113,6 +113,7 @@ def _model_card(config: dict, cfg, out, tables: dict, dataset, name: str, key: s
                               window=describe['window'], pixel_mm=describe['pixel_mm'],
                               canvas_px=describe['canvas_px'], slab_mm=describe['slab_mm'],
                               brain_reference_hu=describe['brain_reference_hu'],
+                              flatten_bone_profile=describe['flatten_bone_profile'],
                               postprocessing=describe['postprocessing'],
                               threshold=cfg['threshold'], seed=cfg['seed'],
                               loss=hist),
@@ -201,7 +202,8 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     # the post-processing: chosen on an inner split of its training patients
     describe = ({k: pre_meta[k] for k in ('model', 'kwargs', 'window', 'pixel_mm')}
                 | {'canvas_px': cfg.canvas_px, 'slab_mm': cfg.slab_mm}
-                | {'brain_reference_hu': pre_meta.get('brain_reference_hu')}
+                | {'brain_reference_hu': pre_meta.get('brain_reference_hu'),
+                   'flatten_bone_profile': bool(cfg['flatten_bone_profile'])}
                 | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy')})
     card = _model_card(config, cfg, out, tables, dataset, name, key, ids, hist, describe, model, ck, ck_sha,
                        cohort_sha, sah_root)

@@ -19,7 +19,8 @@ from .core import (Executor, RunLayout, data_statement, device_name, git_commit,
                            write_text_atomic)
 from .settings import deviations, load_settings, paper_protocol
 from .data import load_case, load_intracranial, mask_volume_ml, voxel_spacing
-from .cohort import assign_ages, assign_heads, assign_patterns, build_cohort, grid_for, load_heads, plan_sah, plan_tbi
+from .cohort import (assign_ages, assign_heads, assign_patterns, build_cohort, flatten_anatomy, grid_for,
+                             load_heads, plan_sah, plan_tbi)
 from .datasets import public_cohorts
 from .training import ENGINE_VERSION, select_device
 from .report import markdown_table, run_report, replicate_bin_table, replicate_tables
@@ -275,7 +276,9 @@ def _cohorts(run: Run) -> str:
     cfg, L = run.cfg, run.layout
     if run.dataset is not None:
         run.tbi, run.sah, run.source = public_cohorts(run.dataset, run.root, L.cohorts, cfg, run.progress)
-        cfg = cfg.replace(pixel_mm=float(np.median([float(v.split('x')[0]) for v in run.tbi.spacing_mm])))
+        # a dataset's scans are read as they are: so are the scans its models predict on (no flattening)
+        cfg = cfg.replace(pixel_mm=float(np.median([float(v.split('x')[0]) for v in run.tbi.spacing_mm])),
+                          flatten_bone_profile=False)
         if run.sah.volume_ml.max() > cfg['sah_bin_edges_ml'][-1]:
             cfg = cfg.replace(sah_bin_edges_ml=cfg['sah_bin_edges_ml'] + [float('inf')])
         run.cfg, where = cfg, (f"{run.dataset} at {Path(run.root).name} "
@@ -284,6 +287,7 @@ def _cohorts(run: Run) -> str:
         # the heads of the setting `heads` (`run.anatomy`, one head given by the caller, replaces them)
         heads = ({'given': run.anatomy} if run.anatomy is not None
                  else load_heads(cfg['heads'], cache_dir=run.cache_dir))
+        if cfg['flatten_bone_profile']: heads = {h: flatten_anatomy(a) for h, a in heads.items()}
         grids = {h: grid_for(a, cfg['image_size'], cfg['field_of_view_mm'], cfg['slice_thickness_mm'])
                  for h, a in heads.items()}
         one = len(heads) == 1
@@ -483,7 +487,7 @@ def _generalization_rows(task: dict, head_ct: tuple) -> tuple[pd.DataFrame, dict
     mask, prob = segment_volume(model, hu, affine, _window(cfg), pixel_mm, cfg['threshold'], dev,
                                 brain_reference_hu=_reference(cfg), name=f"the {task['held_out_value']} CT",
                                 postprocessing=postprocessing(cfg, root, task['train_ids'], task['fold']), info=info,
-                                canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm)
+                                canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm, flatten=cfg['flatten_bone_profile'])
     sp = voxel_spacing(affine)
     return rows, dict(model=task['name'], held_out=task['held_out_value'],
                       network_ml=round(mask_volume_ml(prob >= cfg['threshold'], sp), 2),

@@ -156,7 +156,8 @@ def pretrain(name, cfg, tbi_root, width, device, ckpt_dir, progress=False, deadl
                             cfg['threshold'], device, brain_reference_hu=_reference(cfg), postprocessing=post)
     info = dict(model=name, kwargs=kw, window=list(_window(cfg)), pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px,
                 slab_mm=cfg.slab_mm,
-                brain_reference_hu=_reference(cfg), postprocessing=post,
+                brain_reference_hu=_reference(cfg), flatten_bone_profile=bool(cfg['flatten_bone_profile']),
+                postprocessing=post,
                 settings=meta, loss=hist, seconds=round(time.time() - t, 1), parameters=count_parameters(model),
                 validation_dice=float(val.dice.mean()),
                 validation_dice_injured=float(val[val.annotated_ml > 0].dice.mean()))

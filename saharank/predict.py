@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 from .core import one_line
 from .data import (WINDOWS, calibrate_hu, enclosed_by_bone, hu_window, intracranial_space, load_nifti,
                            mask_volume_ml, save_nifti, sha256_file, voxel_spacing)
+from .cohort import flatten_bone_profile
 from .models import build_model
 from .training import blood_mask, load_checkpoint, predict_volume, select_device
 
@@ -250,7 +251,7 @@ def _predict_on_canvas(model, small, head, zoom, spacing, canvas_px: int, window
 def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16,
                    brain_reference_hu=None, name: str = 'the scan', postprocessing: dict | None = None,
                    intracranial=None, info: dict | None = None, canvas_px: int | None = None,
-                   slab_mm: float | None = None):
+                   slab_mm: float | None = None, flatten: bool = False):
     """Binary mask and foreground probability of a CT volume `hu` with `affine`, for a 2-D `model` trained on axial
     slices of `pixel_mm` mm: the slices are resampled to `pixel_mm` in plane, predicted, and the probability is
     resampled back to the scan's voxels; with `canvas_px` and `slab_mm`, as the model was trained: on its canvas (an
@@ -285,6 +286,10 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
         slab_mm: the thickness (mm) of the slices the model was trained on (the model's `slab_mm`,
             `saharank.settings.Settings.slab_mm`): a scan with thinner slices is read as slabs that thick
             (`read_as_slab`, along its axial axis; the post-processing's HU bound too); None (default): as it is.
+        flatten: the model's `flatten_bone_profile` (setting): after the calibration, the scan's HU rise toward the
+            skull is taken out as the template heads' was (`saharank.cohort.flatten_bone_profile`, labels from the
+            scan's HU by `saharank.cohort.head_labels`; the post-processing's HU bound reads the flattened HU). False
+            (default): the HU as read.
 
     Returns:
         (mask uint8, probability float32), both of the same shape and voxel order as `hu`.
@@ -297,6 +302,11 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
     sp = np.asarray(voxel_spacing(affine))[ornt[:, 0].astype(int)]
     zoom = (sp[0] / pixel_mm, sp[1] / pixel_mm, 1.0)
     to_scan = nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt)
+    csp = np.empty(3)
+    csp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
+    if flatten:                                  # as the template heads were (canonical RAS: the last axis points up)
+        can = flatten_bone_profile(can, np.diag([*csp, 1.]), name=name)
+        hu = np.asarray(nib.orientations.apply_orientation(can, to_scan))
     slab = can if slab_mm is None else read_as_slab(can, sp[2], slab_mm)
     if slab is not can: hu = np.asarray(nib.orientations.apply_orientation(slab, to_scan))
     small = _resample_slices(slab, zoom)
@@ -304,10 +314,7 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
     post, space, found = postprocessing or {}, None, None
     if post.get('intracranial') or (canvas_px and max(nx, ny) > canvas_px):
         if intracranial is not None: found = nib.orientations.apply_orientation(np.asarray(intracranial, bool), ornt)
-        else:
-            csp = np.empty(3)
-            csp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
-            found = intracranial_space(can, np.diag([*csp, 1.]))         # canonical RAS: the last axis points up
+        else: found = intracranial_space(can, np.diag([*csp, 1.]))      # canonical RAS: the last axis points up
         if not found.any(): found = None                                 # no skull found: nothing to restrict to
         if post.get('intracranial') and found is not None:
             space = np.asarray(nib.orientations.apply_orientation(found, to_scan), bool)
@@ -509,7 +516,8 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
     mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, dev,
                              brain_reference_hu=meta.get('brain_reference_hu'), name=str(input_path),
                              postprocessing=meta.get('postprocessing'), info=(seg := {}),
-                             canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'))
+                             canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'),
+                             flatten=bool(meta.get('flatten_bone_profile')))
     sp = voxel_spacing(affine)
     info['caveats'] += _reading_caveats(meta, seg, sp)
     report = dict(input=Path(input_path).name, input_sha256=in_sha, input_kind=info['kind'], shape=list(hu.shape),
@@ -521,6 +529,7 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
                              kwargs=meta['kwargs'], window=meta['window'], pixel_mm=meta['pixel_mm'],
                              canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'),
                              brain_reference_hu=meta.get('brain_reference_hu'),
+                             flatten_bone_profile=bool(meta.get('flatten_bone_profile')),
                              postprocessing=meta.get('postprocessing'),
                              card=ident.get('card')),
                   adapter=ident['adapter'], threshold=threshold, tilt_correction=info['tilt_correction'],

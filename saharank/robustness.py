@@ -103,6 +103,7 @@ def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, thresho
         for name in names:
             h, m, a = perturb(name, hu, mask, affine, seed=k)
             s = None if space is None else perturb(name, hu, space, affine, seed=k)[1]
+            # cohort cases: made from flattened heads when the model flattens (no second `flatten` on them)
             pred, prob = segment_volume(net, h, a, tuple(meta['window']), float(meta['pixel_mm']), threshold, device,
                                      brain_reference_hu=meta.get('brain_reference_hu'), name=f'{cid} ({name})',
                                      postprocessing=meta.get('postprocessing'), intracranial=s,
@@ -153,7 +154,7 @@ def _cq500_check(folders, device) -> list[dict]:
             mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device,
                                         brain_reference_hu=meta.get('brain_reference_hu'), name='693_UNCR.dcm',
                                         postprocessing=meta.get('postprocessing'), canvas_px=meta.get('canvas_px'),
-                                        slab_mm=meta.get('slab_mm'))
+                                        slab_mm=meta.get('slab_mm'), flatten=bool(meta.get('flatten_bone_profile')))
             raw = prob >= 0.5
             qc = (meta.get('model_card') or {}).get('qc', {})
             q = physics_qc(hu, mask, qc.get('brain_median_hu_range'), qc.get('noise_hu_range'))
