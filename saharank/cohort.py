@@ -1154,7 +1154,8 @@ def flatten_bone_profile(hu, affine, labels=None, slab_mm: float = 20., shells_m
     (mm, `scipy.ndimage.distance_transform_edt` on the voxel spacing of `affine`), max(0, median HU of the slab's
     parenchyma in each shell of `shells_mm` (>= `min_voxels` voxels) - the slab's deep parenchyma), 0 from the last
     shell edge on. Bone, air and soft tissue outside the intracranial space are unchanged; a head with no bone, or
-    under 500 parenchyma voxels 15 mm from it (a single slice), is returned unchanged.
+    under 500 parenchyma voxels 15 mm from it, is returned unchanged (as is a single slice labelled by `head_labels`:
+    its erosion leaves no intracranial space).
 
     Args:
         hu: (X, Y, Z) HU.

@@ -211,6 +211,15 @@ def read_as_slab(hu, slice_mm: float, slab_mm: float) -> np.ndarray:
     return ndi.convolve1d(np.asarray(hu, np.float32), (w / w.sum()).astype(np.float32), axis=2, mode='nearest')
 
 # %% ../nbs/10_predict.ipynb #a9df0226
+def _canonical(hu, affine):
+    """`hu` (the scan's voxel order) in canonical RAS voxel order (nibabel's `io_orientation` of `affine`), with that
+    orientation, the transform back to the scan's order and the canonical voxel spacing (mm, numpy (3,))."""
+    ornt = nib.orientations.io_orientation(affine)
+    sp = np.empty(3)
+    sp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
+    to_scan = nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt)
+    return nib.orientations.apply_orientation(hu, ornt), ornt, to_scan, sp
+
 def _resample_slices(can, zoom):
     """`can` (X, Y, Z) HU resampled in-plane by `zoom` (x, y, 1) (scipy, linear). Toward a coarser grid the slices are
     first low-pass filtered (Gaussian, SD (1 / zoom - 1) / 2 pixels, as skimage.transform.resize's anti-aliasing), so
@@ -297,24 +306,18 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
     Raises:
         ValueError: with `brain_reference_hu`, when the scan has no brain enclosed by bone, naming `name`."""
     hu = calibrate_hu(hu, brain_reference_hu, name)
-    ornt = nib.orientations.io_orientation(affine)
-    can = nib.orientations.apply_orientation(hu, ornt)
-    sp = np.asarray(voxel_spacing(affine))[ornt[:, 0].astype(int)]
+    can, ornt, to_scan, sp = _canonical(hu, affine)
     zoom = (sp[0] / pixel_mm, sp[1] / pixel_mm, 1.0)
-    to_scan = nib.orientations.ornt_transform(nib.orientations.io_orientation(np.eye(4)), ornt)
-    csp = np.empty(3)
-    csp[ornt[:, 0].astype(int)] = voxel_spacing(affine)
-    if flatten:                                  # as the template heads were (canonical RAS: the last axis points up)
-        can = flatten_bone_profile(can, np.diag([*csp, 1.]), name=name)
-        hu = np.asarray(nib.orientations.apply_orientation(can, to_scan))
+    # as the template heads were flattened (canonical RAS: the last axis points up)
+    if flatten: can = flatten_bone_profile(can, np.diag([*sp, 1.]), name=name)
     slab = can if slab_mm is None else read_as_slab(can, sp[2], slab_mm)
-    if slab is not can: hu = np.asarray(nib.orientations.apply_orientation(slab, to_scan))
+    if flatten or slab is not can: hu = np.asarray(nib.orientations.apply_orientation(slab, to_scan))
     small = _resample_slices(slab, zoom)
     nx, ny = small.shape[:2]
     post, space, found = postprocessing or {}, None, None
     if post.get('intracranial') or (canvas_px and max(nx, ny) > canvas_px):
         if intracranial is not None: found = nib.orientations.apply_orientation(np.asarray(intracranial, bool), ornt)
-        else: found = intracranial_space(can, np.diag([*csp, 1.]))      # canonical RAS: the last axis points up
+        else: found = intracranial_space(can, np.diag([*sp, 1.]))       # canonical RAS: the last axis points up
         if not found.any(): found = None                                 # no skull found: nothing to restrict to
         if post.get('intracranial') and found is not None:
             space = np.asarray(nib.orientations.apply_orientation(found, to_scan), bool)

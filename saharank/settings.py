@@ -96,9 +96,10 @@ class Settings:
     brain_reference_hu: float | None = setting('float?', 'HU',
                                                'section 3: absolute HU (none); ours: each scan shifted so that its '
                                                'brain lies at this value (saharank.data.calibrate_hu)', _PF)
-    flatten_bone_profile: bool = setting('bool', '', "section 3: the heads' HU as read (false); ours: the parenchyma's "
-                                         'HU rise toward the skull taken out of the template heads and of every scan '
-                                         'predict reads (saharank.cohort.flatten_bone_profile)', _C + _PF)
+    flatten_bone_profile: bool = setting('bool', '', "section 3: the heads' HU as read (false); ours: the "
+                                         "parenchyma's HU rise toward the skull taken out of the template heads and "
+                                         'of every scan predict reads (saharank.cohort.flatten_bone_profile)',
+                                         _C + _PF)
     postprocess: str | None = setting('str?', '', 'section 3: threshold 0.5 only (none); ours: blood = kept inside '
                                       'the intracranial space and at or above a HU bound chosen on the inner '
                                       'validation split (saharank.training.blood_mask)', _PF)

@@ -138,36 +138,26 @@ def test_held_out_threshold_rules_and_flip_tta():
     assert not hot.apply_rule(mask, prob, 0.5, 0.999).any()
 
 
-def test_flatten_heads_removes_a_rise_near_bone_and_leaves_the_rest():
-    """bench/flatten_heads.py's flatten_anatomy: a rise of the intracranial HU toward bone (cupping: 25 HU at the
-    bone, falling linearly to 0 at 15 mm) is taken out (the parenchyma within 10 mm of bone back within 3 HU of the
-    deep parenchyma), bone and what lies outside the intracranial space are untouched, and a head without the rise
-    changes by little (< 3 HU anywhere)."""
-    import numpy as np
-    from dataclasses import replace
-    from scipy import ndimage as ndi
-    from saharank.cohort import LABELS, phantom_anatomy
-    from saharank.data import voxel_spacing
+def test_flatten_heads_runs_smoke_with_the_setting_forced_and_restores_it(monkeypatch):
+    """bench/flatten_heads.py's run_smoke: the reproduction it calls reads `flatten_bone_profile` as forced (off for
+    the baseline, on for the flattened run) whatever the profile says, with the rest of the profile, and the settings
+    loader is the package's again afterwards."""
+    import saharank.cli
+    import saharank.experiment as experiment
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import flatten_heads as fh
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    a = phantom_anatomy()
-    rng = np.random.default_rng(0)
-    ic = np.isin(a.labels, (LABELS["parenchyma"], LABELS["csf"], LABELS["ventricle"]))
-    par = a.labels == LABELS["parenchyma"]
-    flat = replace(a, hu=(a.hu + np.where(ic, rng.normal(0, 3, a.hu.shape), 0)).astype(np.float32))
-    d = ndi.distance_transform_edt(a.labels != LABELS["bone"], sampling=voxel_spacing(a.affine))
-    near = par & (d < 10)
-    cupped = replace(flat, hu=(flat.hu + np.where(ic, 25. * np.clip(1 - d / 15, 0, 1), 0.)).astype(np.float32))
-    out = fh.flatten_anatomy(cupped)
-    deep = par & (d >= 15)
-    assert np.median(cupped.hu[near]) - np.median(cupped.hu[deep]) > 8
-    assert abs(np.median(out.hu[near]) - np.median(out.hu[deep])) < 3
-    np.testing.assert_array_equal(out.hu[~ic], cupped.hu[~ic])
-    np.testing.assert_array_equal(out.labels, a.labels)
-    assert np.abs(fh.flatten_anatomy(flat).hu - flat.hu).max() < 3
+    seen, load = [], experiment.load_settings
+    monkeypatch.setattr(saharank.cli, "main", lambda argv: seen.append(
+        (argv[-2], experiment.load_settings("smoke", None).flatten_bone_profile,
+         experiment.load_settings("smoke", None).image_size)) or 0)
+    fh.run_smoke(Path("runs/a"), False)
+    fh.run_smoke(Path("runs/b"), True)
+    size = load("smoke", None).image_size
+    assert seen == [("runs/a", False, size), ("runs/b", True, size)]
+    assert experiment.load_settings is load
 
 
 def test_clean_head_false_positives_describes_where_the_calls_lie():
