@@ -29,14 +29,16 @@ def run_parser(doc: str, figures: str, run_help: str = 'a finished run folder wi
 
 
 def run_settings_checked(run: Path):
-    "The run's settings (its profile from the packaged settings.ini); exits naming the settings that differ."
+    """The run's settings (its profile from the packaged settings.ini; flatten_bone_profile off for a run that does not
+    record it); exits naming the settings that differ."""
     from saharank.report import run_settings
     from saharank.settings import load_settings
     recorded = run_settings(run)
     cfg = load_settings(recorded['profile'])
     differ = {k for k, v in cfg.as_dict().items() if k in recorded and recorded[k] != v}
     if differ: sys.exit(f"{run}: made with other [{recorded['profile']}] settings than today's: {sorted(differ)}")
-    return cfg
+    # a run made before the setting flatten_bone_profile existed read its heads as they are
+    return cfg if 'flatten_bone_profile' in recorded else cfg.replace(flatten_bone_profile=False)
 
 
 def open_run(run, cache_dir=None) -> SimpleNamespace:
@@ -77,6 +79,7 @@ def held_out_head_models(r) -> list[tuple]:
     return [(t['name'], t['held_out_value'], fold_model(t, resumable=False),
              dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
                   brain_reference_hu=cfg.get('brain_reference_hu'),
+                  flatten_bone_profile=bool(cfg.get('flatten_bone_profile')),
                   postprocessing=postprocessing(cfg, r.root, t['train_ids'], t['fold'])))
             for t in tasks]
 
@@ -118,7 +121,7 @@ def read_scan(model, meta, hu, affine, threshold: float):
     return segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, 'cpu',
                           brain_reference_hu=meta.get('brain_reference_hu'),
                           postprocessing=meta.get('postprocessing'), canvas_px=meta['canvas_px'],
-                          slab_mm=meta['slab_mm'])
+                          slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')))
 
 
 def scan_rows(models, scans: dict, threshold: float, key: str, **labels):

@@ -85,7 +85,7 @@ def clean_rows(model, meta, ct, head) -> list[dict]:
     pred, prob = segment_volume(model, ct.hu, ct.affine, meta['window'], meta['pixel_mm'], 0.5, 'cpu',
                                 brain_reference_hu=meta['brain_reference_hu'], name=head,
                                 postprocessing=meta['postprocessing'], canvas_px=meta['canvas_px'],
-                                slab_mm=meta['slab_mm'])
+                                slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')))
     ml = float(np.prod(voxel_spacing(ct.affine))) / 1000.
     return [{'rule': rule, 'clean head mL, network': round(float((prob >= t).sum()) * ml, 1),
              'clean head mL, post-processed': round(float(apply_rule(pred.astype(bool), prob, t, s).sum()) * ml, 1)}

@@ -8,10 +8,12 @@ For each head of the run's SAH cohort, `--patients` new SAH patients per pattern
 Fisher grades drawn as the cohorts draw them; seeds 10_000 + k, which no cohort uses) are made by
 `saharank.cohort.make_patient` on the head's own voxel grid (its pixel size and slice spacing: Cranium 0.96 x 0.96 x
 1.5 mm, ct_head 1.01 x 1.01 x 2.5 mm; no institution, no added noise: the scan's own), and read by
-`saharank.predict.segment_volume` with the run's post-processing, two ways: the reading before `canvas_px` (slices
-padded to a multiple of 16 pixels, the scan's own slices) and today's (the model's canvas, slabs of its slice
-thickness). Models: the run's deployable models (the head among their training heads, the patients new) and its
-leave-one-head-out models (never saw the head). Prints and writes (--figures, default figures/native-sah/)
+`saharank.predict.segment_volume` with the run's post-processing, three ways (`READINGS`): the reading before
+`canvas_px` (slices padded to a multiple of 16 pixels, the scan's own slices), on the model's canvas as slabs of its
+slice thickness, and that flattened as the model's heads were (`flatten_bone_profile`: what `saharank predict` does
+with a model that has it; the HU the flattening takes off the annotated blood is recorded per patient). Models: the
+run's deployable models (the head among their training heads, the patients new) and its leave-one-head-out models
+(never saw the head). Prints and writes (--figures, default figures/native-sah/)
 native_sah.csv (per patient) and native_sah.md (means) and a provenance JSON. Nothing is asserted.
 """
 from __future__ import annotations
@@ -26,14 +28,19 @@ from heads_run import (  # noqa: E402
     deployable_models, held_out_head_models, native_grid, open_run, run_parser, write_provenance)
 from variants import markdown_table  # noqa: E402
 
-READINGS = {'before (padded to 16 px, own slices)': False, 'now (canvas, slabs)': True}
+# how the scan is read: on the model's canvas as slabs of its slice thickness (else padded to 16 px, its own slices),
+# flattened as the model's heads were (`flatten_bone_profile`; else as read)
+READINGS = {'padded to 16 px, own slices': dict(canvas=False, flatten=False),
+            'canvas, slabs, as read': dict(canvas=True, flatten=False),
+            'canvas, slabs, flattened': dict(canvas=True, flatten=True)}
 
 
 def main(argv=None) -> None:
     ap = run_parser(__doc__, 'native-sah', patients=2,
                     run_help='a finished run folder with deployable models and leave-one-head-out runs')
     a = ap.parse_args(argv)
-    from saharank.cohort import make_patient
+    from saharank.cohort import flatten_bone_profile, make_patient
+    from saharank.data import calibrate_hu
     from saharank.data import mask_volume_ml, voxel_spacing
     from saharank.evaluation import dice_score
     from saharank.predict import segment_volume
@@ -53,18 +60,25 @@ def main(argv=None) -> None:
                 ml_target = float(rng.uniform(10., 60.))
                 hu, mask, _ = make_patient(ct, grid, rng, sah_ml=ml_target, ivh=bool(rng.random() < 0.4),
                                            noise_hu=(0., 0.), sah_pattern=pattern, info=info, intracranial=True)
-                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, {time.time() - t0:.0f} s", flush=True)
+                # what the flattening takes off the blood (calibrated HU, median over the annotated voxels)
+                cal = calibrate_hu(hu, cfg.get('brain_reference_hu') or 30.)
+                drop = float(np.median((cal - flatten_bone_profile(cal, grid.affine))[mask > 0]))
+                print(f"{head} {pattern} {k}: grade {info['fisher_grade']}, flattening takes {drop:.1f} HU off its "
+                      f"blood, {time.time() - t0:.0f} s", flush=True)
                 for name, kind, h, model, meta in models:
                     if h != head: continue
-                    for reading, now in READINGS.items():
+                    for reading, how in READINGS.items():
+                        if how['flatten'] and not meta.get('flatten_bone_profile'): continue
+                        now = how['canvas']
                         pred, prob = segment_volume(
                             model, hu.astype(np.float32), grid.affine, tuple(meta['window']),
                             float(meta['pixel_mm']), cfg['threshold'], 'cpu',
                             brain_reference_hu=meta.get('brain_reference_hu'), postprocessing=meta['postprocessing'],
-                            canvas_px=meta['canvas_px'] if now else None, slab_mm=meta['slab_mm'] if now else None)
+                            canvas_px=meta['canvas_px'] if now else None, slab_mm=meta['slab_mm'] if now else None,
+                            flatten=how['flatten'])
                         sp, net = voxel_spacing(grid.affine), prob >= cfg['threshold']
                         rows.append(dict(head=head, pattern=pattern, patient=k, fisher_grade=info['fisher_grade'],
-                                         model=name, trained=kind, reading=reading,
+                                         model=name, trained=kind, reading=reading, blood_flatten_hu=drop,
                                          annotated_ml=mask_volume_ml(mask, sp), dice=dice_score(pred, mask),
                                          predicted_ml=mask_volume_ml(pred, sp), network_dice=dice_score(net, mask),
                                          network_ml=mask_volume_ml(net, sp)))
@@ -78,13 +92,16 @@ def main(argv=None) -> None:
          .groupby(['trained', 'model', 'head', 'reading'], sort=False)
          .agg(patients=('dice', 'size'), dice=('dice', 'mean'), network_dice=('network_dice', 'mean'),
               volume_error=('volume_error', 'median'), annotated_ml=('annotated_ml', 'median'),
+              blood_flatten_hu=('blood_flatten_hu', 'median'),
               predicted_ml=('predicted_ml', 'median'), network_ml=('network_ml', 'median')).round(3).reset_index())
     (fig / 'native_sah.md').write_text(
         "# SAH in a real head at the scan's own resolution, read as a user's scan (ours: saharank's generator and "
         "models, smoke size; not the paper's data)\n\nNew SAH patients (cisternal and pockets) made on each head's "
-        "own voxel grid, read by `saharank.predict.segment_volume` with the run's post-processing, before and after "
-        "the models' canvas and slab thickness. Dice and network Dice: means; volume error |predicted / annotated - "
-        "1| (%), annotated, predicted and network mL: medians. Deployable models trained on both heads (the patients "
+        "own voxel grid, read by `saharank.predict.segment_volume` with the run's post-processing: padded (before the "
+        "models' canvas and slab thickness), on the canvas as slabs, and on the canvas flattened as the models' heads "
+        "were (`flatten_bone_profile`, what `saharank predict` does with them). Dice and network Dice: means; volume "
+        "error |predicted / annotated - 1| (%), annotated, predicted and network mL, and the HU the flattening takes "
+        "off the annotated blood (blood_flatten_hu): medians. Deployable models trained on both heads (the patients "
         "are new); leave-one-head-out models never saw the head. Command: "
         f"`python bench/native_sah.py {run.name} --patients {a.patients}`.\n\n" + markdown_table(s))
     write_provenance(fig / 'native_sah_provenance.json', 'bench/native_sah.py', argv, r)

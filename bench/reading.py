@@ -39,7 +39,8 @@ def clean_ml(model, meta: dict, ct, threshold: float) -> dict:
                                     threshold, 'cpu', brain_reference_hu=meta.get('brain_reference_hu'),
                                     postprocessing=meta.get('postprocessing'),
                                     canvas_px=meta['canvas_px'] if use['canvas_px'] else None,
-                                    slab_mm=meta['slab_mm'] if use['slab_mm'] else None)
+                                    slab_mm=meta['slab_mm'] if use['slab_mm'] else None,
+                                    flatten=bool(meta.get('flatten_bone_profile')))
         out[name] = (round((prob >= threshold).sum() * ml, 1), round(float(mask.sum()) * ml, 1))
     return out
 

@@ -61,6 +61,7 @@ intensity_blur_px = 0.5, 1.0
 intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
 brain_reference_hu = 30
+flatten_bone_profile = true
 heads = cranium
 sah_patterns = pockets, cisternal
 postprocess = blood
