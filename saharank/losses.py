@@ -175,13 +175,15 @@ def _elastic(x, y, noise, deform, alpha_px, sigma_px):
     return torch.where(deform[:, None, None, None], xw, x), torch.where(deform[:, None, None], yw, y)
 
 # %% ../nbs/04_losses.ipynb #int00002
-def intensity_headroom_hu(window=(40., 120.), hu_shift=10., hu_scale=0.05, noise_hu=8., bias_hu=5., **_) -> float:
+def intensity_headroom_hu(window=(40., 120.), hu_shift=10., hu_scale=0.05, noise_hu=8., bias_hu=5., bone_rise_hu=0.,
+                          **_) -> float:
     """HU of headroom beyond each side of `window` (level, width) that the intensity ranges of `augment_intensity` need
     so that a value clipped at the headroom's edge stays beyond the window after the largest shift, scaling about
-    water, bias and 4 noise SDs: shift + scale * max(|window edges|) + bias + 4 noise, rounded up to 10 HU.
-    0 for ranges that move nothing. Extra keyword arguments (the other ranges) are ignored."""
+    water, bias, rise toward bone and 4 noise SDs: shift + scale * max(|window edges|) + bias + bone rise + 4 noise,
+    rounded up to 10 HU. 0 for ranges that move nothing. Extra keyword arguments (the other ranges) are ignored."""
     lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
-    need = abs(hu_shift) + abs(hu_scale) * max(abs(lo), abs(hi)) + abs(bias_hu) + 4 * abs(noise_hu)
+    need = (abs(hu_shift) + abs(hu_scale) * max(abs(lo), abs(hi)) + abs(bias_hu) + abs(bone_rise_hu)
+            + 4 * abs(noise_hu))
     return float(10 * math.ceil(need / 10))
 
 # %% ../nbs/04_losses.ipynb #78fbc498
@@ -200,15 +202,26 @@ def _batch_gaussian_blur(x: torch.Tensor, sigma_px: torch.Tensor, radius: int) -
     z = F.conv2d(F.pad(z, (0, 0, r, r), mode='reflect'), k[:, None, :, None], groups=n * c)
     return z.reshape(n, c, h, w)
 
+def _bone_rise(hu, bone, amplitude_hu, sigma_px, radius: int):
+    """`augment_intensity`'s rise of the HU toward bone: `hu` (N, C, H, W) plus `amplitude_hu` (N, 1, 1, 1) times
+    min(1, 3 G * bone), G a Gaussian of SD `sigma_px` (N,) pixels, off the `bone` voxels (bool, as hu)."""
+    near = (3 * _batch_gaussian_blur(bone.to(hu.dtype), sigma_px, radius)).clamp(max=1)
+    return hu + amplitude_hu * near * (~bone)
+
 def augment_intensity(x, generator=None, window=(40., 120.), headroom_hu=0., probability=0.5, hu_shift=10.,
-                      hu_scale=0.05, noise_hu=8., blur_px=(0.5, 1.0), bias_hu=5., gamma=(0.8, 1.25)):
+                      hu_scale=0.05, noise_hu=8., blur_px=(0.5, 1.0), bias_hu=5., gamma=(0.8, 1.25),
+                      bone_rise_hu=0., bone_rise_px=(1., 3.)):
     """Intensity augmentation of windowed training images, on their device. In HU, each transform on with probability
-    `probability` per image: calibration hu * (1 + s) + o, s ~ U(-hu_scale, hu_scale), o ~ U(-hu_shift, hu_shift) HU;
-    a smooth additive bias field (bicubic upsampling of 4 x 4 Gaussian values, peak |field| ~ U(0, bias_hu) HU);
+    `probability` per image: a rise toward bone (only when `bone_rise_hu` > 0; beam hardening and cupping by the skull,
+    strongest where bone surrounds the brain, the skull base; what `saharank.cohort.flatten_bone_profile` takes out
+    of a scan, never exactly): + a * min(1, 3 G * bone) off the bone, bone the voxels stored at the top of the widened
+    window (level + width/2 + headroom HU and above: the skull), G a Gaussian of SD ~ U(*bone_rise_px) pixels,
+    a ~ U(0, bone_rise_hu) HU; calibration hu * (1 + s) + o, s ~ U(-hu_scale, hu_scale), o ~ U(-hu_shift, hu_shift)
+    HU; a smooth additive bias field (bicubic upsampling of 4 x 4 Gaussian values, peak |field| ~ U(0, bias_hu) HU);
     Gaussian noise of SD ~ U(0, noise_hu) HU; Gaussian blur of SD ~ U(*blur_px) pixels; then the window
     [level - width/2, level + width/2] clipped to [0, 1], and a gamma x^g, log g ~ U(log gamma[0], log gamma[1]).
-    Draws rand(N, 5), rand(N, 6), randn(N, C, H, W), randn(N, 1, 4, 4) from `generator` (fixed shapes: no host
-    synchronisation).
+    Draws rand(N, 5), rand(N, 6), randn(N, C, H, W), randn(N, 1, 4, 4) from `generator`, then rand(N, 3) when
+    `bone_rise_hu` > 0 (fixed shapes: no host synchronisation).
 
     Args:
         x: the images, (N, C, H, W) float in [0, 1], windowed over `window` widened by `headroom_hu` on each side
@@ -223,17 +236,22 @@ def augment_intensity(x, generator=None, window=(40., 120.), headroom_hu=0., pro
         blur_px: the (low, high) SD of the blur, pixels (positive, low <= high; default (0.5, 1.0)).
         bias_hu: the largest peak of the bias field, HU (default 5).
         gamma: the (low, high) gamma (positive, low <= high; default (0.8, 1.25)).
+        bone_rise_hu: the largest rise toward bone, HU (>= 0; default 0: none, nothing drawn).
+        bone_rise_px: the (low, high) SD of its fall-off from bone, pixels (positive, low <= high; default (1, 3):
+            3.75-11 mm at the smoke grid's 3.75 mm pixels).
 
     Returns:
         A tensor of x's shape, dtype and device in [0, 1].
 
     Raises:
-        ValueError: for an `x` that is not 4-D, a negative headroom, or gamma or blur bounds that are not positive and
-            ordered."""
+        ValueError: for an `x` that is not 4-D, a negative headroom or bone rise, or gamma, blur or bone-rise bounds
+            that are not positive and ordered."""
     if x.ndim != 4: raise ValueError(f"augment_intensity: expected x (N, C, H, W), got {tuple(x.shape)}")
-    if headroom_hu < 0: raise ValueError(f"headroom_hu must be >= 0, got {headroom_hu}")
-    if not (0 < gamma[0] <= gamma[1]) or not (0 < blur_px[0] <= blur_px[1]):
-        raise ValueError(f"gamma {gamma} and blur_px {blur_px} must be positive (lo, hi) with lo <= hi")
+    if headroom_hu < 0 or bone_rise_hu < 0:
+        raise ValueError(f"headroom_hu and bone_rise_hu must be >= 0, got {headroom_hu} and {bone_rise_hu}")
+    if not (0 < gamma[0] <= gamma[1] and 0 < blur_px[0] <= blur_px[1] and 0 < bone_rise_px[0] <= bone_rise_px[1]):
+        raise ValueError(f"gamma {gamma}, blur_px {blur_px} and bone_rise_px {bone_rise_px} must be positive (lo, hi) "
+                         "with lo <= hi")
     n, c, h, w = x.shape
     fk = dict(device=x.device, generator=generator)
     on = torch.rand(n, 5, **fk) < probability                                  # calibration, bias, noise, blur, gamma
@@ -244,6 +262,11 @@ def augment_intensity(x, generator=None, window=(40., 120.), headroom_hu=0., pro
     lo = level - width / 2
     hu = (lo - headroom_hu) + x * (width + 2 * headroom_hu)
     b = lambda t: t[:, None, None, None]
+    if bone_rise_hu > 0:
+        v = torch.rand(n, 3, **fk).to(x.dtype)
+        sig = bone_rise_px[0] + (bone_rise_px[1] - bone_rise_px[0]) * v[:, 2]
+        hu = _bone_rise(hu, x >= 1, b((v[:, 0] < probability) * bone_rise_hu * v[:, 1]), sig,
+                        int(math.ceil(4 * bone_rise_px[1])))
     scale, shift = 1 + hu_scale * (2 * u[:, 0] - 1), hu_shift * (2 * u[:, 1] - 1)
     hu = torch.where(b(on[:, 0]), hu * b(scale) + b(shift), hu)
     field = F.interpolate(coarse, size=(h, w), mode='bicubic', align_corners=True)

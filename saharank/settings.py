@@ -93,6 +93,8 @@ class Settings:
     intensity_blur_px: list = setting('floats', 'pixels', 'nnU-Net: Gaussian blur SD 0.5-1 pixel', _PF)
     intensity_bias_hu: float = setting('float', 'HU', 'ours: ACR CT uniformity, centre-edge within +- 5 HU', _PF)
     intensity_gamma: list = setting('floats', '', 'nnU-Net: 0.7-1.5; ours narrower (40 HU moves <= 10 HU)', _PF)
+    intensity_bone_rise_hu: float = setting('float', 'HU', "ours: the parenchyma's rise toward the skull (beam "
+                                            'hardening, cupping) that flatten_bone_profile takes out; 0: none', _PF)
     brain_reference_hu: float | None = setting('float?', 'HU',
                                                'section 3: absolute HU (none); ours: each scan shifted so that its '
                                                'brain lies at this value (saharank.data.calibrate_hu)', _PF)

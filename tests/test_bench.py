@@ -56,20 +56,23 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
                + part("the rest of the run (model, replicates, ...)") - whole) <= 0.05
 
 
-def test_noise_augmentation_profiles_differ_from_smoke_only_in_the_noise(tmp_path):
-    """bench/noise_augmentation.py's settings: [smoke-noiseN] is [smoke] with intensity_noise_hu = N, nothing else."""
+def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
+    """bench/noise_augmentation.py's settings: [smoke-noiseN] is [smoke] with intensity_noise_hu = N,
+    [smoke-bonerise15] [smoke] with intensity_bone_rise_hu = 15, nothing else."""
     from saharank.settings import load_settings
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import noise_augmentation as na
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    ini = na.settings_with_noise([8.0, 16.0], tmp_path / "s.ini")
     smoke = load_settings("smoke").as_dict()
-    for n in (8.0, 16.0):
-        s = load_settings(f"smoke-noise{n:g}", ini).as_dict()
-        assert s.pop("intensity_noise_hu") == n and s.pop("profile") == f"smoke-noise{n:g}"
-        assert s == {k: v for k, v in smoke.items() if k not in ("intensity_noise_hu", "profile")}
+    for setting, tag, values in (("intensity_noise_hu", "noise", (8.0, 16.0)),
+                                 ("intensity_bone_rise_hu", "bonerise", (15.0,))):
+        ini = na.settings_with_values(setting, values, tmp_path / f"{tag}.ini")
+        for n in values:
+            s = load_settings(f"smoke-{tag}{n:g}", ini).as_dict()
+            assert s.pop(setting) == n and s.pop("profile") == f"smoke-{tag}{n:g}"
+            assert s == {k: v for k, v in smoke.items() if k not in (setting, "profile")}
 
 
 def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):

@@ -60,6 +60,7 @@ intensity_noise_hu = 8
 intensity_blur_px = 0.5, 1.0
 intensity_bias_hu = 5
 intensity_gamma = 0.8, 1.25
+intensity_bone_rise_hu = 15
 brain_reference_hu = 30
 flatten_bone_profile = true
 heads = cranium
