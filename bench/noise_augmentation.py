@@ -1,7 +1,8 @@
-"""Does training with a stronger intensity augmentation make the networks robust to other scans? The smoke run with
-one range of the intensity augmentation at [smoke]'s value and at others, everything else as [smoke] (issue #28):
-the largest noise SD (`intensity_noise_hu`; goal "noise 15 HU ... median volume change <= 15 %") or the largest rise
-of the HU toward the skull (`intensity_bone_rise_hu`; goals on heads never trained on).
+"""Does a training setting make the networks robust to other scans? The smoke run with one setting of its training
+at [smoke]'s value and at others, everything else as [smoke] (issue #28): the largest noise SD of the intensity
+augmentation (`intensity_noise_hu`; goal "noise 15 HU ... median volume change <= 15 %"), its largest rise of the HU
+toward the skull (`intensity_bone_rise_hu`) or the share of blood-free slices trained on (`empty_slice_fraction`;
+goals on heads never trained on), on one cohort draw or several (`--seeds`).
 
     python bench/noise_augmentation.py                           # runs/noise-aug-{8,16}, then the table
     python bench/noise_augmentation.py --noise 8 16 24           # these noise SDs
@@ -9,15 +10,19 @@ of the HU toward the skull (`intensity_bone_rise_hu`; goals on heads never train
     python bench/noise_augmentation.py --table-only              # the table from the runs already in --runs
     python bench/noise_augmentation.py --setting intensity_bone_rise_hu --values 0 15 --reuse 0=runs/smoke
                                                                  # runs/bonerise-aug-15; figures/bonerise-augmentation/
+    python bench/noise_augmentation.py --setting empty_slice_fraction --values 0.15 0.5 --seeds 0 1 \
+        --reuse 0.15=runs/smoke --reuse 0.15/1=runs/smoke-seed1   # two cohort draws: runs/empty-aug-0.5{,-seed1}
 
-Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench` (TAG: `noise` or `bonerise`; S:
-the packaged settings.ini plus [smoke-TAGN] = [smoke] with the setting = N), so each run has its cross-validation,
+Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench` (TAG: `noise`, `bonerise` or
+`empty`; S: the packaged settings.ini plus [smoke-TAGN] = [smoke] with the setting = N; with a cohort seed s other than
+[smoke]'s, [smoke-TAGN-seeds] with `seed` = s too, in runs/TAG-aug-N-seeds), so each run has its cross-validation,
 deployable models, robustness and leave-one-out reports. Prints and writes (--figures, default
-figures/TAG-augmentation/; `noise-augmentation` for the noise) TAG_augmentation.csv, .md and _provenance.json: per N
-and selected model (Table 2's best strategy, Table 3's best adapter) the mean Dice over all SAH patients, the median
-|volume change| (%) of the robustness report under each perturbation (cross-validation test folds), the held-out
-heads' Dice in -> out and volume error (leave-one-head-out, the report's generalization table) and the clean held-out
-head's mL called blood (network alone / post-processed). Ratios to the first N are in the table; nothing is asserted.
+figures/noise-augmentation/, bonerise-augmentation/ or empty-slices/) TAG_augmentation.csv, .md and
+_provenance.json: per N, cohort seed and selected model (Table 2's best strategy, Table 3's best adapter) the mean
+Dice over all SAH patients, the median |volume change| (%) of the robustness report under each perturbation
+(cross-validation test folds), the held-out heads' Dice in -> out and volume error (leave-one-head-out, the report's
+generalization table) and the clean held-out head's mL called blood (network alone / post-processed). Ratios to the
+first N of each seed are in the table; nothing is asserted.
 A run whose settings lack the setting (made before it existed) reads settings.ini's [DEFAULT]. Run it on a quiet
 machine: each run is a smoke run (about 8 min on 2 cores).
 """
@@ -35,21 +40,31 @@ PERTURBATIONS = ('noise 6 HU', 'noise 15 HU', 'pixel 1.5x coarser', 'pixel 1.5x 
                  'institution outside the ranges')
 
 
-# the settings this benchmark varies: their tag (profile, folder and file names)
-TAGS = {'intensity_noise_hu': 'noise', 'intensity_bone_rise_hu': 'bonerise'}
+# the settings this benchmark varies: their tag (profile, folder and file names) and unit
+TAGS = {'intensity_noise_hu': 'noise', 'intensity_bone_rise_hu': 'bonerise', 'empty_slice_fraction': 'empty'}
+# the default folder of each setting's table under figures/
+FIGURES = {'noise': 'noise-augmentation', 'bonerise': 'bonerise-augmentation', 'empty': 'empty-slices'}
+UNITS = {'intensity_noise_hu': ' HU', 'intensity_bone_rise_hu': ' HU', 'empty_slice_fraction': ''}
 
 
-def settings_with_values(setting: str, values, path: Path) -> Path:
-    "settings.ini plus [smoke-TAGN] = [smoke] with `setting` N for each N, written to `path`."
+def profile_name(setting: str, n: float, seed: int | None = None) -> str:
+    "The variant's profile: smoke-TAGN, with -seedS when the cohort seed `seed` is not [smoke]'s."
+    return f'smoke-{TAGS[setting]}{n:g}' + ('' if seed is None else f'-seed{seed}')
+
+
+def settings_with_values(setting: str, values, path: Path, seeds=(None,)) -> Path:
+    """settings.ini plus [smoke-TAGN] = [smoke] with `setting` N for each N (and, per seed s of `seeds` other than
+    None, [smoke-TAGN-seeds] with `seed` = s too), written to `path`."""
     cp = configparser.ConfigParser()
     cp.read(SETTINGS)
     if cp['smoke'].get('intensity_augmentation', 'false').strip().lower() != 'true':
-        sys.exit(f"{SETTINGS}: [smoke] has no intensity augmentation; this benchmark varies its {setting}")
-    return settings_with_variants({f'smoke-{TAGS[setting]}{n:g}': {setting: f'{n:g}'} for n in values}, path)
+        sys.exit(f"{SETTINGS}: [smoke] has no intensity augmentation; this benchmark varies {setting}")
+    return settings_with_variants({profile_name(setting, n, s): {setting: f'{n:g}'} | ({} if s is None else
+                                   {'seed': str(s)}) for n in values for s in seeds}, path)
 
 
-def run_value(setting: str, n: float, out: Path, ini: Path) -> None:
-    run_variant(f'smoke-{TAGS[setting]}{n:g}', ini, out, '--no-bench', log=f'{TAGS[setting]}_augmentation.log')
+def run_value(setting: str, n: float, out: Path, ini: Path, seed: int | None = None) -> None:
+    run_variant(profile_name(setting, n, seed), ini, out, '--no-bench', log=f'{TAGS[setting]}_augmentation.log')
 
 
 def _held_out_heads(gen: pd.DataFrame, model: str) -> dict:
@@ -65,13 +80,13 @@ def _held_out_heads(gen: pd.DataFrame, model: str) -> dict:
     return out
 
 
-def summary(setting: str, n: float, out: Path) -> list[dict]:
-    "The table's rows (one per selected model) from the run in `out`."
+def summary(setting: str, n: float, out: Path, default: float, seed: int) -> list[dict]:
+    """The table's rows (one per selected model) from the run in `out`, whose `setting` must be `n` (`default` when
+    its settings lack it) and cohort seed `seed`."""
     prov = json.loads((out / 'provenance.json').read_text())
-    cp = configparser.ConfigParser()
-    cp.read(SETTINGS)
-    value = prov['settings'].get(setting, float(cp['DEFAULT'][setting]))
+    value = prov['settings'].get(setting, default)
     if value != n: sys.exit(f"{out}: its {setting} is {value}, not {n:g}")
+    if prov['settings']['seed'] != seed: sys.exit(f"{out}: its cohort seed is {prov['settings']['seed']}, not {seed}")
     per = pd.read_csv(out / 'per_patient.csv', dtype={'id': str, 'fold': str})
     rob = pd.read_csv(out / 'report' / 'robustness_per_patient.csv', dtype={'id': str})
     gen = pd.read_csv(out / 'report' / 'generalization_clean.csv')
@@ -80,7 +95,8 @@ def summary(setting: str, n: float, out: Path) -> list[dict]:
     for exp, label in (('strategy', 'best strategy'), ('adapter', 'best adapter')):
         p = per[per.experiment == exp]
         model = p.groupby('model').dice.mean().idxmax()
-        row = {setting: n, 'selected': label, 'model': model, 'dice': round(p[p.model == model].dice.mean(), 3)}
+        row = {setting: n, 'seed': seed, 'selected': label, 'model': model,
+               'dice': round(p[p.model == model].dice.mean(), 3)}
         r = rob[(rob.evaluation == 'cross-validation test folds') & rob.model.str.endswith(model)]
         for name in PERTURBATIONS:
             q = r[r.perturbation == name]
@@ -95,39 +111,63 @@ def summary(setting: str, n: float, out: Path) -> list[dict]:
 
 def _markdown(t: pd.DataFrame, setting: str) -> str:
     "The table transposed (a row per quantity, a column per run and model) in Markdown."
-    cols = [f"{m} ({v:g} HU)" for m, v in zip(t.model, t[setting])]
+    seeds = t.seed.nunique() > 1
+    cols = [f"{m} ({v:g}{UNITS[setting]}" + (f", seed {s})" if seeds else ")")
+            for m, v, s in zip(t.model, t[setting], t.seed)]
     return markdown_table(t.T.reset_index().set_axis(['', *cols], axis=1))
+
+
+def _folders(a, tag: str, base_seed: int) -> dict:
+    """(N, cohort seed) -> run folder: runs/TAG-aug-N (-seedS for a seed other than [smoke]'s), or --reuse's
+    N=FOLDER (the base seed) / N/S=FOLDER."""
+    reuse = {}
+    for r in a.reuse:
+        k, v = r.split('=', 1)
+        n, _, sd = k.partition('/')
+        reuse[float(n), int(sd) if sd else base_seed] = Path(v)
+    return {(n, sd): reuse.get((n, sd), Path(a.runs) / (f'{tag}-aug-{n:g}' + ('' if sd == base_seed else
+                                                                                f'-seed{sd}')))
+            for sd in a.seeds or [base_seed] for n in a.values}, set(reuse)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--setting', default='intensity_noise_hu', choices=sorted(TAGS), help='the range to vary')
-    ap.add_argument('--values', '--noise', type=float, nargs='+', default=[8., 16.], help="the setting's values, HU")
-    ap.add_argument('--runs', default='runs', help='folder of the runs (runs/TAG-aug-N)')
-    ap.add_argument('--figures', default=None, help='default figures/TAG-augmentation (noise: noise-augmentation)')
-    ap.add_argument('--reuse', action='append', default=[], metavar='N=FOLDER', help='take N from this run folder')
+    ap.add_argument('--setting', default='intensity_noise_hu', choices=sorted(TAGS), help='the setting to vary')
+    ap.add_argument('--values', '--noise', type=float, nargs='+', default=[8., 16.], help="the setting's values")
+    ap.add_argument('--seeds', type=int, nargs='+', default=None, help="cohort seeds (default: [smoke]'s)")
+    ap.add_argument('--runs', default='runs', help='folder of the runs (runs/TAG-aug-N[-seedS])')
+    ap.add_argument('--figures', default=None, help='default figures/noise-augmentation, bonerise-augmentation or '
+                    'empty-slices')
+    ap.add_argument('--reuse', action='append', default=[], metavar='N[/SEED]=FOLDER',
+                    help='take N (at cohort seed SEED) from this run folder')
     ap.add_argument('--table-only', action='store_true')
     a = ap.parse_args(argv)
     tag = TAGS[a.setting]
-    reuse = {float(k): Path(v) for k, v in (r.split('=', 1) for r in a.reuse)}
-    folders = {n: reuse.get(n, Path(a.runs) / f'{tag}-aug-{n:g}') for n in a.values}
+    cp = configparser.ConfigParser()
+    cp.read(SETTINGS)
+    base_seed, default = cp['smoke'].getint('seed'), float(cp['DEFAULT'][a.setting])
+    folders, reuse = _folders(a, tag, base_seed)
     if not a.table_only:
-        ini = settings_with_values(a.setting, a.values, Path(a.runs) / f'{tag}_augmentation_settings.ini')
-        for n, out in folders.items():
-            if n not in reuse and not (out / 'report' / 'robustness_per_patient.csv').is_file():
-                run_value(a.setting, n, out, ini)
-    t = pd.DataFrame([r for n, out in folders.items() for r in summary(a.setting, n, out)])
+        seeds = sorted({None if sd == base_seed else sd for _, sd in folders}, key=lambda sd: (sd is not None, sd))
+        ini = settings_with_values(a.setting, a.values, Path(a.runs) / f'{tag}_augmentation_settings.ini',
+                                   seeds=seeds)
+        for (n, sd), out in folders.items():
+            if (n, sd) not in reuse and not (out / 'report' / 'robustness_per_patient.csv').is_file():
+                run_value(a.setting, n, out, ini, None if sd == base_seed else sd)
+    t = pd.DataFrame([r for (n, sd), out in folders.items() for r in summary(a.setting, n, out, default, sd)])
     for c in [c for c in t.columns if c.endswith('volume change %')]:
-        base = t.groupby('selected')[c].transform('first')
+        base = t.groupby(['seed', 'selected'])[c].transform('first')
         t[c.replace('volume change %', 'ratio to first')] = (t[c] / base).round(2)
-    fig = Path(a.figures or ROOT / 'figures' / ('noise-augmentation' if tag == 'noise' else f'{tag}-augmentation'))
+    fig = Path(a.figures or ROOT / 'figures' / FIGURES[tag])
     command = ' '.join(['python', 'bench/noise_augmentation.py', *(argv or sys.argv[1:])])
-    write(t, fig, tag, a.setting, folders, command)
+    write(t, fig, tag, a.setting, {f'{n:g}' + ('' if sd == base_seed else f'/seed{sd}'): out
+                                   for (n, sd), out in folders.items()}, command)
     print(t.T.to_string(header=False))
 
 
 TITLES = {'noise': 'Noise augmentation against noisy scans',
-          'bonerise': 'A rise of the HU toward the skull in training, against heads never trained on'}
+          'bonerise': 'A rise of the HU toward the skull in training, against heads never trained on',
+          'empty': 'More blood-free slices in training, against heads never trained on'}
 
 
 def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, folders: dict, command: str) -> None:
@@ -136,8 +176,9 @@ def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, folders: dict, com
     t.to_csv(fig / f'{tag}_augmentation.csv', index=False)
     (fig / f'{tag}_augmentation.md').write_text(
         f"# {TITLES[tag]} (ours: saharank's cohorts, smoke size; not the paper's)\n\n"
-        f"Per value of the training's intensity augmentation setting `{setting}` (HU) and selected model:"
-        " mean Dice over the 30 SAH patients, and per perturbation of the robustness report the median |volume "
+        f"Per value of the training setting `{setting}`{' (' + UNITS[setting].strip() + ')' if UNITS[setting] else ''}"
+        ", cohort seed (the 30 SAH patients and their folds) and selected model: mean Dice over the 30 SAH patients,"
+        " and per perturbation of the robustness report the median |volume "
         "change| (%, cross-validation test folds) and mean Dice; the clean held-out head's mL called blood "
         "(leave-one-head-out: network alone, post-processed; summed over the held-out heads) and the held-out heads' "
         f"Dice and volume error. Command: `{command}` (`bench/noise_augmentation.py`).\n\n" + _markdown(t, setting))

@@ -94,12 +94,18 @@ def load_slices(root, ids, window=(40., 120.), headroom_hu: float = 0.,
 # to pixels of the training grid as the elastic deformation is
 BONE_RISE_FALLOFF_MM = (3.75, 11.25)
 
+def _grid_pixel_mm(cfg) -> float:
+    """The in-plane pixel (mm) of the training slices of the settings `cfg`: `Settings.pixel_size_mm` (a dataset's
+    `pixel_mm` where one set it), for a dict `pixel_mm` or field_of_view_mm / image_size."""
+    if hasattr(cfg, 'pixel_size_mm'): return cfg.pixel_size_mm
+    return cfg.get('pixel_mm') or cfg['field_of_view_mm'] / cfg['image_size']
+
 def intensity_augmentation(cfg) -> dict | None:
     """The ranges of `saharank.losses.augment_intensity` from the settings `cfg` (a `Settings` or dict): None when
     `intensity_augmentation` is off (the paper's protocol), else a dict probability, hu_shift, hu_scale, noise_hu,
     blur_px, bias_hu, gamma, bone_rise_hu (what `train_model(intensity=...)` takes; settings that lack
     `intensity_bone_rise_hu`, as runs made before it, read 0) and, when bone_rise_hu > 0, bone_rise_px
-    (`BONE_RISE_FALLOFF_MM` in pixels of field_of_view_mm / image_size)."""
+    (`BONE_RISE_FALLOFF_MM` in pixels of the training grid, `Settings.pixel_size_mm`)."""
     if not cfg['intensity_augmentation']: return None
     rise = float(cfg.get('intensity_bone_rise_hu') or 0.)
     out = dict(probability=cfg['intensity_probability'], hu_shift=cfg['intensity_hu_shift'],
@@ -107,17 +113,17 @@ def intensity_augmentation(cfg) -> dict | None:
                blur_px=tuple(cfg['intensity_blur_px']), bias_hu=cfg['intensity_bias_hu'],
                gamma=tuple(cfg['intensity_gamma']), bone_rise_hu=rise)
     if rise > 0:
-        px = cfg['field_of_view_mm'] / cfg['image_size']
-        out['bone_rise_px'] = tuple(mm / px for mm in BONE_RISE_FALLOFF_MM)
+        out['bone_rise_px'] = tuple(mm / _grid_pixel_mm(cfg) for mm in BONE_RISE_FALLOFF_MM)
     return out
 
 # %% ../nbs/05_training.ipynb #a322a5e1
 def train_settings(cfg, epochs: int, seed: int, device) -> dict:
     """The keyword arguments of `train_model` that the settings `cfg` (a `saharank.settings.Settings`) give, for a run
     of `epochs` epochs seeded with `seed` on `device`: learning rate, batch, mixed-loss factors, share of empty slices,
-    flips, elastic deformation (mm converted to pixels of the training grid), intensity augmentation, GPU speed
-    options. Every network of a reproduction (the Unets, the Swin UNETR of the bench) trains with these."""
-    px = cfg['field_of_view_mm'] / cfg['image_size']
+    flips, elastic deformation (mm converted to pixels of the training grid, `Settings.pixel_size_mm`: a dataset's
+    own pixel where it set one), intensity augmentation, GPU speed options. Every network of a reproduction (the
+    Unets, the Swin UNETR of the bench) trains with these."""
+    px = _grid_pixel_mm(cfg)
     return dict(epochs=epochs, lr=cfg['learning_rate'], batch_size=cfg['batch_size'], seed=seed,
                 contrast_factors=cfg['contrast_factors'], empty_slice_fraction=cfg['empty_slice_fraction'],
                 flip_probability=cfg['flip_probability'], elastic_probability=cfg['elastic_probability'],

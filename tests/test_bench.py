@@ -58,7 +58,8 @@ def test_smoke_time_reads_a_run_and_profiles_one_of_its_runs(tmp_path):
 
 def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
     """bench/noise_augmentation.py's settings: [smoke-noiseN] is [smoke] with intensity_noise_hu = N,
-    [smoke-bonerise15] [smoke] with intensity_bone_rise_hu = 15, nothing else."""
+    [smoke-bonerise15] [smoke] with intensity_bone_rise_hu = 15, [smoke-empty0.5] with empty_slice_fraction = 0.5,
+    nothing else; with another cohort seed, [smoke-empty0.5-seed1] with seed = 1 too."""
     from saharank.settings import load_settings
     sys.path.insert(0, str(ROOT / "bench"))
     try:
@@ -67,12 +68,15 @@ def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
         sys.path.remove(str(ROOT / "bench"))
     smoke = load_settings("smoke").as_dict()
     for setting, tag, values in (("intensity_noise_hu", "noise", (8.0, 16.0)),
-                                 ("intensity_bone_rise_hu", "bonerise", (15.0,))):
-        ini = na.settings_with_values(setting, values, tmp_path / f"{tag}.ini")
+                                 ("intensity_bone_rise_hu", "bonerise", (15.0,)),
+                                 ("empty_slice_fraction", "empty", (0.5,))):
+        ini = na.settings_with_values(setting, values, tmp_path / f"{tag}.ini", seeds=(None, 1))
         for n in values:
-            s = load_settings(f"smoke-{tag}{n:g}", ini).as_dict()
-            assert s.pop(setting) == n and s.pop("profile") == f"smoke-{tag}{n:g}"
-            assert s == {k: v for k, v in smoke.items() if k not in (setting, "profile")}
+            for seed, suffix in ((smoke["seed"], ""), (1, "-seed1")):
+                s = load_settings(f"smoke-{tag}{n:g}{suffix}", ini).as_dict()
+                assert s.pop(setting) == n and s.pop("profile") == f"smoke-{tag}{n:g}{suffix}"
+                assert s.pop("seed") == seed
+                assert s == {k: v for k, v in smoke.items() if k not in (setting, "profile", "seed")}
 
 
 def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):

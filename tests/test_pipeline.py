@@ -391,6 +391,13 @@ def test_smoke_ranks_profile_is_smoke_with_every_rank():
     assert ranks.replace(ranks=smoke.ranks, profile="smoke", nested_selection=False, scratch_controls=False) == smoke
 
 
+def test_smoke_seed1_profile_is_smoke_on_another_cohort_draw():
+    "[smoke-seed1] (figures/smoke-seed1) differs from [smoke] in the cohort seed only: other patients, same training."
+    smoke, seed1 = load_settings("smoke"), load_settings("smoke-seed1")
+    assert seed1.seed != smoke.seed
+    assert seed1.replace(seed=smoke.seed, profile="smoke") == smoke
+
+
 def test_gpu_profile_is_the_whole_grid():
     gpu, full = load_settings("gpu"), load_settings("full")
     for k in ("tbi_patients", "tbi_validation", "tbi_no_injury", "sah_bin_counts", "folds", "strategies",
