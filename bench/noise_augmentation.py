@@ -117,9 +117,9 @@ def _markdown(t: pd.DataFrame, setting: str) -> str:
     return markdown_table(t.T.reset_index().set_axis(['', *cols], axis=1))
 
 
-def _folders(a, tag: str, base_seed: int) -> dict:
-    """(N, cohort seed) -> run folder: runs/TAG-aug-N (-seedS for a seed other than [smoke]'s), or --reuse's
-    N=FOLDER (the base seed) / N/S=FOLDER."""
+def _folders(a, tag: str, base_seed: int) -> tuple[dict, set]:
+    """The run folders, {(N, cohort seed): folder} (runs/TAG-aug-N, -seedS for a seed other than [smoke]'s, or
+    --reuse's N=FOLDER for the base seed / N/S=FOLDER), and the set of (N, seed) that --reuse names."""
     reuse = {}
     for r in a.reuse:
         k, v = r.split('=', 1)
