@@ -32,6 +32,7 @@ REPORTS = {  # committed report folders -> page title
     'smoke': 'The smoke run (1 training replicate)',
     'smoke-3replicates': 'The smoke run with 3 training replicates',
     'smoke-ranks': 'The smoke run with all eight ranks (Fig. 4)',
+    'smoke-seed1': 'The smoke run on a second cohort draw (seed 1)',
 }
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
