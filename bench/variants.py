@@ -12,14 +12,14 @@ SETTINGS = ROOT / 'settings.ini'
 
 def settings_with_variants(variants: dict, path: Path, base: str = 'smoke') -> Path:
     """The packaged settings.ini plus, for each `variants` item name -> {setting: value}, a profile [name] equal to
-    [`base`] but for those settings; written to `path` (returned)."""
+    [`base`] but for those settings (`base = BASE` and the settings' lines, as `saharank.settings.load_settings`
+    reads them); written to `path` (returned)."""
     cp = configparser.ConfigParser()
     cp.read(SETTINGS)
     for name, changes in variants.items():
-        cp[name] = dict(cp._sections[base])
-        for k, v in changes.items():
-            if k not in cp[name]: sys.exit(f"{SETTINGS}: [{base}] has no setting {k!r}")
-            cp[name][k] = str(v)
+        unknown = [k for k in changes if k not in cp[base]]
+        if unknown: sys.exit(f"{SETTINGS}: [{base}] has no setting {unknown[0]!r}")
+        cp[name] = {'base': base} | {k: str(v) for k, v in changes.items()}
     with open(path, 'w') as f: cp.write(f)
     return path
 

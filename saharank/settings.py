@@ -217,37 +217,59 @@ class Settings:
 # %% ../nbs/00b_settings.ipynb #se7t0007
 SETTINGS_FILE = Path(saharank.__file__).parent / 'settings.ini'
 
-def _parse(kind: str, raw: str, sec, key):
+def _parse(kind: str, raw: str):
     if kind == 'int': return int(raw)
     if kind == 'float': return float(raw)
     if kind == 'floats': return [float(v) for v in raw.split(',')]
     if kind == 'ints': return [int(v) for v in raw.split(',')]
     if kind == 'strs': return [v.strip() for v in raw.split(',') if v.strip()]
-    if kind == 'bool': return sec.getboolean(key)
+    if kind == 'bool':
+        if raw.lower() not in configparser.ConfigParser.BOOLEAN_STATES: raise ValueError(raw)
+        return configparser.ConfigParser.BOOLEAN_STATES[raw.lower()]
     if kind == 'float?': return None if raw.lower() in ('none', '') else float(raw)
     return None if raw.lower() in ('none', '') else raw
+
+_NO_DEFAULTS = 'saharank: no default section'     # a section name no file uses: every section reads its own lines
+
+def _profile_lines(cp, profile: str, path, below=()) -> dict:
+    """The raw values (str) of `profile` in `cp` (a ConfigParser whose sections hold their own lines only): those of
+    its `base` profile ([DEFAULT] when it names none), then its own. ValueError naming `path` for an unknown profile
+    or base, a base in [DEFAULT], or bases that form a cycle."""
+    if profile == 'DEFAULT':
+        own = dict(cp['DEFAULT']) if cp.has_section('DEFAULT') else {}
+        if 'base' in own: raise ValueError(f"{path}: [DEFAULT] cannot have a base (it is the paper's protocol)")
+        return own
+    if not cp.has_section(profile):
+        known = ', '.join(s for s in cp.sections() if s != 'DEFAULT')
+        raise ValueError(f"{path}: [{below[-1]}] base = {profile}: no profile [{profile}]" if below else
+                         f"{path}: no profile [{profile}]; profiles: {known}")
+    own = dict(cp[profile])
+    base = own.pop('base', 'DEFAULT').strip()
+    if base in (*below, profile):
+        raise ValueError(f"{path}: the bases of {' -> '.join([*below, profile, base])} form a cycle")
+    return _profile_lines(cp, base, path, (*below, profile)) | own
 
 def load_settings(profile: str = 'smoke', path=None) -> Settings:
     """The `Settings` of `profile` from the ini file `path` (default: the packaged settings.ini), typed by their
     declaration; `profile='DEFAULT'` reads the [DEFAULT] section itself (the paper's protocol, see `paper_protocol`).
+    A profile's values are [DEFAULT]'s overridden by its own lines; a line `base = NAME` starts it from profile
+    [NAME] (itself read so) instead of [DEFAULT].
     Raises FileNotFoundError naming a missing file and ValueError naming the file for an unknown
-    profile, a missing setting (or the old name 'seeds' of `replicates`), replicates < 1 or a value that does not
-    parse, or bin edges that do not fit the bin counts."""
+    profile or base (or bases that form a cycle), a missing setting (or the old name 'seeds' of `replicates`),
+    replicates < 1 or a value that does not parse, or bin edges that do not fit the bin counts."""
     path = Path(path) if path else SETTINGS_FILE
     if not path.exists(): raise FileNotFoundError(f"settings file {path} does not exist")
-    cp = configparser.ConfigParser()
+    cp = configparser.ConfigParser(default_section=_NO_DEFAULTS, interpolation=None)
     try: cp.read(path)
     except configparser.Error as e: raise ValueError(f"{path}: not a valid settings file ({e})") from None
-    if profile != 'DEFAULT' and not cp.has_section(profile):
-        raise ValueError(f"{path}: no profile [{profile}]; profiles: {', '.join(cp.sections())}")
-    sec, values = cp[profile], {'profile': profile}
+    sec, values = _profile_lines(cp, profile, path), {'profile': profile}
     if 'seeds' in sec and 'replicates' not in sec:
         raise ValueError(f"{path}: [{profile}] the setting 'seeds' is called 'replicates' now (training replicates)")
     for f in sorted(dataclasses.fields(Settings), key=lambda f: f.name):
         if f.name in ('profile', 'pixel_mm'): continue
         if f.name not in sec: raise ValueError(f"{path}: profile [{profile}] lacks the setting '{f.name}'")
         raw = sec[f.name].strip()
-        try: values[f.name] = _parse(f.metadata['kind'], raw, sec, f.name)
+        try: values[f.name] = _parse(f.metadata['kind'], raw)
         except ValueError: raise ValueError(f"{path}: [{profile}] {f.name} = {raw!r} does not parse") from None
     if len(values['sah_bin_edges_ml']) != len(values['sah_bin_counts']) + 1:
         raise ValueError(f"{path}: [{profile}] sah_bin_edges_ml needs one more value than sah_bin_counts")

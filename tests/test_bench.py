@@ -77,6 +77,11 @@ def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
                 assert s.pop(setting) == n and s.pop("profile") == f"smoke-{tag}{n:g}{suffix}"
                 assert s.pop("seed") == seed
                 assert s == {k: v for k, v in smoke.items() if k not in (setting, "profile", "seed")}
+    try:                                                  # a setting [smoke] does not have: named, nothing written
+        na.settings_with_variants({"smoke-x": {"nosuch": 1}}, tmp_path / "nosuch.ini")
+        raise AssertionError("an unknown setting passed")
+    except SystemExit as e:
+        assert "has no setting 'nosuch'" in str(e) and not (tmp_path / "nosuch.ini").exists()
 
 
 def test_resolution_reads_the_held_out_rows_of_a_run(tmp_path):
