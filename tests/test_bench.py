@@ -1,6 +1,6 @@
 """The benchmark scripts run (the GPU sessions depend on them: tools/device/engine_check.sh) and print what they
 promise."""
-import subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 from saharank.adapters import METHOD_REGISTRY
@@ -351,3 +351,43 @@ def test_blur_bench_blurs_in_plane_and_keeps_the_annotation():
         assert abs(h[8:-8, 8:-8, 0].var() / 100 / (k ** 2).sum() ** 2 - 1) < 0.15, s
     h, m, a = scans["pixel 1.5x coarser"]
     assert h.shape == (108, 108, 4) and m.shape == h.shape and np.allclose(np.diag(a)[:3], [5.625, 5.625, 5.])
+
+
+def _fake_run(folder: Path, settings: dict, dice: float, change: float) -> Path:
+    """A run folder with what `bench/noise_augmentation.summary` reads: per-patient Dice of a strategy and an adapter,
+    robustness rows (none and noise 15 HU), the leave-one-head-out rows and the clean held-out head."""
+    import pandas as pd
+    (folder / "report").mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({"settings": settings}))
+    pd.DataFrame([dict(experiment=e, model=m, id=str(i), fold="1", dice=dice) for e, m in
+                  (("strategy", "All"), ("adapter", "LoRA-C64")) for i in range(3)]).to_csv(folder / "per_patient.csv")
+    pd.DataFrame([dict(evaluation="cross-validation test folds", model=f"net-{m}", id=str(i), perturbation=p,
+                       rel_change=0.0 if p == "none" else change, dice=dice)
+                  for m in ("All", "LoRA-C64") for i in range(3) for p in ("none", "noise 15 HU")]).to_csv(
+        folder / "report" / "robustness_per_patient.csv")
+    pd.DataFrame([dict(model=m, network_ml=4.0, predicted_ml=1.0) for m in ("All", "LoRA-C64")]).to_csv(
+        folder / "report" / "generalization_clean.csv")
+    pd.DataFrame([dict(model=m, held_out="ct_head", dice_in=dice, dice_out=dice - 0.1, volume_error_out=0.2,
+                       clean_network_ml=4.0, clean_predicted_ml=1.0) for m in ("All", "LoRA-C64")]).to_csv(
+        folder / "report" / "generalization.csv")
+    return folder
+
+
+def test_training_length_compares_each_long_run_with_the_short_one_of_its_draw(tmp_path):
+    """bench/training_length.py's `rows`: one row per profile and role, the epochs of the profile, each volume change's
+    ratio to the short profile of the same cohort seed; a run folder of other epochs is refused, naming it."""
+    import pytest
+    from saharank.settings import load_settings
+    tl = _bench_module("training_length")
+    folders = {}
+    for p, change in (("smoke", 0.2), ("smoke-long", 0.5), ("smoke-seed1", 0.4), ("smoke-long-seed1", 0.2)):
+        folders[p] = _fake_run(tmp_path / p, load_settings(p).as_dict(), 0.6, change)
+    t = tl.rows(folders)
+    assert list(t.profile) == [p for p in folders for _ in range(2)] and set(t.selected) == {"best strategy",
+                                                                                           "best adapter"}
+    assert list(t["epochs (pre-training / fine-tuning)"][::2]) == ["6 / 3", "18 / 9", "6 / 3", "18 / 9"]
+    assert list(t["noise 15 HU: ratio to smoke"][::2]) == [1.0, 2.5, 1.0, 0.5]
+    assert list(t["clean held-out head mL"]) == [1.0] * 8
+    wrong = _fake_run(tmp_path / "wrong", load_settings("smoke").as_dict(), 0.6, 0.1)
+    with pytest.raises(SystemExit, match="wrong: pre-trained 6 epochs"):
+        tl.rows({"smoke-long": wrong})

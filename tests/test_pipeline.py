@@ -398,6 +398,17 @@ def test_smoke_seed1_profile_is_smoke_on_another_cohort_draw():
     assert seed1.replace(seed=smoke.seed, profile="smoke") == smoke
 
 
+def test_smoke_long_profiles_are_smoke_trained_three_times_as_long_on_both_draws():
+    """[smoke-long] (figures/smoke-long, bench/training_length.py) differs from [smoke] in the epochs only; its
+    -seed1 in the seed."""
+    smoke, seed1 = load_settings("smoke"), load_settings("smoke-seed1")
+    long, long1 = load_settings("smoke-long"), load_settings("smoke-long-seed1")
+    assert (long.pretrain_epochs, long.finetune_epochs) == (3 * smoke.pretrain_epochs, 3 * smoke.finetune_epochs)
+    assert long.replace(pretrain_epochs=smoke.pretrain_epochs, finetune_epochs=smoke.finetune_epochs,
+                        profile="smoke") == smoke
+    assert long1.seed == seed1.seed and long1.replace(seed=smoke.seed, profile="smoke-long") == long
+
+
 def test_gpu_profile_is_the_whole_grid():
     gpu, full = load_settings("gpu"), load_settings("full")
     for k in ("tbi_patients", "tbi_validation", "tbi_no_injury", "sah_bin_counts", "folds", "strategies",

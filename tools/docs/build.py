@@ -33,6 +33,8 @@ REPORTS = {  # committed report folders -> page title
     'smoke-3replicates': 'The smoke run with 3 training replicates',
     'smoke-ranks': 'The smoke run with all eight ranks (Fig. 4)',
     'smoke-seed1': 'The smoke run on a second cohort draw (seed 1)',
+    'smoke-long': 'The smoke run trained three times as long',
+    'smoke-long-seed1': 'The smoke run trained three times as long, second cohort draw',
 }
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
