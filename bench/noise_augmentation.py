@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from variants import SETTINGS, markdown_table, run_variant, settings_with_variants  # noqa: E402
+from variants import SETTINGS, markdown_table, run_variant, settings_with_variants, write_runs_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PERTURBATIONS = ('noise 6 HU', 'noise 15 HU', 'pixel 1.5x coarser', 'pixel 1.5x finer', 'slice 2x thicker',
@@ -172,22 +172,15 @@ TITLES = {'noise': 'Noise augmentation against noisy scans',
 
 def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, folders: dict, command: str) -> None:
     "The table `t` as TAG_augmentation.csv and .md in `fig`, and the runs' provenance beside it."
-    fig.mkdir(parents=True, exist_ok=True)
-    t.to_csv(fig / f'{tag}_augmentation.csv', index=False)
-    (fig / f'{tag}_augmentation.md').write_text(
+    write_runs_table(t, fig, f'{tag}_augmentation',
         f"# {TITLES[tag]} (ours: saharank's cohorts, smoke size; not the paper's)\n\n"
         f"Per value of the training setting `{setting}`{' (' + UNITS[setting].strip() + ')' if UNITS[setting] else ''}"
         ", cohort seed (the 30 SAH patients and their folds) and selected model: mean Dice over the 30 SAH patients,"
         " and per perturbation of the robustness report the median |volume "
         "change| (%, cross-validation test folds) and mean Dice; the clean held-out head's mL called blood "
         "(leave-one-head-out: network alone, post-processed; summed over the held-out heads) and the held-out heads' "
-        f"Dice and volume error. Command: `{command}` (`bench/noise_augmentation.py`).\n\n" + _markdown(t, setting))
-    keep = ('git_commit', 'versions', 'generator_version', 'engine_version', 'wall_time_s')
-    prov = {str(n): {k: v for k, v in json.loads((out / 'provenance.json').read_text()).items() if k in keep}
-            for n, out in folders.items()}
-    (fig / f'{tag}_augmentation_provenance.json').write_text(json.dumps(
-        dict(command=command, runs={str(n): str(out) for n, out in folders.items()}, provenance=prov), indent=1,
-        default=str))
+        f"Dice and volume error. Command: `{command}` (`bench/noise_augmentation.py`).\n\n" + _markdown(t, setting),
+        folders, command)
 
 
 if __name__ == '__main__':

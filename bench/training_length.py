@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from noise_augmentation import summary  # noqa: E402
-from variants import SETTINGS, markdown_table, run_variant  # noqa: E402
+from variants import SETTINGS, markdown_table, run_variant, write_runs_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ('smoke', 'smoke-long', 'smoke-seed1', 'smoke-long-seed1')
@@ -54,10 +54,8 @@ def rows(folders: dict, ini: Path = SETTINGS) -> pd.DataFrame:
 
 def write(t: pd.DataFrame, fig: Path, folders: dict, command: str) -> None:
     "The table `t` as training_length.csv and .md in `fig`, and the runs' provenance beside it."
-    fig.mkdir(parents=True, exist_ok=True)
-    t.to_csv(fig / 'training_length.csv', index=False)
     cols = [f'{p} {m}' for p, m in zip(t.profile, t.model)]
-    (fig / 'training_length.md').write_text(
+    write_runs_table(t, fig, 'training_length',
         "# Training length: the smoke run trained three times as long (ours: saharank's cohorts, smoke size; not the "
         "paper's)\n\nPer profile (cohort seed 0: smoke, smoke-long; seed 1: smoke-seed1, smoke-long-seed1) and "
         "selected model: mean Dice over the 30 SAH patients, per perturbation of the robustness report the median "
@@ -65,13 +63,7 @@ def write(t: pd.DataFrame, fig: Path, folders: dict, command: str) -> None:
         "the clean held-out head's mL called blood (leave-one-head-out: network alone, post-processed; summed over "
         "the held-out heads) and the held-out heads' Dice and volume error. Command: "
         f"`{command}` (`bench/training_length.py`).\n\n"
-        + markdown_table(t.T.reset_index().set_axis(['', *cols], axis=1)))
-    keep = ('git_commit', 'versions', 'generator_version', 'engine_version', 'wall_time_s')
-    prov = {p: {k: v for k, v in json.loads((Path(out) / 'provenance.json').read_text()).items() if k in keep}
-            for p, out in folders.items()}
-    (fig / 'training_length_provenance.json').write_text(json.dumps(
-        dict(command=command, runs={p: str(out) for p, out in folders.items()}, provenance=prov), indent=1,
-        default=str))
+        + markdown_table(t.T.reset_index().set_axis(['', *cols], axis=1)), folders, command)
 
 
 def main(argv=None) -> None:

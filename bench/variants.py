@@ -1,7 +1,7 @@
 """What the profile-variant benchmarks share (`resolution.py`, `noise_augmentation.py`): a settings file whose extra
 profiles equal [smoke] but for a few settings, one `saharank reproduce` per such profile, and a Markdown table."""
 from __future__ import annotations
-import configparser, subprocess, sys
+import configparser, json, subprocess, sys
 from pathlib import Path
 
 import pandas as pd
@@ -40,3 +40,18 @@ def markdown_table(t: pd.DataFrame) -> str:
     "`t` as a Markdown table: its columns as the header, one line per row, values as `str` gives them."
     md = '| ' + ' | '.join(map(str, t.columns)) + ' |\n|' + '---|' * len(t.columns) + '\n'
     return md + ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
+
+
+def write_runs_table(t: pd.DataFrame, fig: Path, stem: str, markdown: str, folders: dict, command: str) -> None:
+    """The table `t` as STEM.csv in `fig` (made), the Markdown text `markdown` as STEM.md, and STEM_provenance.json:
+    `command`, the run folders (`folders`, name -> folder) and each run's git commit, versions, generator and engine
+    versions and wall times from its provenance.json."""
+    fig.mkdir(parents=True, exist_ok=True)
+    t.to_csv(fig / f'{stem}.csv', index=False)
+    (fig / f'{stem}.md').write_text(markdown)
+    keep = ('git_commit', 'versions', 'generator_version', 'engine_version', 'wall_time_s')
+    prov = {str(n): {k: v for k, v in json.loads((Path(out) / 'provenance.json').read_text()).items() if k in keep}
+            for n, out in folders.items()}
+    (fig / f'{stem}_provenance.json').write_text(json.dumps(
+        dict(command=command, runs={str(n): str(out) for n, out in folders.items()}, provenance=prov), indent=1,
+        default=str))
