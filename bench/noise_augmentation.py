@@ -12,11 +12,17 @@ goals on heads never trained on), on one cohort draw or several (`--seeds`).
                                                                  # runs/bonerise-aug-15; figures/bonerise-augmentation/
     python bench/noise_augmentation.py --setting empty_slice_fraction --values 0.15 0.5 --seeds 0 1 \
         --reuse 0.15=runs/smoke --reuse 0.15/1=runs/smoke-seed1   # two cohort draws: runs/empty-aug-0.5{,-seed1}
+    python bench/noise_augmentation.py --base smoke-long --values 8 16 --seeds 0 1 \
+        --reuse 8=figures/smoke-long --reuse 8/1=figures/smoke-long-seed1
+                  # from [smoke-long]: runs/smoke-long-noise-aug-16{,-seed1}, figures/noise-augmentation-smoke-long/
 
 Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench` (TAG: `noise`, `bonerise` or
 `empty`; S: the packaged settings.ini plus [smoke-TAGN] = [smoke] with the setting = N; with a cohort seed s other than
 [smoke]'s, [smoke-TAGN-seeds] with `seed` = s too, in runs/TAG-aug-N-seeds), so each run has its cross-validation,
-deployable models, robustness and leave-one-out reports. Prints and writes (--figures, default
+deployable models, robustness and leave-one-out reports. With `--base PROFILE` the variants start from that profile
+instead ([PROFILE-TAGN], runs/PROFILE-TAG-aug-N, figures/...-PROFILE/). `--reuse` takes a run folder, or a report
+committed under figures/ (the models of its leave-one-out table, their Dice from its table2.csv / table3.csv; a
+report keeps no settings: it is taken as the base profile's at that cohort seed). Prints and writes (--figures, default
 figures/noise-augmentation/, bonerise-augmentation/ or empty-slices/) TAG_augmentation.csv, .md and
 _provenance.json: per N, cohort seed and selected model (Table 2's best strategy, Table 3's best adapter) the mean
 Dice over all SAH patients, the median |volume change| (%) of the robustness report under each perturbation
@@ -27,7 +33,7 @@ A run whose settings lack the setting (made before it existed) reads settings.in
 machine: each run is a smoke run (about 8 min on 2 cores).
 """
 from __future__ import annotations
-import argparse, configparser, json, sys
+import argparse, json, sys
 from pathlib import Path
 
 import pandas as pd
@@ -47,24 +53,25 @@ FIGURES = {'noise': 'noise-augmentation', 'bonerise': 'bonerise-augmentation', '
 UNITS = {'intensity_noise_hu': ' HU', 'intensity_bone_rise_hu': ' HU', 'empty_slice_fraction': ''}
 
 
-def profile_name(setting: str, n: float, seed: int | None = None) -> str:
-    "The variant's profile: smoke-TAGN, with -seedS when the cohort seed `seed` is not [smoke]'s."
-    return f'smoke-{TAGS[setting]}{n:g}' + ('' if seed is None else f'-seed{seed}')
+def profile_name(setting: str, n: float, seed: int | None = None, base: str = 'smoke') -> str:
+    "The variant's profile: BASE-TAGN, with -seedS when the cohort seed `seed` is not [`base`]'s."
+    return f'{base}-{TAGS[setting]}{n:g}' + ('' if seed is None else f'-seed{seed}')
 
 
-def settings_with_values(setting: str, values, path: Path, seeds=(None,)) -> Path:
-    """settings.ini plus [smoke-TAGN] = [smoke] with `setting` N for each N (and, per seed s of `seeds` other than
-    None, [smoke-TAGN-seeds] with `seed` = s too), written to `path`."""
-    cp = configparser.ConfigParser()
-    cp.read(SETTINGS)
-    if cp['smoke'].get('intensity_augmentation', 'false').strip().lower() != 'true':
-        sys.exit(f"{SETTINGS}: [smoke] has no intensity augmentation; this benchmark varies {setting}")
-    return settings_with_variants({profile_name(setting, n, s): {setting: f'{n:g}'} | ({} if s is None else
-                                   {'seed': str(s)}) for n in values for s in seeds}, path)
+def settings_with_values(setting: str, values, path: Path, seeds=(None,), base: str = 'smoke') -> Path:
+    """settings.ini plus [BASE-TAGN] = [`base`] with `setting` N for each N (and, per seed s of `seeds` other than
+    None, [BASE-TAGN-seeds] with `seed` = s too), written to `path`; exits when [`base`] has no intensity
+    augmentation."""
+    from saharank.settings import load_settings
+    if not load_settings(base, SETTINGS).intensity_augmentation:
+        sys.exit(f"{SETTINGS}: [{base}] has no intensity augmentation; this benchmark varies {setting}")
+    return settings_with_variants({profile_name(setting, n, s, base): {setting: f'{n:g}'} | ({} if s is None else
+                                   {'seed': str(s)}) for n in values for s in seeds}, path, base=base)
 
 
-def run_value(setting: str, n: float, out: Path, ini: Path, seed: int | None = None) -> None:
-    run_variant(profile_name(setting, n, seed), ini, out, '--no-bench', log=f'{TAGS[setting]}_augmentation.log')
+def run_value(setting: str, n: float, out: Path, ini: Path, seed: int | None = None, base: str = 'smoke') -> None:
+    run_variant(profile_name(setting, n, seed, base), ini, out, '--no-bench',
+                log=f'{TAGS[setting]}_augmentation.log')
 
 
 def _held_out_heads(gen: pd.DataFrame, model: str) -> dict:
@@ -80,23 +87,46 @@ def _held_out_heads(gen: pd.DataFrame, model: str) -> dict:
     return out
 
 
+def is_report(out: Path) -> bool:
+    "Whether `out` is a report committed under figures/ (its files at the top, no provenance.json) or a run folder."
+    return not (out / 'provenance.json').is_file() and (out / 'report_provenance.json').is_file()
+
+
+def _selected(out: Path, held: pd.DataFrame) -> list[tuple[str, str, float]]:
+    """(role, model, mean Dice over the SAH patients) of Table 2's best strategy and Table 3's best adapter: from a
+    run's per_patient.csv, or for a committed report the models its leave-one-out table `held` was made for (the
+    report's own selection, unrounded) with their Dice from its table2.csv / table3.csv (column All, 3 decimals)."""
+    if not is_report(out):
+        per = pd.read_csv(out / 'per_patient.csv', dtype={'id': str, 'fold': str})
+        return [(label, m := per[per.experiment == exp].groupby('model').dice.mean().idxmax(),
+                 round(per[(per.experiment == exp) & (per.model == m)].dice.mean(), 3))
+                for exp, label in (('strategy', 'best strategy'), ('adapter', 'best adapter'))]
+    out_rows = []
+    for table, label in (('table2.csv', 'best strategy'), ('table3.csv', 'best adapter')):
+        t = pd.read_csv(out / table, index_col=0)
+        m = [m for m in held.model.unique() if m in t.index]
+        if len(m) != 1: sys.exit(f"{out}: {table} and generalization.csv share {len(m)} models, not 1")
+        out_rows.append((label, m[0], float(str(t.loc[m[0], 'All']).split()[0])))
+    return out_rows
+
+
 def summary(setting: str, n: float, out: Path, default: float, seed: int) -> list[dict]:
     """The table's rows (one per selected model) from the run in `out`, whose `setting` must be `n` (`default` when
-    its settings lack it) and cohort seed `seed`."""
-    prov = json.loads((out / 'provenance.json').read_text())
-    value = prov['settings'].get(setting, default)
-    if value != n: sys.exit(f"{out}: its {setting} is {value}, not {n:g}")
-    if prov['settings']['seed'] != seed: sys.exit(f"{out}: its cohort seed is {prov['settings']['seed']}, not {seed}")
-    per = pd.read_csv(out / 'per_patient.csv', dtype={'id': str, 'fold': str})
-    rob = pd.read_csv(out / 'report' / 'robustness_per_patient.csv', dtype={'id': str})
-    gen = pd.read_csv(out / 'report' / 'generalization_clean.csv')
-    held = pd.read_csv(out / 'report' / 'generalization.csv')
+    its settings lack it) and cohort seed `seed`; or from a report committed under figures/ (`is_report`: it keeps no
+    settings, so `n` and `seed` are taken as given)."""
+    report = out if is_report(out) else out / 'report'
+    if not is_report(out):
+        prov = json.loads((out / 'provenance.json').read_text())
+        value = prov['settings'].get(setting, default)
+        if value != n: sys.exit(f"{out}: its {setting} is {value}, not {n:g}")
+        if prov['settings']['seed'] != seed:
+            sys.exit(f"{out}: its cohort seed is {prov['settings']['seed']}, not {seed}")
+    rob = pd.read_csv(report / 'robustness_per_patient.csv', dtype={'id': str})
+    gen = pd.read_csv(report / 'generalization_clean.csv')
+    held = pd.read_csv(report / 'generalization.csv')
     rows = []
-    for exp, label in (('strategy', 'best strategy'), ('adapter', 'best adapter')):
-        p = per[per.experiment == exp]
-        model = p.groupby('model').dice.mean().idxmax()
-        row = {setting: n, 'seed': seed, 'selected': label, 'model': model,
-               'dice': round(p[p.model == model].dice.mean(), 3)}
+    for label, model, dice in _selected(out, held):
+        row = {setting: n, 'seed': seed, 'selected': label, 'model': model, 'dice': dice}
         r = rob[(rob.evaluation == 'cross-validation test folds') & rob.model.str.endswith(model)]
         for name in PERTURBATIONS:
             q = r[r.perturbation == name]
@@ -134,33 +164,33 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--setting', default='intensity_noise_hu', choices=sorted(TAGS), help='the setting to vary')
     ap.add_argument('--values', '--noise', type=float, nargs='+', default=[8., 16.], help="the setting's values")
-    ap.add_argument('--seeds', type=int, nargs='+', default=None, help="cohort seeds (default: [smoke]'s)")
+    ap.add_argument('--seeds', type=int, nargs='+', default=None, help="cohort seeds (default: the base's)")
+    ap.add_argument('--base', default='smoke', help='the profile the variants start from (default smoke)')
     ap.add_argument('--runs', default='runs', help='folder of the runs (runs/TAG-aug-N[-seedS])')
     ap.add_argument('--figures', default=None, help='default figures/noise-augmentation, bonerise-augmentation or '
-                    'empty-slices')
+                    'empty-slices (with -BASE for another --base)')
     ap.add_argument('--reuse', action='append', default=[], metavar='N[/SEED]=FOLDER',
-                    help='take N (at cohort seed SEED) from this run folder')
+                    help='take N (at cohort seed SEED) from this run folder or committed report')
     ap.add_argument('--table-only', action='store_true')
     a = ap.parse_args(argv)
+    from saharank.settings import load_settings
     tag = TAGS[a.setting]
-    cp = configparser.ConfigParser()
-    cp.read(SETTINGS)
-    base_seed, default = cp['smoke'].getint('seed'), float(cp['DEFAULT'][a.setting])
-    folders, reuse = _folders(a, tag, base_seed)
+    base_seed, default = load_settings(a.base, SETTINGS).seed, getattr(load_settings('DEFAULT', SETTINGS), a.setting)
+    folders, reuse = _folders(a, tag if a.base == 'smoke' else f'{a.base}-{tag}', base_seed)
     if not a.table_only:
         seeds = sorted({None if sd == base_seed else sd for _, sd in folders}, key=lambda sd: (sd is not None, sd))
         ini = settings_with_values(a.setting, a.values, Path(a.runs) / f'{tag}_augmentation_settings.ini',
-                                   seeds=seeds)
+                                   seeds=seeds, base=a.base)
         for (n, sd), out in folders.items():
             if (n, sd) not in reuse and not (out / 'report' / 'robustness_per_patient.csv').is_file():
-                run_value(a.setting, n, out, ini, None if sd == base_seed else sd)
+                run_value(a.setting, n, out, ini, None if sd == base_seed else sd, a.base)
     t = pd.DataFrame([r for (n, sd), out in folders.items() for r in summary(a.setting, n, out, default, sd)])
     for c in [c for c in t.columns if c.endswith('volume change %')]:
         base = t.groupby(['seed', 'selected'])[c].transform('first')
         t[c.replace('volume change %', 'ratio to first')] = (t[c] / base).round(2)
-    fig = Path(a.figures or ROOT / 'figures' / FIGURES[tag])
+    fig = Path(a.figures or ROOT / 'figures' / (FIGURES[tag] + ('' if a.base == 'smoke' else f'-{a.base}')))
     command = ' '.join(['python', 'bench/noise_augmentation.py', *(argv or sys.argv[1:])])
-    write(t, fig, tag, a.setting, {f'{n:g}' + ('' if sd == base_seed else f'/seed{sd}'): out
+    write(t, fig, tag, a.setting, a.base, {f'{n:g}' + ('' if sd == base_seed else f'/seed{sd}'): out
                                    for (n, sd), out in folders.items()}, command)
     print(t.T.to_string(header=False))
 
@@ -170,11 +200,13 @@ TITLES = {'noise': 'Noise augmentation against noisy scans',
           'empty': 'More blood-free slices in training, against heads never trained on'}
 
 
-def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, folders: dict, command: str) -> None:
+def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, base: str, folders: dict, command: str) -> None:
     "The table `t` as TAG_augmentation.csv and .md in `fig`, and the runs' provenance beside it."
     write_runs_table(t, fig, f'{tag}_augmentation',
         f"# {TITLES[tag]} (ours: saharank's cohorts, smoke size; not the paper's)\n\n"
-        f"Per value of the training setting `{setting}`{' (' + UNITS[setting].strip() + ')' if UNITS[setting] else ''}"
+        + ('' if base == 'smoke' else f"Every run is [{base}] (at its cohort seed) but for the setting.\n\n")
+        + f"Per value of the training setting `{setting}`"
+        + (f" ({UNITS[setting].strip()})" if UNITS[setting] else '') +
         ", cohort seed (the 30 SAH patients and their folds) and selected model: mean Dice over the 30 SAH patients,"
         " and per perturbation of the robustness report the median |volume "
         "change| (%, cross-validation test folds) and mean Dice; the clean held-out head's mL called blood "

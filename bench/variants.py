@@ -20,6 +20,7 @@ def settings_with_variants(variants: dict, path: Path, base: str = 'smoke') -> P
         unknown = [k for k in changes if k not in cp[base]]
         if unknown: sys.exit(f"{SETTINGS}: [{base}] has no setting {unknown[0]!r}")
         cp[name] = {'base': base} | {k: str(v) for k, v in changes.items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w') as f: cp.write(f)
     return path
 
@@ -42,15 +43,20 @@ def markdown_table(t: pd.DataFrame) -> str:
     return md + ''.join('| ' + ' | '.join(str(v) for v in r) + ' |\n' for r in t.itertuples(index=False))
 
 
+def _provenance(out: Path) -> Path:
+    "A run folder's provenance.json, or a committed report's report_provenance.json (figures/PROFILE has no other)."
+    return out / 'provenance.json' if (out / 'provenance.json').is_file() else out / 'report_provenance.json'
+
+
 def write_runs_table(t: pd.DataFrame, fig: Path, stem: str, markdown: str, folders: dict, command: str) -> None:
     """The table `t` as STEM.csv in `fig` (made), the Markdown text `markdown` as STEM.md, and STEM_provenance.json:
     `command`, the run folders (`folders`, name -> folder) and each run's git commit, versions, generator and engine
-    versions and wall times from its provenance.json."""
+    versions and wall times from its provenance.json (a committed report's: its report_provenance.json)."""
     fig.mkdir(parents=True, exist_ok=True)
     t.to_csv(fig / f'{stem}.csv', index=False)
     (fig / f'{stem}.md').write_text(markdown)
     keep = ('git_commit', 'versions', 'generator_version', 'engine_version', 'wall_time_s')
-    prov = {str(n): {k: v for k, v in json.loads((Path(out) / 'provenance.json').read_text()).items() if k in keep}
+    prov = {str(n): {k: v for k, v in json.loads(_provenance(Path(out)).read_text()).items() if k in keep}
             for n, out in folders.items()}
     (fig / f'{stem}_provenance.json').write_text(json.dumps(
         dict(command=command, runs={str(n): str(out) for n, out in folders.items()}, provenance=prov), indent=1,

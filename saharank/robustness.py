@@ -260,7 +260,9 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
 
     The summary has one row per model and held-out head: patients, dice_in, dice_out, volume_error_in and
     volume_error_out (median |predicted / annotated - 1|), clean_network_ml, clean_predicted_ml, and `goals` (which of
-    the issue's goals hold). ValueError when `rows` lacks a column."""
+    the issue's goals hold). The Markdown's Fisher-grade table gives per grade the mean Dice, the mean sensitivity
+    (voxel-wise TP / annotated, from the Dice identity 2 TP = Dice (annotated + predicted); NaN without annotated
+    blood) and the median |volume error|. ValueError when `rows` lacks a column."""
     need = {'model', 'id', 'dice', 'annotated_ml', 'predicted_ml', 'evaluation', 'held_out', 'fisher_grade'}
     if need - set(rows): raise ValueError(f"generalization_report: rows lack {sorted(need - set(rows))}")
     r = rows.assign(volume_error=(rows.predicted_ml / rows.annotated_ml - 1).abs())
@@ -278,8 +280,10 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
         if pd.notna(x.clean_network_ml): g['clean'] = x.clean_predicted_ml < 2 and x.clean_network_ml < 5
         return ', '.join(f"{k} {'holds' if v else 'does not hold'}" for k, v in g.items())
     s['goals'] = s.apply(goals, axis=1)
-    grade = (r.groupby(['model', 'held_out', 'evaluation', 'fisher_grade'], sort=False)
-              .agg(patients=('id', 'nunique'), dice=('dice', 'mean'), volume_error=('volume_error', 'median'))
+    sens = r.dice * (r.annotated_ml + r.predicted_ml) / (2 * r.annotated_ml.where(r.annotated_ml > 0))
+    grade = (r.assign(sensitivity=sens).groupby(['model', 'held_out', 'evaluation', 'fisher_grade'], sort=False)
+              .agg(patients=('id', 'nunique'), dice=('dice', 'mean'), sensitivity=('sensitivity', 'mean'),
+                   volume_error=('volume_error', 'median'))
               .reset_index()
               .sort_values(['model', 'held_out', 'fisher_grade', 'evaluation'], kind='stable', ignore_index=True))
     d = Path(report_dir)
@@ -304,6 +308,7 @@ def generalization_report(report_dir, rows: pd.DataFrame, clean: pd.DataFrame) -
                                               'clean_network_ml': 'clean head mL, network',
                                               'clean_predicted_ml': 'clean head mL'})), '',
           "## By modified Fisher grade", '',
-          markdown_table(grade.assign(dice=grade.dice.round(3), volume_error=(100 * grade.volume_error).round(1))), '']
+          markdown_table(grade.assign(dice=grade.dice.round(3), sensitivity=grade.sensitivity.round(3),
+                                      volume_error=(100 * grade.volume_error).round(1))), '']
     write_text_atomic(d / 'generalization.md', '\n'.join(md))
     return s

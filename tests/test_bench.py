@@ -77,6 +77,14 @@ def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
                 assert s.pop(setting) == n and s.pop("profile") == f"smoke-{tag}{n:g}{suffix}"
                 assert s.pop("seed") == seed
                 assert s == {k: v for k, v in smoke.items() if k not in (setting, "profile", "seed")}
+    long = load_settings("smoke-long").as_dict()          # --base smoke-long: [smoke-long-noise16(-seed1)]
+    ini = na.settings_with_values("intensity_noise_hu", (16.0,), tmp_path / "long.ini", seeds=(None, 1),
+                                  base="smoke-long")
+    for seed, suffix in ((long["seed"], ""), (1, "-seed1")):
+        s = load_settings(f"smoke-long-noise16{suffix}", ini).as_dict()
+        assert s.pop("intensity_noise_hu") == 16.0 and s.pop("seed") == seed and s.pop("pretrain_epochs") == 18
+        assert s == {k: v for k, v in long.items() if k not in ("intensity_noise_hu", "profile", "seed",
+                                                                  "pretrain_epochs")} | {"profile": s["profile"]}
     try:                                                  # a setting [smoke] does not have: named, nothing written
         na.settings_with_variants({"smoke-x": {"nosuch": 1}}, tmp_path / "nosuch.ini")
         raise AssertionError("an unknown setting passed")
@@ -391,3 +399,27 @@ def test_training_length_compares_each_long_run_with_the_short_one_of_its_draw(t
     wrong = _fake_run(tmp_path / "wrong", load_settings("smoke").as_dict(), 0.6, 0.1)
     with pytest.raises(SystemExit, match="wrong: pre-trained 6 epochs"):
         tl.rows({"smoke-long": wrong})
+
+
+def test_augmentation_reads_a_committed_report_as_its_run():
+    """bench/noise_augmentation.py's `summary` of a report committed under figures/ (no per_patient.csv, no
+    settings: the models of its leave-one-out table, their Dice from table2/3.csv) gives the rows `summary` gave of
+    the run folder itself: figures/training-length was made from runs/smoke-long(-seed1), whose reports are
+    figures/smoke-long(-seed1)."""
+    import pandas as pd
+    na = _bench_module("noise_augmentation")
+    made = pd.read_csv(ROOT / "figures" / "training-length" / "training_length.csv")
+    for profile, seed in (("smoke-long", 0), ("smoke-long-seed1", 1)):
+        assert na.is_report(ROOT / "figures" / profile)
+        rows = pd.DataFrame(na.summary("finetune_epochs", 9, ROOT / "figures" / profile, 9, seed))
+        ref = made[made.profile == profile].reset_index(drop=True)
+        assert list(rows.model) == list(ref.model) and list(rows.selected) == list(ref.selected)
+        for c in rows.columns.drop("finetune_epochs"):
+            assert list(rows[c].astype(str)) == list(ref[c].astype(str)), (profile, c)
+    # and figures/noise-augmentation-smoke-long's 16 HU rows (made from the run folders) from their committed reports
+    made = pd.read_csv(ROOT / "figures" / "noise-augmentation-smoke-long" / "noise_augmentation.csv")
+    for profile, seed in (("smoke-long-noise16", 0), ("smoke-long-noise16-seed1", 1)):
+        rows = pd.DataFrame(na.summary("intensity_noise_hu", 16.0, ROOT / "figures" / profile, 8.0, seed))
+        ref = made[(made.intensity_noise_hu == 16) & (made.seed == seed)].reset_index(drop=True)
+        for c in rows.columns:
+            assert list(rows[c].astype(str)) == list(ref[c].astype(str)), (profile, c)

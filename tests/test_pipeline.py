@@ -407,6 +407,11 @@ def test_smoke_long_profiles_are_smoke_trained_three_times_as_long_on_both_draws
     assert long.replace(pretrain_epochs=smoke.pretrain_epochs, finetune_epochs=smoke.finetune_epochs,
                         profile="smoke") == smoke
     assert long1.seed == seed1.seed and long1.replace(seed=smoke.seed, profile="smoke-long") == long
+    # [smoke-long-noise16] (figures/smoke-long-noise16, bench/noise_augmentation.py --base smoke-long): the noise only
+    noisy, noisy1 = load_settings("smoke-long-noise16"), load_settings("smoke-long-noise16-seed1")
+    assert (noisy.intensity_noise_hu, long.intensity_noise_hu) == (16.0, 8.0)
+    assert noisy.replace(intensity_noise_hu=8.0, profile="smoke-long") == long
+    assert noisy1.replace(intensity_noise_hu=8.0, profile="smoke-long-seed1") == long1
 
 
 def test_gpu_profile_is_the_whole_grid():

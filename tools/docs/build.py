@@ -35,6 +35,8 @@ REPORTS = {  # committed report folders -> page title
     'smoke-seed1': 'The smoke run on a second cohort draw (seed 1)',
     'smoke-long': 'The smoke run trained three times as long',
     'smoke-long-seed1': 'The smoke run trained three times as long, second cohort draw',
+    'smoke-long-noise16': 'The smoke run trained three times as long, with noise up to 16 HU in training',
+    'smoke-long-noise16-seed1': 'The smoke run trained three times as long, noise up to 16 HU, second cohort draw',
 }
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
