@@ -22,7 +22,8 @@ Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench
 deployable models, robustness and leave-one-out reports. With `--base PROFILE` the variants start from that profile
 instead ([PROFILE-TAGN], runs/PROFILE-TAG-aug-N, figures/...-PROFILE/). `--reuse` takes a run folder, or a report
 committed under figures/ (the models of its leave-one-out table, their Dice from its table2.csv / table3.csv; a
-report keeps no settings: it is taken as the base profile's at that cohort seed). Prints and writes (--figures, default
+report keeps no settings: it is taken as the base profile's at that cohort seed). Compare runs of one machine: another
+CPU type moves these rows as much as a training change (bench/README.md). Prints and writes (--figures, default
 figures/noise-augmentation/, bonerise-augmentation/ or empty-slices/) TAG_augmentation.csv, .md and
 _provenance.json: per N, cohort seed and selected model (Table 2's best strategy, Table 3's best adapter) the mean
 Dice over all SAH patients, the median |volume change| (%) of the robustness report under each perturbation
