@@ -13,7 +13,7 @@ goals on heads never trained on), on one cohort draw or several (`--seeds`).
     python bench/noise_augmentation.py --setting empty_slice_fraction --values 0.15 0.5 --seeds 0 1 \
         --reuse 0.15=runs/smoke --reuse 0.15/1=runs/smoke-seed1   # two cohort draws: runs/empty-aug-0.5{,-seed1}
     python bench/noise_augmentation.py --base smoke-long --values 8 16 --seeds 0 1 \
-        --reuse 8=figures/smoke-long --reuse 8/1=figures/smoke-long-seed1
+        --reuse 8=runs/smoke-long --reuse 8/1=runs/smoke-long-seed1
                   # from [smoke-long]: runs/smoke-long-noise-aug-16{,-seed1}, figures/noise-augmentation-smoke-long/
 
 Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench` (TAG: `noise`, `bonerise` or
@@ -115,8 +115,9 @@ def summary(setting: str, n: float, out: Path, default: float, seed: int) -> lis
     """The table's rows (one per selected model) from the run in `out`, whose `setting` must be `n` (`default` when
     its settings lack it) and cohort seed `seed`; or from a report committed under figures/ (`is_report`: it keeps no
     settings, so `n` and `seed` are taken as given)."""
-    report = out if is_report(out) else out / 'report'
-    if not is_report(out):
+    committed = is_report(out)
+    report = out if committed else out / 'report'
+    if not committed:
         prov = json.loads((out / 'provenance.json').read_text())
         value = prov['settings'].get(setting, default)
         if value != n: sys.exit(f"{out}: its {setting} is {value}, not {n:g}")
