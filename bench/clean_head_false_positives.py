@@ -66,7 +66,8 @@ def main(argv=None) -> None:
         pred, prob = segment_volume(model, ct.hu, ct.affine, meta['window'], meta['pixel_mm'], cfg['threshold'], 'cpu',
                                     brain_reference_hu=meta['brain_reference_hu'], name=head,
                                     postprocessing=meta['postprocessing'], canvas_px=meta['canvas_px'],
-                                    slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')))
+                                    slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')),
+                                    test_time_flip=bool(meta.get('test_time_flip')))
         rows.append({'model': name, 'held-out head': head,
                      **describe(pred, prob, ct, cfg['threshold'], cfg.get('brain_reference_hu'))})
         print(rows[-1], flush=True)

@@ -80,6 +80,7 @@ def held_out_head_models(r) -> list[tuple]:
              dict(window=cfg.window, pixel_mm=cfg.pixel_size_mm, canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
                   brain_reference_hu=cfg.get('brain_reference_hu'),
                   flatten_bone_profile=bool(cfg.get('flatten_bone_profile')),
+                  test_time_flip=bool(cfg.get('test_time_flip')),
                   postprocessing=postprocessing(cfg, r.root, t['train_ids'], t['fold'])))
             for t in tasks]
 
@@ -121,7 +122,8 @@ def read_scan(model, meta, hu, affine, threshold: float):
     return segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), threshold, 'cpu',
                           brain_reference_hu=meta.get('brain_reference_hu'),
                           postprocessing=meta.get('postprocessing'), canvas_px=meta['canvas_px'],
-                          slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')))
+                          slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')),
+                          test_time_flip=bool(meta.get('test_time_flip')))
 
 
 def scan_rows(models, scans: dict, threshold: float, key: str, **labels):

@@ -4,8 +4,9 @@ real heads: < 2 mL after post-processing and < 5 mL by the network", measured le
     python bench/held_out_threshold.py runs/smoke       # the smoke run's leave-one-head-out models (about 3 min)
 
 For each configuration the run's tables select and each head of its SAH cohort, the model fine-tuned without that
-head (`heads_run.held_out_head_models`), alone and with left-right flip test-time augmentation (`FlipTTA`: the mean of
-its logits on a slice and on the slice flipped, flipped back; the flip the training augmentation draws), reads:
+head (`heads_run.held_out_head_models`), alone and with left-right flip test-time augmentation (the setting
+`test_time_flip`, `saharank.training.flip_averaged_logits`: the mean of its logits on a slice and on the slice
+mirrored left-right, mirrored back; the flip the training augmentation draws), reads:
 - the held-out head's own CT without blood, as `saharank predict` reads a scan: mL the network calls blood and mL
   after the run's post-processing (every voxel a false positive);
 - the held-out head's SAH patients (the cohort's slices): mean Dice after post-processing and the sensitivity on
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,18 +31,6 @@ from variants import markdown_table  # noqa: E402
 
 RULES = (('threshold 0.5', 0.5, 0.), ('threshold 0.7', 0.7, 0.), ('threshold 0.9', 0.9, 0.),
          ('threshold 0.5, seed 0.95', 0.5, 0.95), ('threshold 0.5, seed 0.99', 0.5, 0.99))
-
-
-class FlipTTA(torch.nn.Module):
-    """Left-right flip test-time augmentation of a 2-D segmentation network: logits (N, K, H, W) = the mean of
-    `model`(x) and `model`(x flipped along W) flipped back. Source: ours; the flip is the one `augment_batch` trains
-    with (`flip_probability`)."""
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.model(x) + self.model(x.flip(-1)).flip(-1)) / 2
 
 
 def apply_rule(mask: np.ndarray, prob: np.ndarray, threshold: float, seed: float) -> np.ndarray:
@@ -68,7 +56,8 @@ def patient_rows(model, meta, r, ids) -> list[dict]:
         hu = np.asarray(nib.load(r.root / 'images' / f'{i}.nii.gz').dataobj, np.float32)
         y = np.asarray(nib.load(r.root / 'masks' / f'{i}.nii.gz').dataobj) > 0
         ic = np.asarray(nib.load(r.root / 'intracranial' / f'{i}.nii.gz').dataobj) > 0
-        p = predict_volume(model, hu, meta['window'], brain_reference_hu=meta['brain_reference_hu'])
+        p = predict_volume(model, hu, meta['window'], brain_reference_hu=meta['brain_reference_hu'],
+                           test_time_flip=bool(meta.get('test_time_flip')))
         m0 = blood_mask(p >= 0.5, hu, pp.get('blood_min_hu'), meta['brain_reference_hu'],
                         ic if pp.get('intracranial') else None)
         for rule, t, s in RULES:
@@ -85,7 +74,8 @@ def clean_rows(model, meta, ct, head) -> list[dict]:
     pred, prob = segment_volume(model, ct.hu, ct.affine, meta['window'], meta['pixel_mm'], 0.5, 'cpu',
                                 brain_reference_hu=meta['brain_reference_hu'], name=head,
                                 postprocessing=meta['postprocessing'], canvas_px=meta['canvas_px'],
-                                slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')))
+                                slab_mm=meta['slab_mm'], flatten=bool(meta.get('flatten_bone_profile')),
+                                test_time_flip=bool(meta.get('test_time_flip')))
     ml = float(np.prod(voxel_spacing(ct.affine))) / 1000.
     return [{'rule': rule, 'clean head mL, network': round(float((prob >= t).sum()) * ml, 1),
              'clean head mL, post-processed': round(float(apply_rule(pred.astype(bool), prob, t, s).sum()) * ml, 1)}
@@ -99,11 +89,11 @@ def main(argv=None) -> None:
     out = []
     for name, head, model, meta in held_out_head_models(r):
         for tta in (False, True):
-            net = FlipTTA(model) if tta else model
-            held = pd.DataFrame(patient_rows(net, meta, r, r.sah.id[r.sah['head'] == head]))
-            seen = pd.DataFrame(patient_rows(net, meta, r, r.sah.id[r.sah['head'] != head]))
+            read = meta | {'test_time_flip': tta}
+            held = pd.DataFrame(patient_rows(model, read, r, r.sah.id[r.sah['head'] == head]))
+            seen = pd.DataFrame(patient_rows(model, read, r, r.sah.id[r.sah['head'] != head]))
             thin = held[held.fisher_grade <= 2]
-            for c in clean_rows(net, meta, r.heads[head], head):
+            for c in clean_rows(model, read, r.heads[head], head):
                 rule = c['rule']
                 out.append({'model': name, 'held-out head': head, 'flip TTA': 'yes' if tta else 'no', **c,
                             'held-out Dice': round(held[held.rule == rule].dice.mean(), 3),

@@ -96,7 +96,7 @@ def main(argv=None) -> None:
                             float(meta['pixel_mm']), cfg['threshold'], 'cpu',
                             brain_reference_hu=meta.get('brain_reference_hu'), postprocessing=meta['postprocessing'],
                             canvas_px=meta['canvas_px'] if now else None, slab_mm=meta['slab_mm'] if now else None,
-                            flatten=how['flatten'])
+                            flatten=how['flatten'], test_time_flip=bool(meta.get('test_time_flip')))
                         sp, net = voxel_spacing(grid.affine), prob >= cfg['threshold']
                         rows.append(dict(head=head, pattern=pattern, patient=k, blood=blood,
                                          fisher_grade=info['fisher_grade'],

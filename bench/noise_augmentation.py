@@ -15,12 +15,18 @@ goals on heads never trained on), on one cohort draw or several (`--seeds`).
     python bench/noise_augmentation.py --base smoke-long --values 8 16 --seeds 0 1 \
         --reuse 8=runs/smoke-long --reuse 8/1=runs/smoke-long-seed1
                   # from [smoke-long]: runs/smoke-long-noise-aug-16{,-seed1}, figures/noise-augmentation-smoke-long/
+    python bench/noise_augmentation.py --setting test_time_flip --values 0 1 --seeds 0 1 \
+        --reuse 0=runs/smoke --reuse 0/1=runs/smoke-seed1
+                  # the same networks read once and with flip TTA: runs/flip-aug-1{,-seed1}, figures/test-time-flip/
 
 Each value N is `saharank reproduce --profile smoke-TAGN --settings S --no-bench` (TAG: `noise`, `bonerise` or
 `empty`; S: the packaged settings.ini plus [smoke-TAGN] = [smoke] with the setting = N; with a cohort seed s other than
 [smoke]'s, [smoke-TAGN-seeds] with `seed` = s too, in runs/TAG-aug-N-seeds), so each run has its cross-validation,
 deployable models, robustness and leave-one-out reports. With `--base PROFILE` the variants start from that profile
-instead ([PROFILE-TAGN], runs/PROFILE-TAG-aug-N, figures/...-PROFILE/). `--reuse` takes a run folder, or a report
+instead ([PROFILE-TAGN], runs/PROFILE-TAG-aug-N, figures/...-PROFILE/). A reading setting (`test_time_flip`: how
+a trained network is read, run key 'evaluate') does not retrain: its run folder starts as a copy of the first value's
+run at that seed (without its report), whose trained weights the pipeline then evaluates again (the deployable models
+are trained again: their key holds the reading). `--reuse` takes a run folder, or a report
 committed under figures/ (the models of its leave-one-out table, their Dice from its table2.csv / table3.csv; a
 report keeps no settings: it is taken as the base profile's at that cohort seed). Compare runs of one machine: another
 CPU type moves these rows as much as a training change (bench/README.md). Prints and writes (--figures, default
@@ -48,10 +54,15 @@ PERTURBATIONS = ('noise 6 HU', 'noise 15 HU', 'pixel 1.5x coarser', 'pixel 1.5x 
 
 
 # the settings this benchmark varies: their tag (profile, folder and file names) and unit
-TAGS = {'intensity_noise_hu': 'noise', 'intensity_bone_rise_hu': 'bonerise', 'empty_slice_fraction': 'empty'}
+TAGS = {'intensity_noise_hu': 'noise', 'intensity_bone_rise_hu': 'bonerise', 'empty_slice_fraction': 'empty',
+        'test_time_flip': 'flip'}
 # the default folder of each setting's table under figures/
-FIGURES = {'noise': 'noise-augmentation', 'bonerise': 'bonerise-augmentation', 'empty': 'empty-slices'}
-UNITS = {'intensity_noise_hu': ' HU', 'intensity_bone_rise_hu': ' HU', 'empty_slice_fraction': ''}
+FIGURES = {'noise': 'noise-augmentation', 'bonerise': 'bonerise-augmentation', 'empty': 'empty-slices',
+           'flip': 'test-time-flip'}
+UNITS = {'intensity_noise_hu': ' HU', 'intensity_bone_rise_hu': ' HU', 'empty_slice_fraction': '',
+         'test_time_flip': ''}
+# settings of how a trained network is read (run key 'evaluate'): their runs start from the first value's weights
+READING = {'test_time_flip'}
 
 
 def profile_name(setting: str, n: float, seed: int | None = None, base: str = 'smoke') -> str:
@@ -73,6 +84,15 @@ def settings_with_values(setting: str, values, path: Path, seeds=(None,), base: 
 def run_value(setting: str, n: float, out: Path, ini: Path, seed: int | None = None, base: str = 'smoke') -> None:
     run_variant(profile_name(setting, n, seed, base), ini, out, '--no-bench',
                 log=f'{TAGS[setting]}_augmentation.log')
+
+
+def copy_trained(src: Path, out: Path) -> None:
+    """`out` made a copy of the run folder `src` without its report (a reading setting's run evaluates the weights
+    `src` trained: the run keys of training leave the reading out, `saharank.grid.reading_suffix`); exits when `src`
+    is not a run folder."""
+    import shutil
+    if not (src / 'provenance.json').is_file(): sys.exit(f"{src}: not a run folder (no provenance.json) to start from")
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns('report', '*.log', '*.lock'))
 
 
 def _held_out_heads(gen: pd.DataFrame, model: str) -> dict:
@@ -185,6 +205,7 @@ def main(argv=None) -> None:
                                    seeds=seeds, base=a.base)
         for (n, sd), out in folders.items():
             if (n, sd) not in reuse and not (out / 'report' / 'robustness_per_patient.csv').is_file():
+                if a.setting in READING and not out.exists(): copy_trained(folders[a.values[0], sd], out)
                 run_value(a.setting, n, out, ini, None if sd == base_seed else sd, a.base)
     t = pd.DataFrame([r for (n, sd), out in folders.items() for r in summary(a.setting, n, out, default, sd)])
     for c in [c for c in t.columns if c.endswith('volume change %')]:
@@ -199,7 +220,8 @@ def main(argv=None) -> None:
 
 TITLES = {'noise': 'Noise augmentation against noisy scans',
           'bonerise': 'A rise of the HU toward the skull in training, against heads never trained on',
-          'empty': 'More blood-free slices in training, against heads never trained on'}
+          'empty': 'More blood-free slices in training, against heads never trained on',
+          'flip': 'Left-right flip test-time augmentation: the same trained networks read once and twice'}
 
 
 def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, base: str, folders: dict, command: str) -> None:
@@ -207,7 +229,7 @@ def write(t: pd.DataFrame, fig: Path, tag: str, setting: str, base: str, folders
     write_runs_table(t, fig, f'{tag}_augmentation',
         f"# {TITLES[tag]} (ours: saharank's cohorts, smoke size; not the paper's)\n\n"
         + ('' if base == 'smoke' else f"Every run is [{base}] (at its cohort seed) but for the setting.\n\n")
-        + f"Per value of the training setting `{setting}`"
+        + f"Per value of the {'reading' if setting in READING else 'training'} setting `{setting}`"
         + (f" ({UNITS[setting].strip()})" if UNITS[setting] else '') +
         ", cohort seed (the 30 SAH patients and their folds) and selected model: mean Dice over the 30 SAH patients,"
         " and per perturbation of the robustness report the median |volume "

@@ -40,7 +40,8 @@ def clean_ml(model, meta: dict, ct, threshold: float) -> dict:
                                     postprocessing=meta.get('postprocessing'),
                                     canvas_px=meta['canvas_px'] if use['canvas_px'] else None,
                                     slab_mm=meta['slab_mm'] if use['slab_mm'] else None,
-                                    flatten=bool(meta.get('flatten_bone_profile')))
+                                    flatten=bool(meta.get('flatten_bone_profile')),
+                                    test_time_flip=bool(meta.get('test_time_flip')))
         out[name] = (round((prob >= threshold).sum() * ml, 1), round(float(mask.sum()) * ml, 1))
     return out
 

@@ -26,8 +26,8 @@ from .data import (calibrate_hu, intracranial_space, load_case, load_intracrania
                            read_manifest, voxel_spacing)
 from .models import count_parameters
 from .adapters import METHOD_REGISTRY, add_adapters
-from .training import (blood_mask, load_checkpoint, load_slices, predict_volume, save_checkpoint, set_seed,
-                       slice_headroom_hu, train_model, train_settings)
+from .training import (ENGINE_VERSION, blood_mask, load_checkpoint, load_slices, predict_volume,
+                               save_checkpoint, set_seed, slice_headroom_hu, train_model, train_settings)
 from .evaluation import best_rank_per_method, dice_score, overlap_metrics, patient_metrics
 from .baselines import (LITEMEDSAM_SHA256, litemedsam_pr_adapters, load_litemedsam, pr_parameters, samihs_loss)
 
@@ -499,7 +499,7 @@ class Bench:
     def done_path(self, rid: str) -> Path:
         c = self.cfg
         key = _key(rid, self.cohort_sha, self.cascade, {k: c[k] for k in BASELINE_SETTINGS}, c.run_key('finetune'),
-                   c.run_key('pretrain'), saharank.__version__, BENCH_FORMAT)
+                   c.run_key('pretrain'), saharank.__version__, BENCH_FORMAT, ENGINE_VERSION)
         return self.layout.runs / f'bench-{rid}-{key}.csv'
 
     def cases(self) -> dict:
@@ -585,7 +585,8 @@ class Bench:
         cfg = self.cfg
         ck = self.layout.checkpoints / 'pretrained_swinunetr.safetensors'
         meta = dict(cfg.run_key('pretrain'), model='swinunetr', feature_size=cfg['swinunetr_feature_size'],
-                    cohort=sha256_file(self.layout.cohort('tbi') / 'manifest.csv'), version=saharank.__version__)
+                    cohort=sha256_file(self.layout.cohort('tbi') / 'manifest.csv'), version=saharank.__version__,
+                    engine=ENGINE_VERSION)
         if ck.exists():
             _, old = load_checkpoint(build_swinunetr(cfg['image_size'], cfg['swinunetr_feature_size']), ck)
             if old.get('settings') == meta: return ck

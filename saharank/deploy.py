@@ -114,7 +114,7 @@ def _model_card(config: dict, cfg, out, tables: dict, dataset, name: str, key: s
                               canvas_px=describe['canvas_px'], slab_mm=describe['slab_mm'],
                               brain_reference_hu=describe['brain_reference_hu'],
                               flatten_bone_profile=describe['flatten_bone_profile'],
-                              postprocessing=describe['postprocessing'],
+                              postprocessing=describe['postprocessing'], test_time_flip=describe['test_time_flip'],
                               threshold=cfg['threshold'], seed=cfg['seed'],
                               loss=hist),
                 base=dict(file='base.safetensors', pretrained_checkpoint=ck.name, pretrained_sha256=ck_sha,
@@ -180,7 +180,7 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
     cohort_sha, ck_sha = sha256_file(sah_root / 'manifest.csv'), sha256_file(ck)
     name = f"sah-{config['network']}-{config['name']}"
     key = hashlib.sha256(json.dumps(['deploy', config, ck_sha, cohort_sha, saharank.__version__,
-                                     cfg.run_key('finetune'), ENGINE_VERSION],
+                                     cfg.run_key('finetune'), cfg.run_key('evaluate'), ENGINE_VERSION],
                                     sort_keys=True, default=str).encode()).hexdigest()
     folder = RunLayout(out).models / name
     if (folder / 'model_card.json').exists():
@@ -204,7 +204,8 @@ def deploy_model(config: dict, cfg: dict, out, tables: dict, device, dataset=Non
                 | {'canvas_px': cfg.canvas_px, 'slab_mm': cfg.slab_mm}
                 | {'brain_reference_hu': pre_meta.get('brain_reference_hu'),
                    'flatten_bone_profile': bool(cfg['flatten_bone_profile'])}
-                | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy')})
+                | {'postprocessing': postprocessing(cfg, sah_root, ids, 'deploy'),
+                   'test_time_flip': bool(cfg['test_time_flip'])})
     card = _model_card(config, cfg, out, tables, dataset, name, key, ids, hist, describe, model, ck, ck_sha,
                        cohort_sha, sah_root)
     _write_model_folder(config, out, name, base, model, describe, card, folder)

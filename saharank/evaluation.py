@@ -92,7 +92,7 @@ def patient_metrics(pred, mask, affine) -> dict:
 # %% ../nbs/06_evaluation.ipynb #ef0d29d9
 def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5, device='cpu', save_to=None,
                       brain_reference_hu: float | None = None, postprocessing: dict | None = None,
-                      **labels) -> pd.DataFrame:
+                      test_time_flip: bool = False, **labels) -> pd.DataFrame:
     """Evaluate the network `net`: one row per patient of `ids` in the cohort at `root`.
 
     Args:
@@ -110,6 +110,8 @@ def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5
             'intracranial' (bool: predictions kept inside the case's intracranial space, the one the cohort stored
             (`saharank.data.load_intracranial`) or else `saharank.data.intracranial_space`), as
             `saharank.evaluation.postprocessing` chooses it (`saharank.training.blood_mask`).
+        test_time_flip: read each slice also mirrored left-right and average the logits (the setting, ours;
+            `saharank.training.predict_volume`; default False: the paper's single reading).
         **labels: constant columns added to every row (e.g. model='Decoding', fold=1).
 
     Returns:
@@ -121,7 +123,8 @@ def evaluate_patients(net, root, ids, window=(40., 120.), threshold: float = 0.5
     rows = []
     for i in ids:
         hu, mask, affine = load_case(root, i)
-        raw = predict_volume(net, hu, window, device=device, brain_reference_hu=brain_reference_hu) >= threshold
+        raw = predict_volume(net, hu, window, device=device, brain_reference_hu=brain_reference_hu,
+                             test_time_flip=test_time_flip) >= threshold
         post = postprocessing or {}
         space = None
         if post.get('intracranial'):

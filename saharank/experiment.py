@@ -426,7 +426,7 @@ def _robustness_rows(label: str, spec: dict, threshold: float, device) -> pd.Dat
         cases = [(*c, load_intracranial(root, c[0], c[1].shape)) for c in cases]
         meta = dict(window=list(_window(cfg)), pixel_mm=float(np.linalg.norm(cases[0][3][:3, 0])),  # the cohort's grid
                     canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm,
-                    brain_reference_hu=_reference(cfg),
+                    brain_reference_hu=_reference(cfg), test_time_flip=bool(cfg['test_time_flip']),
                     postprocessing=postprocessing(cfg, root, t['train_ids'], t['fold']))
         return robustness_rows(fold_model(t, resumable=False), meta, cases, threshold=threshold, device=device,
                                model=label, evaluation='cross-validation test folds', fold=t['fold'])
@@ -487,7 +487,8 @@ def _generalization_rows(task: dict, head_ct: tuple) -> tuple[pd.DataFrame, dict
     mask, prob = segment_volume(model, hu, affine, _window(cfg), pixel_mm, cfg['threshold'], dev,
                                 brain_reference_hu=_reference(cfg), name=f"the {task['held_out_value']} CT",
                                 postprocessing=postprocessing(cfg, root, task['train_ids'], task['fold']), info=info,
-                                canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm, flatten=cfg['flatten_bone_profile'])
+                                canvas_px=cfg.canvas_px, slab_mm=cfg.slab_mm, flatten=cfg['flatten_bone_profile'],
+                                test_time_flip=bool(cfg['test_time_flip']))
     sp = voxel_spacing(affine)
     return rows, dict(model=task['name'], held_out=task['held_out_value'],
                       network_ml=round(mask_volume_ml(prob >= cfg['threshold'], sp), 2),

@@ -5,9 +5,9 @@ their seeds, keys, ids and saved fold models."""
 
 # %% auto #0
 __all__ = ['DISPLAY_NAME_OF', 'PRETRAIN_RUNS', 'replicate_seed', 'Stopped', 'pretrained_path', 'predictions_dir', 'run_id',
-           'pretrain', 'scratch_runs', 'scratch_epochs', 'finetune_tasks', 'inner_tasks', 'leave_one_head_out_tasks',
-           'leave_one_pattern_out_tasks', 'fold_model', 'finetune', 'finetune_names', 'list_runs', 'parse_shard',
-           'select_runs', 'sah_folds', 'parameter_budget']
+           'pretrain', 'scratch_runs', 'reading_suffix', 'scratch_epochs', 'finetune_tasks', 'inner_tasks',
+           'leave_one_head_out_tasks', 'leave_one_pattern_out_tasks', 'fold_model', 'finetune', 'finetune_names',
+           'list_runs', 'parse_shard', 'select_runs', 'sah_folds', 'parameter_budget']
 
 # %% ../nbs/06a_grid.ipynb #627c473d
 import copy, hashlib, json, time
@@ -175,11 +175,11 @@ def _cached(key, make):
         _TASK_CACHE[key] = make()
     return _TASK_CACHE[key]
 
-def _run_files(out, stem: str) -> dict:
-    """A fine-tuning task's files named by `stem`: 'done' (per-patient rows), 'weights' (trained weights), 'state'
-    (per-epoch state)."""
+def _run_files(out, stem: str, cfg) -> dict:
+    """A fine-tuning task's files named by `stem`: 'done' (per-patient rows, with `reading_suffix`(cfg)), 'weights'
+    (trained weights), 'state' (per-epoch state)."""
     L = RunLayout(out)
-    return dict(done=str(L.runs / f'{stem}.csv'), weights=str(L.runs / f'{stem}.safetensors'),
+    return dict(done=str(L.runs / f'{stem}{reading_suffix(cfg)}.csv'), weights=str(L.runs / f'{stem}.safetensors'),
                 state=str(L.state / f'{stem}.safetensors'))
 
 def scratch_runs(cfg) -> dict:
@@ -190,6 +190,16 @@ def scratch_runs(cfg) -> dict:
     if not cfg['scratch_controls']: return {}
     return {'Scratch': ('multiview', 'short'), 'Scratch-long': ('multiview', 'long'),
             'Unet-Scratch': ('unet', 'short'), 'Unet-Scratch-long': ('unet', 'long')}
+
+# %% ../nbs/06a_grid.ipynb #c4714068
+def reading_suffix(cfg) -> str:
+    """'' for the paper's reading of a trained network (no 'evaluate' setting on: `Settings.run_key('evaluate')` is
+    {}); else '-read' and 8 hex digits of those settings' sha256. A task's per-patient rows carry it, its weights do
+    not (the 'evaluate' settings enter no training key): another reading of the same run evaluates the weights it
+    finds instead of training them again."""
+    ev = cfg.run_key('evaluate')
+    return '' if not ev else '-read' + hashlib.sha256(json.dumps(ev, sort_keys=True).encode()).hexdigest()[:8]
+
 
 # %% ../nbs/06a_grid.ipynb #040cf561
 def scratch_epochs(cfg, out, sah_data) -> int:
@@ -257,7 +267,7 @@ def finetune_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates
                                                   checkpoint=str(ck[c]), checkpoint_sha=ck_sha[c],
                                                   train_ids=list(sah[sah.split != fold].id),
                                                   test_ids=list(sah[sah.split == fold].id),
-                                                  **_run_files(out, stem)))
+                                                  **_run_files(out, stem, cfg)))
     return tasks
 
 # %% ../nbs/06a_grid.ipynb #60010e53
@@ -294,7 +304,7 @@ def inner_tasks(cfg, out, sah, dev, deadline=None, progress=False, replicates=No
         tasks.append(t | dict(fold=fold, outer_fold=t['fold'], run_id=run_id(t['name'], fold, rep, cfg['replicates']),
                               train_ids=[i for i in t['train_ids'] if i not in set(val)], test_ids=list(val),
                               predictions=str(RunLayout(out).predictions / 'inner' / f"{t['name']}{sfx}"),
-                              **_run_files(out, stem)))
+                              **_run_files(out, stem, cfg)))
     return tasks
 
 # %% ../nbs/06a_grid.ipynb #a2ee0dbb
@@ -341,7 +351,7 @@ def _held_out_tasks(cfg, out, sah, dev, configs, deadline, column):
                                               test_ids=list(sah[sah[column] == value].id),
                                               predictions=str(RunLayout(out).predictions / where
                                                               / f"{c['name']}-{fold}"),
-                                              **_run_files(out, stem)))
+                                              **_run_files(out, stem, cfg)))
     return tasks
 
 # %% ../nbs/06a_grid.ipynb #854e2dcb
@@ -405,7 +415,7 @@ def finetune(task: dict) -> tuple[str, float] | None:
     res = evaluate_patients(model, sah_root, task['test_ids'], _window(cfg), cfg['threshold'], dev,
                             save_to=(task.get('predictions')
                                      or predictions_dir(out, task['name'], task.get('replicate', 0))),
-                            brain_reference_hu=_reference(cfg),
+                            brain_reference_hu=_reference(cfg), test_time_flip=bool(cfg['test_time_flip']),
                             postprocessing=postprocessing(cfg, sah_root, task['train_ids'], task['fold']),
                             experiment=task['experiment'], model=task['name'], **task['labels'], fold=task['fold'],
                             trainable=trainable_parameters(model))

@@ -241,7 +241,7 @@ def _canvas_origin(head, axis: int, zoom: float, n: int, canvas_px: int) -> int:
     centre = ((idx[0] + idx[-1]) / 2 + 0.5) * zoom - 0.5 if idx.size else (n - 1) / 2
     return int(min(max(np.floor(centre - (canvas_px - 1) / 2 + 0.5), 0), n - canvas_px))
 
-def _predict_on_canvas(model, small, head, zoom, spacing, canvas_px: int, window, device):
+def _predict_on_canvas(model, small, head, zoom, spacing, canvas_px: int, window, device, test_time_flip=False):
     """The probability (the shape of `small`, float32) of the resampled slices `small` (X', Y', Z) read on a
     `canvas_px` canvas placed by `_canvas_origin` around `head` (bool, the scan's (X, Y, Z) voxels, canonical order;
     `zoom` resampled pixels per scan pixel, `spacing` the scan's mm), 0 outside it; and the mL of `head` outside."""
@@ -252,15 +252,24 @@ def _predict_on_canvas(model, small, head, zoom, spacing, canvas_px: int, window
     kx, ky = slice(cx.start - x0, cx.stop - x0), slice(cy.start - y0, cy.stop - y0)
     canvas[kx, ky] = small[cx, cy]
     prob = np.zeros(small.shape, np.float32)
-    prob[cx, cy] = predict_volume(model, canvas, window, device=device)[kx, ky]
+    prob[cx, cy] = predict_volume(model, canvas, window, device=device, test_time_flip=test_time_flip)[kx, ky]
     ix, iy = (np.floor((np.arange(d) + 0.5) * zoom[a]) for a, d in enumerate(head.shape[:2]))
     read = ((ix >= cx.start) & (ix < cx.stop))[:, None] & ((iy >= cy.start) & (iy < cy.stop))[None]
     return prob, float((head & ~read[:, :, None]).sum() * np.prod(spacing) / 1000.)
 
+def _predict_padded(model, small, multiple: int, window, device, test_time_flip=False):
+    """The probability (the shape of `small`, float32) of the resampled slices `small` (X', Y', Z) padded with air
+    (-1024 HU) to a multiple of `multiple` pixels in plane, read by `predict_volume`."""
+    nx, ny = small.shape[:2]
+    px, py = (-nx) % multiple, (-ny) % multiple
+    padded = np.pad(small, ((px // 2, px - px // 2), (py // 2, py - py // 2), (0, 0)), constant_values=-1024)
+    return predict_volume(model, padded, window, device=device,
+                          test_time_flip=test_time_flip)[px // 2:px // 2 + nx, py // 2:py // 2 + ny]
+
 def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='cpu', multiple=16,
                    brain_reference_hu=None, name: str = 'the scan', postprocessing: dict | None = None,
                    intracranial=None, info: dict | None = None, canvas_px: int | None = None,
-                   slab_mm: float | None = None, flatten: bool = False):
+                   slab_mm: float | None = None, flatten: bool = False, test_time_flip: bool = False):
     """Binary mask and foreground probability of a CT volume `hu` with `affine`, for a 2-D `model` trained on axial
     slices of `pixel_mm` mm: the slices are resampled to `pixel_mm` in plane, predicted, and the probability is
     resampled back to the scan's voxels; with `canvas_px` and `slab_mm`, as the model was trained: on its canvas (an
@@ -299,6 +308,9 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
             skull is taken out as the template heads' was (`saharank.cohort.flatten_bone_profile`, labels from the
             scan's HU by `saharank.cohort.head_labels`; the post-processing's HU bound reads the flattened HU). False
             (default): the HU as read.
+        test_time_flip: the model's `test_time_flip` (setting): each slice is also read mirrored left-right and the
+            logits averaged (`saharank.training.predict_volume`; the canonical first axis runs left-right). False
+            (default): read once, the paper.
 
     Returns:
         (mask uint8, probability float32), both of the same shape and voxel order as `hu`.
@@ -323,12 +335,9 @@ def segment_volume(model, hu, affine, window, pixel_mm, threshold=0.5, device='c
             space = np.asarray(nib.orientations.apply_orientation(found, to_scan), bool)
     if canvas_px:
         prob, outside = _predict_on_canvas(model, small, found if found is not None else can > -300, zoom, sp,
-                                           int(canvas_px), window, device)
+                                           int(canvas_px), window, device, test_time_flip)
         if info is not None: info['outside_canvas_ml'] = outside
-    else:
-        px, py = (-nx) % multiple, (-ny) % multiple
-        padded = np.pad(small, ((px // 2, px - px // 2), (py // 2, py - py // 2), (0, 0)), constant_values=-1024)
-        prob = predict_volume(model, padded, window, device=device)[px // 2:px // 2 + nx, py // 2:py // 2 + ny]
+    else: prob = _predict_padded(model, small, multiple, window, device, test_time_flip)
     if not np.allclose(zoom, 1):
         prob = ndi.zoom(prob, [a / b for a, b in zip(can.shape, prob.shape)], order=1, mode='nearest', grid_mode=True)
     back = np.ascontiguousarray(nib.orientations.apply_orientation(prob, to_scan), dtype=np.float32)
@@ -520,7 +529,8 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
                              brain_reference_hu=meta.get('brain_reference_hu'), name=str(input_path),
                              postprocessing=meta.get('postprocessing'), info=(seg := {}),
                              canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'),
-                             flatten=bool(meta.get('flatten_bone_profile')))
+                             flatten=bool(meta.get('flatten_bone_profile')),
+                             test_time_flip=bool(meta.get('test_time_flip')))
     sp = voxel_spacing(affine)
     info['caveats'] += _reading_caveats(meta, seg, sp)
     report = dict(input=Path(input_path).name, input_sha256=in_sha, input_kind=info['kind'], shape=list(hu.shape),
@@ -534,6 +544,7 @@ def predict_scan(input_path, checkpoint, out, adapter=None, device='auto', thres
                              brain_reference_hu=meta.get('brain_reference_hu'),
                              flatten_bone_profile=bool(meta.get('flatten_bone_profile')),
                              postprocessing=meta.get('postprocessing'),
+                             test_time_flip=bool(meta.get('test_time_flip')),
                              card=ident.get('card')),
                   adapter=ident['adapter'], threshold=threshold, tilt_correction=info['tilt_correction'],
                   notes=info['notes'],

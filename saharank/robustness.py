@@ -91,9 +91,9 @@ def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, thresho
     (`perturb`, seeded by the case's position): columns `labels` (constants, e.g. model=...), id, perturbation, dice,
     annotated_ml, predicted_ml, network_ml (the network's own mask, before post-processing), rel_volume_error
     (predicted / annotated - 1; NaN for an empty annotation) and rel_change (predicted / the unperturbed predicted -
-    1; NaN when that is 0 mL). The network `net` and `meta` (window, pixel_mm, brain_reference_hu, postprocessing)
-    as `saharank.predict.load_model` returns them; the case's space, perturbed as its annotation, is the
-    post-processing's (`saharank.predict.segment_volume`; without one it is found in the scan). 'none' is always
+    1; NaN when that is 0 mL). The network `net` and `meta` (window, pixel_mm, brain_reference_hu, postprocessing,
+    test_time_flip) as `saharank.predict.load_model` returns them; the case's space, perturbed as its annotation, is
+    the post-processing's (`saharank.predict.segment_volume`; without one it is found in the scan). 'none' is always
     evaluated first."""
     names = ['none'] + [p for p in perturbations if p != 'none']
     rows = []
@@ -107,7 +107,8 @@ def robustness_rows(net, meta: dict, cases, perturbations=PERTURBATIONS, thresho
             pred, prob = segment_volume(net, h, a, tuple(meta['window']), float(meta['pixel_mm']), threshold, device,
                                      brain_reference_hu=meta.get('brain_reference_hu'), name=f'{cid} ({name})',
                                      postprocessing=meta.get('postprocessing'), intracranial=s,
-                                     canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'))
+                                     canvas_px=meta.get('canvas_px'), slab_mm=meta.get('slab_mm'),
+                                     test_time_flip=bool(meta.get('test_time_flip')))
             sp = voxel_spacing(a)
             ann, prd = mask_volume_ml(m, sp), mask_volume_ml(pred, sp)
             base = prd if name == 'none' else base
@@ -154,7 +155,8 @@ def _cq500_check(folders, device) -> list[dict]:
             mask, prob = segment_volume(model, hu, affine, tuple(meta['window']), float(meta['pixel_mm']), 0.5, device,
                                         brain_reference_hu=meta.get('brain_reference_hu'), name='693_UNCR.dcm',
                                         postprocessing=meta.get('postprocessing'), canvas_px=meta.get('canvas_px'),
-                                        slab_mm=meta.get('slab_mm'), flatten=bool(meta.get('flatten_bone_profile')))
+                                        slab_mm=meta.get('slab_mm'), flatten=bool(meta.get('flatten_bone_profile')),
+                                        test_time_flip=bool(meta.get('test_time_flip')))
             raw = prob >= 0.5
             qc = (meta.get('model_card') or {}).get('qc', {})
             q = physics_qc(hu, mask, qc.get('brain_median_hu_range'), qc.get('noise_hu_range'))

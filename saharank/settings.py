@@ -17,7 +17,9 @@ __all__ = ['KINDS', 'RUN_KEY_KINDS', 'SETTINGS_FILE', 'setting', 'Settings', 'lo
 
 # %% ../nbs/00b_settings.ipynb #se7t0005
 KINDS = ('int', 'float', 'ints', 'floats', 'strs', 'bool', 'str?', 'float?')
-RUN_KEY_KINDS = ('cohort', 'pretrain', 'finetune')
+# 'evaluate': settings that change how a trained network is read (not its weights): they name the per-patient rows,
+# not the trained weights, and enter a key only when on (runs made before such a setting keep their keys)
+RUN_KEY_KINDS = ('cohort', 'pretrain', 'finetune', 'evaluate')
 
 def setting(kind: str, unit: str = '', paper: str = 'ours', keys=()):
     """A `Settings` field: how it parses (`KINDS`), its unit, its source in the paper, and the run keys
@@ -27,7 +29,7 @@ def setting(kind: str, unit: str = '', paper: str = 'ours', keys=()):
 
 
 # %% ../nbs/00b_settings.ipynb #7f42b1d2
-_C, _P, _F = ('cohort',), ('pretrain',), ('finetune',)
+_C, _P, _F, _E = ('cohort',), ('pretrain',), ('finetune',), ('evaluate',)
 _PF = _P + _F
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ class Settings:
     postprocess: str | None = setting('str?', '', 'section 3: threshold 0.5 only (none); ours: blood = kept inside '
                                       'the intracranial space and at or above a HU bound chosen on the inner '
                                       'validation split (saharank.training.blood_mask)', _PF)
+    test_time_flip: bool = setting('bool', '', 'section 3: each slice read once (false); ours: the mean of the '
+                                   "network's logits on the slice and on its left-right mirror image, mirrored back "
+                                   '(test-time augmentation with the flip training draws; '
+                                   'saharank.training.predict_volume)', _E)
     blood_keep_fraction: float = setting('float', 'fraction',
                                          "ours: the HU bound keeps this share of every inner-validation patient's "
                                          'annotated blood (saharank.training.choose_blood_min_hu)', _PF)
@@ -203,10 +209,12 @@ class Settings:
                 if not (f.name == 'pixel_mm' and self.pixel_mm is None)}
     def replace(self, **changes) -> 'Settings': return dataclasses.replace(self, **changes)
     def run_key(self, kind: str) -> dict:
-        "The settings that enter a run key of `kind` ('cohort', 'pretrain' or 'finetune'), by name."
+        """The settings that enter a run key of `kind` ('cohort', 'pretrain', 'finetune' or 'evaluate'), by name; an
+        'evaluate' setting only when on (truthy), so that {} names the paper's reading."""
         if kind not in RUN_KEY_KINDS: raise ValueError(f"run key kind must be one of {RUN_KEY_KINDS}, got {kind!r}")
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if kind in f.metadata['keys']
-                and not (f.name == 'pixel_mm' and self.pixel_mm is None)}
+                and not (f.name == 'pixel_mm' and self.pixel_mm is None)
+                and not (kind == 'evaluate' and not getattr(self, f.name))}
     @classmethod
     def describe(cls) -> list[dict]:
         "One row per setting: name, kind, unit, paper, keys (for the report and the README)."

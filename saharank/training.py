@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['ENGINE_VERSION', 'BONE_RISE_FALLOFF_MM', 'set_seed', 'select_device', 'Slices', 'load_slices',
            'intensity_augmentation', 'train_settings', 'slice_headroom_hu', 'DeviceSlices', 'TrainStep', 'train_model',
-           'trainable_state', 'steps_per_epoch', 'predict_volume', 'blood_mask', 'choose_blood_min_hu',
-           'save_checkpoint', 'load_checkpoint', 'save_trainable', 'load_trainable']
+           'trainable_state', 'steps_per_epoch', 'predict_volume', 'flip_averaged_logits', 'blood_mask',
+           'choose_blood_min_hu', 'save_checkpoint', 'load_checkpoint', 'save_trainable', 'load_trainable']
 
 # %% ../nbs/05_training.ipynb #1708e716
 import json, os, random
@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from .core import tensor_fingerprint
 from .data import atomic_path, calibrate_hu, hu_window, load_case
-from .losses import augment_batch, intensity_headroom_hu, mixed_loss
+from .losses import LEFT_RIGHT_DIM, augment_batch, intensity_headroom_hu, mixed_loss
 
 # bumped whenever a change of the training code changes what a run learns (enters every pre-training and fine-tuning
 # key)
-ENGINE_VERSION = 4   # 3: intensity augmentation (a setting); 4: instance norm through group-norm kernels,
+ENGINE_VERSION = 5   # 3: intensity augmentation (a setting); 4: instance norm through group-norm kernels,
                      # channels-last on the CPU, one thread per run on the CPU (saharank.experiment): the same
-                     # functions, other last bits
+                     # functions, other last bits; 5: the flip augmentation mirrors left-right (it mirrored
+                     # front to back before: `saharank.losses.LEFT_RIGHT_DIM`)
 
 # %% ../nbs/05_training.ipynb #b5d8e56d
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -467,21 +468,33 @@ def steps_per_epoch(data: Slices, batch_size: int, empty_slice_fraction: float =
     n = pos + (empty if empty_slice_fraction >= 1 else int(round(empty_slice_fraction * empty)))
     return -(-n // batch_size)
 
-# %% ../nbs/05_training.ipynb #74563445
+# %% ../nbs/05_training.ipynb #b1eaffc5
 @torch.no_grad()
 def predict_volume(model, hu, window=(40., 120.), device='cpu', batch_size: int = 16,
-                   brain_reference_hu: float | None = None) -> np.ndarray:
+                   brain_reference_hu: float | None = None, test_time_flip: bool = False) -> np.ndarray:
     """Foreground probability (X, Y, Z) float32 for a CT volume `hu` (X, Y, Z) in HU, slice by slice
     (softmax over the model's 2 output channels, channel 1), after calibrating `hu` to `brain_reference_hu`
-    (`saharank.data.calibrate_hu`, as the model was trained; None: absolute HU)."""
+    (`saharank.data.calibrate_hu`, as the model was trained; None: absolute HU). With `test_time_flip` (the setting,
+    ours; default False: the paper's single reading) the softmax is of `flip_averaged_logits`: each slice is read as
+    it is and mirrored left-right (twice the compute). Raises ValueError unless `hu` is 3-D."""
     if np.ndim(hu) != 3:
         raise ValueError(f"predict_volume: expected a 3-D volume (X, Y, Z), got shape {np.shape(hu)}")
     hu = calibrate_hu(hu, brain_reference_hu)
     model.eval().to(device)
     x = torch.from_numpy(np.moveaxis(hu_window(hu, *window), -1, 0)[:, None].astype(np.float32))
-    out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), 1)[:, 1].cpu()
-           for i in range(0, len(x), batch_size)]
+    read = (lambda b: flip_averaged_logits(model, b)) if test_time_flip else (lambda b: model(b).float())
+    out = [torch.softmax(read(x[i:i + batch_size].to(device)), 1)[:, 1].cpu() for i in range(0, len(x), batch_size)]
     return np.moveaxis(torch.cat(out).numpy(), 0, -1)
+
+# %% ../nbs/05_training.ipynb #74563445
+@torch.no_grad()
+def flip_averaged_logits(model, x: torch.Tensor) -> torch.Tensor:
+    """Left-right flip test-time augmentation of a 2-D segmentation network: the mean of `model`(x) and `model`(x
+    mirrored left-right, along `saharank.losses.LEFT_RIGHT_DIM`) mirrored back, float32 logits (N, K, H, W) for slices
+    `x` (N, C, H, W), without gradients. The mirror is the flip the training augmentation draws (`augment_batch`,
+    `flip_probability`), so both readings are of images like those trained on; the result is exactly left-right
+    equivariant. Source: ours (the setting `test_time_flip`; test-time augmentation as nnU-Net's mirroring)."""
+    return (model(x).float() + model(x.flip(LEFT_RIGHT_DIM)).float().flip(LEFT_RIGHT_DIM)) / 2
 
 # %% ../nbs/05_training.ipynb #8179dd1a
 def blood_mask(mask, hu, blood_min_hu: float | None = None, brain_reference_hu: float | None = None,
