@@ -69,7 +69,8 @@ def test_augmentation_profiles_differ_from_smoke_only_in_the_setting(tmp_path):
     smoke = load_settings("smoke").as_dict()
     for setting, tag, values in (("intensity_noise_hu", "noise", (8.0, 16.0)),
                                  ("intensity_bone_rise_hu", "bonerise", (15.0,)),
-                                 ("empty_slice_fraction", "empty", (0.5,))):
+                                 ("empty_slice_fraction", "empty", (0.5,)),
+                                 ("test_time_flip", "flip", (1.0,))):
         ini = na.settings_with_values(setting, values, tmp_path / f"{tag}.ini", seeds=(None, 1))
         for n in values:
             for seed, suffix in ((smoke["seed"], ""), (1, "-seed1")):
@@ -410,5 +411,55 @@ def test_augmentation_reads_a_committed_report_as_its_run():
     for profile, seed in (("smoke-long-noise16", 0), ("smoke-long-noise16-seed1", 1)):
         rows = pd.DataFrame(na.summary("intensity_noise_hu", 16.0, ROOT / "figures" / profile, 8.0, seed))
         ref = made[(made.intensity_noise_hu == 16) & (made.seed == seed)].reset_index(drop=True)
+        for c in rows.columns:
+            assert list(rows[c].astype(str)) == list(ref[c].astype(str)), (profile, c)
+
+
+def test_flip_axis_reads_the_committed_engine_5_reports():
+    """bench/flip_axis.py: the engine-5 columns of the committed figures/flip-axis/flip_axis_tables.csv (Tables 2-3
+    and the verdicts) are what `table_rows` reads from the committed reports figures/smoke and figures/smoke-seed1,
+    and their selected models' rows are `model_rows`'; a run of another engine than the one named is refused."""
+    import pandas as pd
+    import pytest
+    fa = _bench_module("flip_axis")
+    fig = ROOT / "figures" / "flip-axis"
+    tables = pd.read_csv(fig / "flip_axis_tables.csv", index_col=0, keep_default_na=False)
+    models = pd.read_csv(fig / "flip_axis.csv")
+    for profile in ("smoke", "smoke-seed1"):
+        runs = {(profile, "after"): ROOT / "figures" / profile}
+        col = f"{profile}, engine 5"
+        assert fa.table_rows(runs)[col].tolist() == tables[col].tolist()
+        rows = fa.model_rows(runs)
+        ref = models[(models.profile == profile) & (models.engine == 5)].reset_index(drop=True)
+        for c in rows.columns:
+            assert list(rows[c].astype(str)) == list(ref[c].astype(str)), (profile, c)
+    with pytest.raises(SystemExit, match="engine 5, not 4"):
+        fa.model_rows({("smoke", "before"): ROOT / "figures" / "smoke"})
+
+
+def test_test_time_flip_bench_reads_the_same_weights_again(tmp_path):
+    """bench/noise_augmentation.py --setting test_time_flip: a reading setting's run starts as a copy of the first
+    value's run folder without its report (a folder without provenance.json is refused, nothing made); the committed
+    figures/test-time-flip rows read once (0) are the rows of the committed smoke reports of each draw."""
+    import pandas as pd
+    import pytest
+    na = _bench_module("noise_augmentation")
+    assert "test_time_flip" in na.READING
+    src = tmp_path / "run"
+    (src / "runs").mkdir(parents=True)
+    (src / "report").mkdir()
+    (src / "provenance.json").write_text("{}")
+    (src / "runs" / "All-fold1-0123.safetensors").write_bytes(b"w")
+    (src / "report" / "table2.md").write_text("old")
+    na.copy_trained(src, tmp_path / "copy")
+    assert (tmp_path / "copy" / "runs" / "All-fold1-0123.safetensors").read_bytes() == b"w"
+    assert not (tmp_path / "copy" / "report").exists()
+    with pytest.raises(SystemExit, match="not a run folder"):
+        na.copy_trained(src / "runs", tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+    made = pd.read_csv(ROOT / "figures" / "test-time-flip" / "flip_augmentation.csv")
+    for profile, seed in (("smoke", 0), ("smoke-seed1", 1)):
+        rows = pd.DataFrame(na.summary("test_time_flip", 0.0, ROOT / "figures" / profile, False, seed))
+        ref = made[(made.test_time_flip == 0) & (made.seed == seed)].reset_index(drop=True)
         for c in rows.columns:
             assert list(rows[c].astype(str)) == list(ref[c].astype(str)), (profile, c)

@@ -68,6 +68,7 @@ sah_patterns = pockets, cisternal
 postprocess = blood
 blood_keep_fraction = 0.98
 inner_validation_fraction = 0.25
+test_time_flip = false
 baselines =
 baseline_adapter_methods = lora-c, cp-dora
 baseline_rank = 4
@@ -104,7 +105,7 @@ def test_packaged_settings_are_the_repository_settings():
     assert load_settings("full")["ranks"] == [2, 4, 8, 16, 32, 64, 96, 128]
 
 
-def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path):
+def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path, monkeypatch):
     anatomy = phantom_anatomy()
     outs = []
     for run in ("a", "b"):
@@ -197,6 +198,32 @@ def test_reproduce_runs_end_to_end_and_is_deterministic(tiny_settings, tmp_path)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert (json.loads((tmp_path / "pred" / "report.json").read_text())["model"]["card"]["name"]
             == f"sah-unet-{best_adapter}")
+    # another reading of the same run (flip test-time augmentation, run key 'evaluate'): nothing is trained again
+    # (training would fail here), every task is evaluated again into its own rows beside the weights it found
+    import saharank.grid
+    from saharank.grid import reading_suffix
+    tta = tmp_path / "tta.ini"
+    tta.write_text(TINY.replace("test_time_flip = false", "test_time_flip = true"))
+    suffix = reading_suffix(load_settings("tiny", tta))
+    weights = sorted(p.name for p in (outs[1] / "runs").glob("*.safetensors"))
+    monkeypatch.setattr(saharank.grid, "train_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    flips, evaluate = [], saharank.grid.evaluate_patients
+    monkeypatch.setattr(saharank.grid, "evaluate_patients",
+                        lambda *a, **k: flips.append(k["test_time_flip"]) or evaluate(*a, **k))
+    reproduce("tiny", outs[1], settings=tta, device="cpu", progress=False, verbose=False, anatomy=anatomy,
+              report=False, deploy=False, robustness=False, jobs=1)
+    assert sorted(p.name for p in (outs[1] / "runs").glob("*.safetensors")) == weights
+    # the grid's tasks (the leave-one-out ones come with the robustness stage, left out here)
+    once = sorted(p.name for p in (outs[1] / "runs").glob("*.csv")
+                  if "-read" not in p.name and "-without-" not in p.name)
+    assert sorted(p.name for p in (outs[1] / "runs").glob(f"*{suffix}.csv")) == [
+        n.removesuffix(".csv") + f"{suffix}.csv" for n in once]
+    twice = pd.read_csv(outs[1] / "per_patient.csv", keep_default_na=False)
+    key = ["model", "fold", "id"]
+    both = per.merge(twice, on=key, suffixes=("", "_tta"))
+    assert len(both) == len(per) == len(twice)
+    assert len(flips) == len(once) and all(flips)                          # each task read with the flip
+    assert json.loads((outs[1] / "provenance.json").read_text())["settings"]["test_time_flip"] is True
 
 
 def test_cli_refuses_bad_settings_with_a_clear_error(tmp_path):
